@@ -1,0 +1,214 @@
+"""Elementwise functions: exp, log, sqrt, tanh, sigmoid, relu, gelu (exact and tanh), silu.
+
+Each backward multiplies the incoming gradient by f'(x), written in terms of whatever the forward
+already computed (e.g. sigmoid' = s(1-s)), so nothing is evaluated twice.
+"""
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..backend import cmatmul
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_math_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x):
+    """Exact erf on any array: libm through the C extension, CuPy's on the GPU, else math.erf per element."""
+    if backend.xp_of(x) is not np:
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
+    x = np.asarray(x)
+    if cmatmul.available():
+        return cmatmul.erf(x)
+    return np.asarray(_math_erf(x), dtype=x.dtype)
+
+
+class Exp(Function):
+    name = "exp"
+
+    @staticmethod
+    def forward(ctx, x):
+        out = backend.xp_of(x).exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        # d e^x = e^x
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(Function):
+    name = "log"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp_of(x).log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        # d log x = 1/x
+        (x,) = ctx.saved_tensors
+        return g / x
+
+
+class Sqrt(Function):
+    name = "sqrt"
+
+    @staticmethod
+    def forward(ctx, x):
+        out = backend.xp_of(x).sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        # d sqrt(x) = 1 / (2 sqrt(x))
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Tanh(Function):
+    name = "tanh"
+
+    @staticmethod
+    def forward(ctx, x):
+        out = backend.xp_of(x).tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        # d tanh = 1 - tanh^2
+        (out,) = ctx.saved_tensors
+        return g * (1 - out * out)
+
+
+def _sigmoid(x):
+    # exp of a non-positive number only, so large |x| never overflows
+    xp = backend.xp_of(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    name = "sigmoid"
+
+    @staticmethod
+    def forward(ctx, x):
+        out = _sigmoid(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        # d s(x) = s(x) (1 - s(x))
+        (out,) = ctx.saved_tensors
+        return g * out * (1 - out)
+
+
+class ReLU(Function):
+    name = "relu"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x > 0)
+        return backend.xp_of(x).maximum(x, 0).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        # d relu = [x > 0]  (0 at x = 0, as in torch)
+        (positive,) = ctx.saved_tensors
+        return g * positive
+
+
+class GELU(Function):
+    """gelu(x) = x Phi(x); approximate="tanh" is GPT-2's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+
+    name = "gelu"
+
+    @staticmethod
+    def forward(ctx, x, approximate="none"):
+        xp = backend.xp_of(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+            ctx.save_for_backward(x, t)
+            return 0.5 * x * (1 + t)
+        if approximate != "none":
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}.")
+        cdf = 0.5 * (1 + erf(x * _INV_SQRT_2))
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, g):
+        x, saved = ctx.saved_tensors
+        xp = backend.xp_of(x)
+        if ctx.approximate == "tanh":
+            # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+            t = saved
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 0.134145 * x * x))
+        # d/dx x Phi(x) = Phi(x) + x phi(x)
+        return g * (saved + x * _INV_SQRT_2PI * xp.exp(-0.5 * x * x))
+
+
+class SiLU(Function):
+    name = "silu"
+
+    @staticmethod
+    def forward(ctx, x):
+        s = _sigmoid(x)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        # d x s(x) = s + x s (1 - s)
+        x, s = ctx.saved_tensors
+        return g * (s * (1 + x * (1 - s)))
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def gelu(x, approximate="none"):
+    return GELU.apply(x, approximate=approximate)
+
+
+def silu(x):
+    return SiLU.apply(x)
+
+
+def bind_tensor_methods(Tensor):
+    Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.tanh = exp, log, sqrt, tanh
+    Tensor.sigmoid, Tensor.relu = sigmoid, relu

@@ -1,0 +1,71 @@
+"""Proving gradients: compare the analytic backward with central finite differences, in float64.
+
+With a random output cotangent c, the scalar L = sum(f(x) * c) has dL/dx = backward(c) (what the op's
+backward computes) and, numerically, dL/dx_i ~ (L(x + h e_i) - L(x - h e_i)) / 2h, with error O(h^2).
+"""
+import numpy as np
+
+from .autograd import no_grad
+from .tensor import Tensor
+
+
+def _as_outputs(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exception=True):
+    """Check d sum(fn(*inputs) * c)/d input against central differences for every input that requires grad.
+
+    `inputs` are Tensors (float64 for a meaningful check; others are passed through unchanged).
+    Returns True, or raises AssertionError naming the input and the worst element.
+    """
+    rng = np.random.default_rng(seed)
+    for t in inputs:
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype != np.float64:
+            raise TypeError(f"gradcheck needs float64 inputs for precision; got {t.dtype}. Use .double().")
+    outs = _as_outputs(fn(*inputs))
+    cots = [rng.standard_normal(o.shape) for o in outs]
+
+    def loss():
+        with no_grad():
+            vals = _as_outputs(fn(*inputs))
+        return sum(float((v.data.astype(np.float64) * c).sum()) for v, c in zip(vals, cots))
+
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+    total = None
+    for o, c in zip(outs, cots):
+        if o.requires_grad:
+            term = (o * Tensor(c, dtype=o.dtype)).sum()
+            total = term if total is None else total + term
+    if total is None:
+        raise ValueError("gradcheck: no output requires grad; nothing to check.")
+    total.backward()
+
+    for k, t in enumerate(inputs):
+        if not (isinstance(t, Tensor) and t.requires_grad):
+            continue
+        analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.data, dtype=np.float64)
+        numeric = np.zeros(t.shape)
+        flat = t.data.reshape(-1)  # a view: perturb in place
+        for i in range(flat.size):
+            orig = flat[i]
+            flat[i] = orig + eps
+            up = loss()
+            flat[i] = orig - eps
+            down = loss()
+            flat[i] = orig
+            numeric.reshape(-1)[i] = (up - down) / (2 * eps)
+        bad = ~np.isclose(analytic, numeric, atol=atol, rtol=rtol)
+        if bad.any():
+            i = np.unravel_index(np.argmax(np.abs(analytic - numeric) * bad), t.shape)
+            msg = (
+                f"gradcheck failed for input {k} (shape {t.shape}) at {i}: "
+                f"analytic {analytic[i]:.8g} vs numeric {numeric[i]:.8g} "
+                f"({int(bad.sum())} of {bad.size} elements off)"
+            )
+            if raise_exception:
+                raise AssertionError(msg)
+            return False
+    return True
