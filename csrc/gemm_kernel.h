@@ -1,0 +1,179 @@
+/* gemm_kernel.h: the packed, cache-blocked GEMM for one element type and one instruction set.
+ *
+ * matmul.c includes this file once per (type, instruction set). Before including, define:
+ *   TP_T          element type: float or double
+ *   TP_SFX(name)  pastes a suffix onto every name here (name##_f32_avx2) so instances don't collide
+ *   TP_VBYTES     bytes in one SIMD register: 16, 32 or 64; 0 for plain scalar C
+ *   TP_TARGET     attribute that lets the compiler use the instruction set in these functions only,
+ *                 e.g. __attribute__((target("avx2,fma"))); empty for the baseline
+ *
+ * The algorithm (Goto & van de Geijn 2008, as in BLIS and OpenBLAS):
+ *
+ *   for jc in n, step NC:              B block  [KC x NC] stays in L3
+ *     for pc in k, step KC:            pack B[pc:+KC, jc:+NC] into NR-wide panels
+ *       for ic in m, step MC:          pack A[ic:+MC, pc:+KC] into MR-tall panels; stays in L2
+ *         for jr in NC, step NR:       one B panel [KC x NR] stays in L1
+ *           for ir in MC, step MR:     micro-kernel: C[MR x NR] += A panel @ B panel, in registers
+ *
+ * Why pack: the micro-kernel then reads both operands with unit stride, in exactly the order it
+ * uses them, whatever the strides of the caller's arrays (a transposed view costs only a different
+ * gather while packing, O(mk + kn) work against the O(mnk) of the product). Panels are contiguous,
+ * so they don't evict each other from cache, and they are zero-padded to whole MR x NR tiles, so
+ * the inner loop has no edge cases.
+ *
+ * Why these sizes: the MR x NR tile of C lives in registers: 6 rows x 2 vectors = 12 accumulators,
+ * plus 2 vectors of B and 1 broadcast of A, fits in the 16 registers of SSE/AVX2. 12 independent
+ * FMAs per step also cover the FMA latency (4 cycles x 2 units = 8 in flight). KC = 256 keeps a
+ * B panel (256 x 16 floats = 16 KB with AVX2, 32 KB with AVX-512) and an A panel (6 KB) inside a
+ * 32-48 KB L1. MC = 144 makes the A block 144 x 256 floats = 144 KB, a fraction of a 1-2 MB L2.
+ * NC = 4096 makes the B block 4 MB, which shares a large L3.
+ */
+
+#define MR 6
+#define NV 2 /* vectors per row of the tile */
+#if TP_VBYTES > 0
+typedef TP_T TP_SFX(vec) __attribute__((vector_size(TP_VBYTES)));
+#define VL ((int)(TP_VBYTES / sizeof(TP_T))) /* lanes per vector */
+#else
+typedef TP_T TP_SFX(vec); /* no vector extension: a "vector" of one lane, same code */
+#define VL 1
+#endif
+#define VEC TP_SFX(vec)
+#define NR (NV * VL)
+#define KC 256
+#define MC (24 * MR)
+#define NC 4096
+
+static const tp_blocking_t TP_SFX(blocking) = {MR, NR, MC, KC, NC};
+
+/* A[0:mc, 0:kc] -> panels of MR rows, each stored k-major: dst[l*MR + i] = A[i0 + i, l].
+ * Rows past mc are zeros. */
+static TP_TARGET void TP_SFX(pack_a)(int mc, int kc, const TP_T *a, ptrdiff_t rsa, ptrdiff_t csa,
+                                     TP_T *dst)
+{
+    for (int i0 = 0; i0 < mc; i0 += MR) {
+        int mr = mc - i0 < MR ? mc - i0 : MR;
+        const TP_T *rows = a + i0 * rsa;
+        for (int l = 0; l < kc; l++) {
+            for (int i = 0; i < mr; i++) dst[i] = rows[i * rsa + l * csa];
+            for (int i = mr; i < MR; i++) dst[i] = 0;
+            dst += MR;
+        }
+    }
+}
+
+/* B[0:kc, 0:nc] -> panels of NR columns, each stored row by row: dst[l*NR + j] = B[l, j0 + j].
+ * Columns past nc are zeros. */
+static TP_TARGET void TP_SFX(pack_b)(int kc, int nc, const TP_T *b, ptrdiff_t rsb, ptrdiff_t csb,
+                                     TP_T *dst)
+{
+    for (int j0 = 0; j0 < nc; j0 += NR) {
+        int nr = nc - j0 < NR ? nc - j0 : NR;
+        const TP_T *cols = b + j0 * csb;
+        for (int l = 0; l < kc; l++) {
+            const TP_T *src = cols + l * rsb;
+            if (csb == 1 && nr == NR) {
+                memcpy(dst, src, NR * sizeof(TP_T));
+            } else {
+                for (int j = 0; j < nr; j++) dst[j] = src[j * csb];
+                for (int j = nr; j < NR; j++) dst[j] = 0;
+            }
+            dst += NR;
+        }
+    }
+}
+
+/* C[0:mr, 0:nr] (+)= A panel [MR x kc] @ B panel [kc x NR]; overwrite on the first k block. */
+static TP_TARGET void TP_SFX(kernel)(int kc, const TP_T *restrict a, const TP_T *restrict b,
+                                     TP_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate)
+{
+    VEC acc[MR][NV];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NV; j++) acc[i][j] = (VEC){0};
+
+    /* kc rank-1 updates. `scalar * vector` broadcasts the scalar; with FMA available the compiler
+     * contracts `acc += a * b` into one fused multiply-add (-ffp-contract=fast, not -ffast-math:
+     * nothing is reassociated, the sum over k runs in order). */
+    for (int l = 0; l < kc; l++) {
+        VEC bv[NV];
+        memcpy(bv, b, sizeof bv);
+        for (int i = 0; i < MR; i++) {
+            TP_T ai = a[i];
+            for (int j = 0; j < NV; j++) acc[i][j] += ai * bv[j];
+        }
+        a += MR;
+        b += NR;
+    }
+
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            for (int j = 0; j < NV; j++) {
+                TP_T *cp = c + i * ldc + j * VL;
+                VEC t = acc[i][j];
+                if (accumulate) {
+                    VEC old;
+                    memcpy(&old, cp, sizeof old);
+                    t += old;
+                }
+                memcpy(cp, &t, sizeof t);
+            }
+        }
+    } else { /* edge tile: only part of it is inside C */
+        TP_T tile[MR * NR];
+        memcpy(tile, acc, sizeof tile);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++)
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+    }
+}
+
+/* C[m, n] = A[m, k] @ B[k, n] on one thread, with its own packing buffers. k > 0. */
+static TP_TARGET int TP_SFX(gemm)(size_t m, size_t n, size_t k, const void *A_, ptrdiff_t rsa,
+                                  ptrdiff_t csa, const void *B_, ptrdiff_t rsb, ptrdiff_t csb,
+                                  void *C_, ptrdiff_t ldc)
+{
+    const TP_T *A = A_, *B = B_;
+    TP_T *C = C_;
+    size_t kc_max = k < KC ? k : KC;
+    size_t mc_max = (m < MC ? m : MC) + MR;  /* + MR: room for the zero-padded last panel */
+    size_t nc_max = (n < NC ? n : NC) + NR;
+    TP_T *abuf = tp_alloc(mc_max * kc_max * sizeof(TP_T));
+    TP_T *bbuf = tp_alloc(nc_max * kc_max * sizeof(TP_T));
+    if (!abuf || !bbuf) {
+        tp_free(abuf);
+        tp_free(bbuf);
+        return -1;
+    }
+
+    for (size_t jc = 0; jc < n; jc += NC) {
+        int nc = n - jc < NC ? (int)(n - jc) : NC;
+        for (size_t pc = 0; pc < k; pc += KC) {
+            int kc = k - pc < KC ? (int)(k - pc) : KC;
+            TP_SFX(pack_b)(kc, nc, B + (ptrdiff_t)pc * rsb + (ptrdiff_t)jc * csb, rsb, csb, bbuf);
+            for (size_t ic = 0; ic < m; ic += MC) {
+                int mc = m - ic < MC ? (int)(m - ic) : MC;
+                TP_SFX(pack_a)(mc, kc, A + (ptrdiff_t)ic * rsa + (ptrdiff_t)pc * csa, rsa, csa, abuf);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int nr = nc - jr < NR ? nc - jr : NR;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
+                        TP_SFX(kernel)(kc, abuf + ir * kc, bbuf + jr * kc,
+                                       C + (ptrdiff_t)(ic + ir) * ldc + jc + jr, ldc, mr, nr, pc > 0);
+                    }
+                }
+            }
+        }
+    }
+    tp_free(abuf);
+    tp_free(bbuf);
+    return 0;
+}
+
+#undef MR
+#undef NV
+#undef VL
+#undef VEC
+#undef NR
+#undef KC
+#undef MC
+#undef NC

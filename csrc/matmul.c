@@ -1,0 +1,307 @@
+/* matmul.c: public entry points of the C matmul: kernel choice at run time, and threads.
+ *
+ * The blocked algorithm itself is in gemm_kernel.h, compiled here once per element type and
+ * instruction set.
+ *
+ * Why run-time dispatch instead of -march=native: a wheel or an install on a shared cluster is
+ * built on one machine and run on others. The whole file is compiled for the baseline (-O3, which
+ * on x86-64 means SSE2), and only the AVX2 and AVX-512 copies of the kernel are compiled with
+ * __attribute__((target(...))), so they are merely present in the binary; the CPU is asked once
+ * (__builtin_cpu_supports) which one it can run. No -ffast-math anywhere: it lets the compiler
+ * reorder sums and changes results.
+ */
+#include "matmul.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(_WIN32)
+#define TP_HAVE_PTHREADS 1
+#include <pthread.h>
+#endif
+
+typedef struct {
+    int mr, nr, mc, kc, nc;
+} tp_blocking_t;
+
+/* Packing buffers are aligned to 64 bytes, a cache line and an AVX-512 register. */
+static void *tp_alloc(size_t bytes)
+{
+    size_t size = (bytes + 63) / 64 * 64; /* aligned_alloc wants a multiple of the alignment */
+#if defined(_WIN32)
+    return _aligned_malloc(size, 64);
+#else
+    void *p = NULL;
+    return posix_memalign(&p, 64, size) == 0 ? p : NULL;
+#endif
+}
+
+static void tp_free(void *p)
+{
+#if defined(_WIN32)
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
+
+typedef int (*gemm_fn)(size_t m, size_t n, size_t k, const void *a, ptrdiff_t rsa, ptrdiff_t csa,
+                       const void *b, ptrdiff_t rsb, ptrdiff_t csb, void *c, ptrdiff_t ldc);
+
+/* ---- the instances -------------------------------------------------------------------------- */
+
+#if defined(__GNUC__) /* GCC and Clang: vector extensions */
+#define TP_VBYTES 16  /* SSE2 on x86-64, NEON on arm64: both baseline */
+#else
+#define TP_VBYTES 0   /* any other compiler: scalar C */
+#endif
+#define TP_TARGET
+#define TP_T float
+#define TP_SFX(name) name##_f32_generic
+#include "gemm_kernel.h"
+#undef TP_T
+#undef TP_SFX
+#define TP_T double
+#define TP_SFX(name) name##_f64_generic
+#include "gemm_kernel.h"
+#undef TP_T
+#undef TP_SFX
+#undef TP_TARGET
+#undef TP_VBYTES
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define TP_X86_DISPATCH 1
+
+#define TP_VBYTES 32
+#define TP_TARGET __attribute__((target("avx2,fma")))
+#define TP_T float
+#define TP_SFX(name) name##_f32_avx2
+#include "gemm_kernel.h"
+#undef TP_T
+#undef TP_SFX
+#define TP_T double
+#define TP_SFX(name) name##_f64_avx2
+#include "gemm_kernel.h"
+#undef TP_T
+#undef TP_SFX
+#undef TP_TARGET
+#undef TP_VBYTES
+
+#define TP_VBYTES 64
+#define TP_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define TP_T float
+#define TP_SFX(name) name##_f32_avx512
+#include "gemm_kernel.h"
+#undef TP_T
+#undef TP_SFX
+#define TP_T double
+#define TP_SFX(name) name##_f64_avx512
+#include "gemm_kernel.h"
+#undef TP_T
+#undef TP_SFX
+#undef TP_TARGET
+#undef TP_VBYTES
+#endif
+
+/* ---- choosing a kernel ---------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int vector_bytes;
+    gemm_fn f32, f64;
+    const tp_blocking_t *blocking_f32, *blocking_f64;
+} kernel_t;
+
+static const kernel_t kernels[] = {
+#if defined(__GNUC__)
+    {"generic", 16, gemm_f32_generic, gemm_f64_generic, &blocking_f32_generic, &blocking_f64_generic},
+#else
+    {"generic", 0, gemm_f32_generic, gemm_f64_generic, &blocking_f32_generic, &blocking_f64_generic},
+#endif
+#if defined(TP_X86_DISPATCH)
+    {"avx2", 32, gemm_f32_avx2, gemm_f64_avx2, &blocking_f32_avx2, &blocking_f64_avx2},
+    {"avx512", 64, gemm_f32_avx512, gemm_f64_avx512, &blocking_f32_avx512, &blocking_f64_avx512},
+#endif
+};
+enum { n_kernels = sizeof kernels / sizeof kernels[0] };
+
+static int cpu_supports(int i)
+{
+#if defined(TP_X86_DISPATCH)
+    __builtin_cpu_init();
+    if (strcmp(kernels[i].name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (strcmp(kernels[i].name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma");
+#endif
+    return strcmp(kernels[i].name, "generic") == 0;
+}
+
+/* -1 until the first call; then the index of the widest kernel this CPU runs. Choosing twice from
+ * two threads at once is harmless: both pick the same one. */
+static int selected = -1;
+
+static const kernel_t *kernel(void)
+{
+    if (selected < 0) {
+        int best = 0;
+        for (int i = 0; i < n_kernels; i++)
+            if (cpu_supports(i)) best = i;
+        selected = best;
+    }
+    return &kernels[selected];
+}
+
+static int find_kernel(const char *name)
+{
+    for (int i = 0; i < n_kernels; i++)
+        if (strcmp(kernels[i].name, name) == 0) return i;
+    return -1;
+}
+
+const char *tp_kernel_name(void) { return kernel()->name; }
+
+int tp_kernel_supported(const char *name)
+{
+    int i = find_kernel(name);
+    return i >= 0 && cpu_supports(i);
+}
+
+int tp_select_kernel(const char *name)
+{
+    int i = find_kernel(name);
+    if (i < 0 || !cpu_supports(i)) return -1;
+    selected = i;
+    return 0;
+}
+
+int tp_vector_bytes(void) { return kernel()->vector_bytes; }
+
+void tp_blocking(int itemsize, int out[5])
+{
+    const tp_blocking_t *b = itemsize == 4 ? kernel()->blocking_f32 : kernel()->blocking_f64;
+    out[0] = b->mr;
+    out[1] = b->nr;
+    out[2] = b->mc;
+    out[3] = b->kc;
+    out[4] = b->nc;
+}
+
+/* ---- threads -------------------------------------------------------------------------------- */
+
+/* Each thread computes its own slab of C: a range of columns, or of rows when C is tall and thin.
+ * It runs the whole serial algorithm on its slab with private packing buffers, so threads never
+ * wait for each other; the price is that every thread packs all of the other operand, which is
+ * O(k * n) or O(m * k) next to the O(m * n * k / threads) it multiplies. */
+typedef struct {
+    gemm_fn fn;
+    size_t m, n, k;
+    const char *a, *b;
+    char *c;
+    ptrdiff_t rsa, csa, rsb, csb, ldc;
+    int status;
+} job_t;
+
+static void *run_job(void *arg)
+{
+    job_t *j = arg;
+    j->status = j->fn(j->m, j->n, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->c, j->ldc);
+    return NULL;
+}
+
+/* Below this many multiply-adds per thread, starting a thread (tens of microseconds) costs more
+ * than it saves. */
+#define MIN_WORK_PER_THREAD (1u << 20)
+
+static int gemm(gemm_fn fn, size_t itemsize, size_t m, size_t n, size_t k, const void *a,
+                ptrdiff_t rsa, ptrdiff_t csa, const void *b, ptrdiff_t rsb, ptrdiff_t csb, void *c,
+                ptrdiff_t ldc, int nthreads)
+{
+    if (m == 0 || n == 0) return 0;
+    if (k == 0) { /* an empty sum: C = 0 */
+        for (size_t i = 0; i < m; i++) memset((char *)c + i * ldc * itemsize, 0, n * itemsize);
+        return 0;
+    }
+
+    double work = (double)m * (double)n * (double)k;
+    if (nthreads < 1) nthreads = 1;
+    if (work < (double)MIN_WORK_PER_THREAD * nthreads) {
+        nthreads = (int)(work / MIN_WORK_PER_THREAD);
+        if (nthreads < 1) nthreads = 1;
+    }
+#if !defined(TP_HAVE_PTHREADS)
+    nthreads = 1;
+#endif
+    job_t whole = {fn, m, n, k, a, b, c, rsa, csa, rsb, csb, ldc, 0};
+    if (nthreads == 1) {
+        run_job(&whole);
+        return whole.status;
+    }
+
+    /* Slabs are whole multiples of 48 columns or rows (a multiple of every MR and NR), so only
+     * the last slab has edge tiles. */
+    int by_cols = n >= m;
+    size_t dim = by_cols ? n : m;
+    size_t step = (dim + nthreads - 1) / nthreads;
+    step = (step + 47) / 48 * 48;
+    int nslabs = (int)((dim + step - 1) / step);
+
+    job_t *jobs = malloc(nslabs * sizeof *jobs);
+    if (!jobs) return -1;
+    for (int t = 0; t < nslabs; t++) {
+        size_t start = t * step, len = dim - start < step ? dim - start : step;
+        jobs[t] = whole;
+        if (by_cols) {
+            jobs[t].n = len;
+            jobs[t].b = (const char *)b + (ptrdiff_t)start * csb * (ptrdiff_t)itemsize;
+            jobs[t].c = (char *)c + start * itemsize;
+        } else {
+            jobs[t].m = len;
+            jobs[t].a = (const char *)a + (ptrdiff_t)start * rsa * (ptrdiff_t)itemsize;
+            jobs[t].c = (char *)c + (ptrdiff_t)start * ldc * (ptrdiff_t)itemsize;
+        }
+    }
+
+    int status = 0;
+#if defined(TP_HAVE_PTHREADS)
+    pthread_t *tids = malloc(nslabs * sizeof *tids);
+    char *started = calloc(nslabs, 1);
+    if (!tids || !started) {
+        free(tids);
+        free(started);
+        free(jobs);
+        return -1;
+    }
+    /* Slab 0 runs on the calling thread; a thread that fails to start runs here too. */
+    for (int t = 1; t < nslabs; t++)
+        started[t] = pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0;
+    run_job(&jobs[0]);
+    for (int t = 1; t < nslabs; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            run_job(&jobs[t]);
+    }
+    free(tids);
+    free(started);
+#endif
+    for (int t = 0; t < nslabs; t++)
+        if (jobs[t].status) status = jobs[t].status;
+    free(jobs);
+    return status;
+}
+
+int tp_matmul_f32(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                  const float *b, ptrdiff_t rsb, ptrdiff_t csb, float *c, ptrdiff_t ldc,
+                  int nthreads)
+{
+    return gemm(kernel()->f32, sizeof(float), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, nthreads);
+}
+
+int tp_matmul_f64(size_t m, size_t n, size_t k, const double *a, ptrdiff_t rsa, ptrdiff_t csa,
+                  const double *b, ptrdiff_t rsb, ptrdiff_t csb, double *c, ptrdiff_t ldc,
+                  int nthreads)
+{
+    return gemm(kernel()->f64, sizeof(double), m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, nthreads);
+}

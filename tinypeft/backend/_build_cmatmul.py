@@ -1,0 +1,84 @@
+"""cffi builder for tinypeft.backend._cmatmul, the optional C matmul.
+
+setup.py hands `ffibuilder` to cffi (`cffi_modules=`), which writes the C glue and compiles it with
+csrc/*.c during `pip install`. To rebuild in place while hacking on the C:
+
+    python tinypeft/backend/_build_cmatmul.py
+"""
+import os
+import sys
+
+from cffi import FFI
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CSRC = os.path.join(ROOT, "csrc")
+
+# Copied from csrc/matmul.h: cffi's parser takes declarations only, no #ifndef guards.
+CDEF = """
+int tp_matmul_f32(size_t m, size_t n, size_t k,
+                  const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                  const float *b, ptrdiff_t rsb, ptrdiff_t csb,
+                  float *c, ptrdiff_t ldc, int nthreads);
+int tp_matmul_f64(size_t m, size_t n, size_t k,
+                  const double *a, ptrdiff_t rsa, ptrdiff_t csa,
+                  const double *b, ptrdiff_t rsb, ptrdiff_t csb,
+                  double *c, ptrdiff_t ldc, int nthreads);
+const char *tp_kernel_name(void);
+int tp_kernel_supported(const char *name);
+int tp_select_kernel(const char *name);
+int tp_vector_bytes(void);
+void tp_blocking(int itemsize, int out[5]);
+void erf_f32(const float *x, float *y, size_t n);
+void erf_f64(const double *x, double *y, size_t n);
+const char *tp_build_flags(void);
+const char *tp_compiler(void);
+"""
+
+if sys.platform == "win32":
+    CFLAGS = ["/O2"]
+    LIBRARIES = []
+    LDFLAGS = []
+else:
+    # -O3 only; the SIMD kernels get AVX2/AVX-512 through target attributes and are picked at run
+    # time (see csrc/matmul.c), so the build runs anywhere. No -ffast-math: it changes results.
+    # -ffp-contract=fast lets a*b+c become one FMA; it is GCC's default only outside -std=c99 mode,
+    # so we say it instead of relying on the default.
+    CFLAGS = ["-O3", "-std=gnu99", "-ffp-contract=fast", "-pthread"]
+    LIBRARIES = ["m"]
+    LDFLAGS = ["-pthread"]
+
+
+def _source_path(name):
+    # setuptools wants paths relative to setup.py (the working directory during a build).
+    path = os.path.join(CSRC, name)
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "tinypeft.backend._cmatmul",
+    f"""
+#include "matmul.h"
+static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
+static const char *tp_compiler(void) {{
+#if defined(__VERSION__)
+    return __VERSION__;
+#else
+    return "unknown";
+#endif
+}}
+""",
+    sources=[_source_path("matmul.c"), _source_path("erf.c")],
+    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h")],
+    include_dirs=[_source_path("")],
+    extra_compile_args=CFLAGS,
+    extra_link_args=LDFLAGS,
+    libraries=LIBRARIES,
+)
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    # cffi writes the module under its dotted name, i.e. into tinypeft/backend/.
+    ffibuilder.compile(tmpdir=".", verbose=True)

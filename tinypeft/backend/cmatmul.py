@@ -1,0 +1,184 @@
+"""The optional C matmul (csrc/), compiled with cffi at install time.
+
+    matmul(a, b)  C = a @ b for 2-D float32 or float64 arrays, any non-negative strides
+    erf(x)        the C library's erf, elementwise
+
+The extension is optional: when it was not built, or fails to load, importing this module still
+works, `available()` is False and `build_info()["error"]` says why; callers fall back to NumPy.
+"""
+import os
+import warnings
+
+import numpy as np
+
+try:
+    from . import _cmatmul
+    from ._cmatmul import ffi, lib
+except Exception as e:  # ImportError when not built; OSError/ImportError when built for another system
+    ffi = lib = None
+    _import_error = f"{type(e).__name__}: {e}"
+else:
+    _import_error = None
+
+_FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _default_threads():
+    env = os.environ.get("TINYPEFT_NUM_THREADS")
+    if env:
+        try:
+            n = int(env)
+            if n >= 1:
+                return n
+        except ValueError:
+            pass
+        warnings.warn(f"TINYPEFT_NUM_THREADS={env!r} is not a positive integer; ignoring it.", RuntimeWarning)
+    return os.cpu_count() or 1
+
+
+_num_threads = _default_threads()
+
+
+def available():
+    """True when the compiled extension loaded."""
+    return lib is not None
+
+
+def _require():
+    if lib is None:
+        raise RuntimeError(f"The C matmul extension is not available: {_import_error}")
+
+
+def set_num_threads(n):
+    """Threads for each matmul call (the C code starts and joins them per call)."""
+    global _num_threads
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads needs n >= 1, got {n}")
+    _num_threads = n
+
+
+def get_num_threads():
+    return _num_threads
+
+
+def kernels():
+    """The SIMD kernels this CPU can run, narrowest first, e.g. ['generic', 'avx2', 'avx512']."""
+    _require()
+    return [name for name in ("generic", "avx2", "avx512") if lib.tp_kernel_supported(name.encode())]
+
+
+def set_kernel(name):
+    """Force one kernel (tests run each of them); by default the widest the CPU supports is used."""
+    _require()
+    if lib.tp_select_kernel(name.encode()) != 0:
+        raise ValueError(f"Kernel {name!r} is not available on this CPU; choose from {kernels()}")
+
+
+def get_kernel():
+    _require()
+    return ffi.string(lib.tp_kernel_name()).decode()
+
+
+def build_info():
+    """How the extension was built and what it runs with; {"available": False, "error": ...} if absent."""
+    if lib is None:
+        return {"available": False, "error": _import_error}
+    info = {
+        "available": True,
+        "module": _cmatmul.__file__,
+        "compiler": ffi.string(lib.tp_compiler()).decode(),
+        "cflags": ffi.string(lib.tp_build_flags()).decode(),
+        "kernel": get_kernel(),
+        "kernels": kernels(),
+        "vector_bits": 8 * lib.tp_vector_bytes(),
+        "threads": _num_threads,
+    }
+    block = ffi.new("int[5]")
+    for name, itemsize in (("float32", 4), ("float64", 8)):
+        lib.tp_blocking(itemsize, block)
+        info[f"blocking_{name}"] = dict(zip(("MR", "NR", "MC", "KC", "NC"), block))
+    return info
+
+
+def _strides_ok(x):
+    # The C code takes strides in elements, non-negative; anything else is copied first.
+    return all(s >= 0 and s % x.itemsize == 0 for s in x.strides)
+
+
+def _pointer(x):
+    ctype = "float *" if x.dtype == np.float32 else "double *"
+    return ffi.cast(ctype, x.ctypes.data)
+
+
+def matmul(a, b, out=None):
+    """C = a @ b for 2-D arrays of the same float dtype, [m, k] @ [k, n] -> [m, n].
+
+    Transposed and sliced views are read in place. `out`, if given, must be [m, n] of the same dtype.
+    """
+    _require()
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.dtype not in _FLOAT_TYPES or b.dtype not in _FLOAT_TYPES:
+        raise TypeError(f"matmul takes float32 or float64 arrays, got {a.dtype} and {b.dtype}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul needs both operands of one dtype, got {a.dtype} @ {b.dtype}; cast one first")
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"matmul takes 2-D arrays, got shapes {a.shape} and {b.shape}")
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2:
+        raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} (inner dimensions {k} != {k2})")
+    if not _strides_ok(a):
+        a = np.ascontiguousarray(a)
+    if not _strides_ok(b):
+        b = np.ascontiguousarray(b)
+
+    target = out
+    if out is not None:
+        if not isinstance(out, np.ndarray) or out.shape != (m, n) or out.dtype != a.dtype:
+            got = (out.shape, out.dtype) if isinstance(out, np.ndarray) else type(out)
+            raise ValueError(f"matmul out must be a {(m, n)} {a.dtype} array, got {got}")
+        # The C code writes rows with unit column stride, and must not overwrite an input it still reads.
+        direct = (
+            out.flags.writeable
+            and out.strides[1] == out.itemsize
+            and _strides_ok(out)
+            and not np.may_share_memory(out, a)
+            and not np.may_share_memory(out, b)
+        )
+        if not direct:
+            target = None
+    if target is None:
+        target = np.empty((m, n), dtype=a.dtype)
+
+    isz = a.itemsize
+    fn = lib.tp_matmul_f32 if a.dtype == np.float32 else lib.tp_matmul_f64
+    status = fn(
+        m, n, k,
+        _pointer(a), a.strides[0] // isz, a.strides[1] // isz,
+        _pointer(b), b.strides[0] // isz, b.strides[1] // isz,
+        _pointer(target), target.strides[0] // isz,
+        _num_threads,
+    )  # fmt: skip
+    if status != 0:
+        raise MemoryError(f"matmul {a.shape} @ {b.shape}: could not allocate packing buffers")
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
+
+
+def erf(x):
+    """erf(x) elementwise with the C library's erf; float32 stays float32, other input becomes float64."""
+    _require()
+    x = np.asarray(x)
+    if x.dtype not in _FLOAT_TYPES:
+        if x.dtype.kind == "c":
+            raise TypeError("erf of complex numbers is not supported")
+        x = x.astype(np.float64)
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    fn = lib.erf_f32 if x.dtype == np.float32 else lib.erf_f64
+    ctype = "float *" if x.dtype == np.float32 else "double *"
+    fn(ffi.cast(ctype, x.ctypes.data), ffi.cast(ctype, y.ctypes.data), x.size)
+    return y
