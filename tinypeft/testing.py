@@ -6,6 +6,7 @@ backward computes) and, numerically, dL/dx_i ~ (L(x + h e_i) - L(x - h e_i)) / 2
 import numpy as np
 
 from .autograd import no_grad
+from .backend import to_device
 from .tensor import Tensor
 
 
@@ -29,7 +30,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
     def loss():
         with no_grad():
             vals = _as_outputs(fn(*inputs))
-        return sum(float((v.data.astype(np.float64) * c).sum()) for v, c in zip(vals, cots))
+        return sum(float((to_device(v.data, "cpu").astype(np.float64) * c).sum()) for v, c in zip(vals, cots))
 
     for t in inputs:
         if isinstance(t, Tensor):
@@ -46,7 +47,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
     for k, t in enumerate(inputs):
         if not (isinstance(t, Tensor) and t.requires_grad):
             continue
-        analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.data, dtype=np.float64)
+        analytic = np.zeros(t.shape) if t.grad is None else to_device(t.grad.data, "cpu").astype(np.float64)
         numeric = np.zeros(t.shape)
         flat = t.data.reshape(-1)  # a view: perturb in place
         for i in range(flat.size):
