@@ -102,8 +102,8 @@ def build_info():
 
 
 def _strides_ok(x):
-    # The C code takes strides in elements, non-negative; anything else is copied first.
-    return all(s >= 0 and s % x.itemsize == 0 for s in x.strides)
+    # The C code takes strides in elements, non-negative, on aligned data; anything else is copied.
+    return x.flags.aligned and all(s >= 0 and s % x.itemsize == 0 for s in x.strides)
 
 
 def _pointer(x):
