@@ -7,16 +7,21 @@ The extension is optional: when it was not built, or fails to load, importing th
 works, `available()` is False and `build_info()["error"]` says why; callers fall back to NumPy.
 """
 import os
+import sys
 import warnings
 
 import numpy as np
 
 try:
-    from . import _cmatmul
     from ._cmatmul import ffi, lib
 except Exception as e:  # ImportError when not built; OSError/ImportError when built for another system
     ffi = lib = None
     _import_error = f"{type(e).__name__}: {e}"
+    # setup.py leaves the compiler's complaint here when the build failed at install time.
+    _build_log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cmatmul_build_error.txt")
+    if os.path.exists(_build_log):
+        with open(_build_log) as f:
+            _import_error += f" (not compiled at install time: {f.read().strip()})"
 else:
     _import_error = None
 
@@ -86,7 +91,7 @@ def build_info():
         return {"available": False, "error": _import_error}
     info = {
         "available": True,
-        "module": _cmatmul.__file__,
+        "module": sys.modules[__name__.rpartition(".")[0] + "._cmatmul"].__file__,
         "compiler": ffi.string(lib.tp_compiler()).decode(),
         "cflags": ffi.string(lib.tp_build_flags()).decode(),
         "kernel": get_kernel(),
