@@ -185,6 +185,135 @@ def _max(draw):
     return (lambda t: tp.amax(t, dim, keepdim)), [leaf(x)]
 
 
+# -- composite ops: one Function each, with a closed-form backward ------------------------------------------
+F = tp.functional
+
+
+def maybe_leaf(draw, shape):
+    """An optional parameter: None, a constant array, or a leaf that requires grad."""
+    kind = draw(st.sampled_from(["none", "const", "leaf"]))
+    if kind == "none":
+        return None
+    a = draw(arrays(shape, 0.5, 1.5))
+    return leaf(a) if kind == "leaf" else tp.tensor(a)
+
+
+def _with_optional(fn, x, params):
+    """(fn over the leaves, leaves): parameters that are None or constants are closed over, not perturbed."""
+    leaves = [x] + [p for p in params if p is not None and p.requires_grad]
+
+    def call(*ts):
+        it = iter(ts[1:])
+        return fn(ts[0], *[next(it) if p is not None and p.requires_grad else p for p in params])
+
+    return call, leaves
+
+
+@st.composite
+def _softmax(draw, fn):
+    shape = draw(shapes_nd)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return (lambda t: fn(t, dim)), [leaf(draw(arrays(shape, -3, 3)))]
+
+
+@st.composite
+def _layer_norm(draw, fn):
+    shape = draw(st.lists(st.integers(2, 4), min_size=1, max_size=3).map(tuple))  # >= 2 values: var > 0
+    n = draw(st.integers(1, len(shape)))
+    norm = shape[len(shape) - n :]
+    x = leaf(draw(arrays(shape)))
+    w = maybe_leaf(draw, norm)
+    if fn is F.layer_norm:
+        b = maybe_leaf(draw, norm)
+        return _with_optional(lambda t, w, b: fn(t, norm, w, b), x, [w, b])
+    eps = draw(st.sampled_from([None, 1e-5]))
+    return _with_optional(lambda t, w: fn(t, norm, w, eps=eps), x, [w])
+
+
+@st.composite
+def _dropout(draw):
+    shape = draw(shapes_nd)
+    p = draw(st.sampled_from([0.1, 0.5, 0.9]))
+    seed = draw(st.integers(0, 1000))
+
+    def fn(t):
+        tp.manual_seed(seed)  # the same mask on every evaluation, so finite differences see one function
+        return F.dropout(t, p)
+
+    return fn, [leaf(draw(arrays(shape)))]
+
+
+@st.composite
+def _cross_entropy(draw):
+    n, c = draw(dims), draw(st.integers(1, 5))
+    extra = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    unbatched = draw(st.integers(0, 5)) == 0
+    shape, tshape = ((c,), ()) if unbatched else ((n, c) + extra, (n,) + extra)
+    seed = draw(st.integers(0, 1000))
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, c, size=tshape)
+    if not unbatched and draw(st.booleans()):
+        target.reshape(-1)[0] = -100  # one ignored target; with size 1 all are ignored (mean: nan value, zero grad)
+    weight = tp.tensor(rng.uniform(0.5, 2.0, c)) if draw(st.booleans()) else None
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    if reduction == "mean" and (target == -100).all():
+        reduction = "sum"  # a nan loss has no finite differences
+    ls = draw(st.sampled_from([0.0, 0.2]))
+    fn = lambda t: F.cross_entropy(t, target, weight=weight, reduction=reduction, label_smoothing=ls)
+    return fn, [leaf(draw(arrays(shape, -3, 3)))]
+
+
+@st.composite
+def _sdpa(draw):
+    """Random batch/head layout, L != S, Ev != E, and one of: no mask, bool, additive (maybe learnable), causal; maybe GQA."""
+    L, S, E, Ev = draw(dims), draw(dims), draw(dims), draw(dims)
+    gqa = draw(st.booleans())
+    hk = draw(st.integers(1, 2))
+    hq = hk * draw(st.integers(1, 3)) if gqa else hk
+    batch = draw(st.sampled_from([(), (2,)]))
+    lead_q = batch + (hq,) if gqa or draw(st.booleans()) else batch
+    lead_kv = batch + (hk,) if gqa else lead_q
+    lead_kv = tuple(1 if draw(st.integers(0, 3)) == 0 else d for d in lead_kv)  # broadcast batch dims
+    seed = draw(st.integers(0, 1000))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["none", "bool", "float", "float_leaf", "causal"]))
+    mshape = draw(st.sampled_from([(L, S), lead_q[-1:] + (L, S) if lead_q else (L, S)]))
+    mask = None
+    if kind == "bool":
+        mask = rng.random(mshape) > 0.3  # some rows may be fully masked: output 0, gradient 0
+    elif kind in ("float", "float_leaf"):
+        mask = rng.standard_normal(mshape)
+        mask = leaf(mask) if kind == "float_leaf" else tp.tensor(mask)
+    scale = draw(st.sampled_from([None, 0.5]))
+    q, k, v = (leaf(draw(arrays(lead_q + (L, E)))), leaf(draw(arrays(lead_kv + (S, E)))),
+               leaf(draw(arrays(lead_kv + (S, Ev)))))
+    dropout_p = draw(st.sampled_from([0.0, 0.0, 0.3]))
+
+    def fn(q, k, v, *m):
+        tp.manual_seed(seed)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m[0] if m else mask, dropout_p=dropout_p,
+                                              is_causal=kind == "causal", scale=scale, enable_gqa=gqa)
+
+    return fn, [q, k, v] + ([mask] if kind == "float_leaf" else [])
+
+
+@st.composite
+def _linear(draw):
+    n_in, n_out = draw(dims), draw(dims)
+    lead = tuple(draw(st.lists(dims, max_size=2)))
+    x = leaf(draw(arrays(lead + (n_in,))))
+    w = leaf(draw(arrays((n_out, n_in)))) if draw(st.integers(0, 3)) else tp.tensor(draw(arrays((n_out, n_in))))
+    b = maybe_leaf(draw, (n_out,))
+    return _with_optional(lambda t, w, b: F.linear(t, w, b), x, [w, b])
+
+
+@st.composite
+def _mse_loss(draw):
+    sa, sb = draw(broadcast_pair())
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    return (lambda a, b: F.mse_loss(a, b, reduction=reduction)), [leaf(draw(arrays(sa))), leaf(draw(arrays(sb)))]
+
+
 SPECS = {
     "add": binary(tp.add),
     "sub": binary(tp.sub),
@@ -215,6 +344,15 @@ SPECS = {
     "where": _where(),
     "masked_fill": _masked_fill(),
     "cast": unary(lambda t: t.to(np.float64) * 1.0),
+    "softmax": _softmax(F.softmax),
+    "log_softmax": _softmax(F.log_softmax),
+    "layer_norm": _layer_norm(F.layer_norm),
+    "rms_norm": _layer_norm(F.rms_norm),
+    "dropout": _dropout(),
+    "cross_entropy": _cross_entropy(),
+    "scaled_dot_product_attention": _sdpa(),
+    "linear": _linear(),
+    "mse_loss": _mse_loss(),
 }
 
 

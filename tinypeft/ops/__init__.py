@@ -6,6 +6,7 @@ from collections import namedtuple
 
 from . import arithmetic, reduce, shape  # noqa: F401  (registration by import)
 from . import elementwise  # noqa: F401
+from . import attention, dropout, linear, loss, normalization, softmax  # noqa: F401
 
 _MaxResult = namedtuple("max", ["values", "indices"])
 
@@ -66,3 +67,5 @@ def bind_tensor_methods(Tensor):
     Tensor.T = property(lambda x: S.permute(x, tuple(reversed(range(x.ndim)))))
     Tensor.mT = property(lambda x: S.transpose(x, -2, -1))
     E.bind_tensor_methods(Tensor)
+    Tensor.softmax = lambda x, dim, dtype=None: softmax.softmax(x, dim, dtype)
+    Tensor.log_softmax = lambda x, dim, dtype=None: softmax.log_softmax(x, dim, dtype)

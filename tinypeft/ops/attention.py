@@ -1,0 +1,142 @@
+"""scaled_dot_product_attention as one Function: the [L, S] score matrix is made, used and kept once.
+
+    S = Q K^T * scale + mask      P = softmax(S)      O = P V
+backward, with dO the incoming gradient:
+    dV = P^T dO    dP = dO V^T    dS = P * (dP - rowsum(dP * P))    dQ = dS K * scale    dK = dS^T Q * scale
+A row with every key masked out gives P = 0 (so O = 0 and no gradient), as torch 2.x does, not nan.
+Grouped-query attention (enable_gqa) views Q's heads as [Hk, group] instead of copying K and V.
+"""
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from .dropout import keep_mask
+
+
+def _group(a, hk):
+    """[..., H, X, Y] -> [..., hk, H // hk, X, Y]: query head h reads key head h // (H // hk), as repeat_interleave."""
+    if a is None or a.ndim < 3:
+        return a  # no head dim: broadcasts as is
+    h = a.shape[-3]
+    return a.reshape(a.shape[:-3] + ((hk, h // hk) if h != 1 else (1, 1)) + a.shape[-2:])
+
+
+def _safe_softmax(s):
+    """softmax over the last dim, in place; a row of all -inf becomes 0 instead of nan."""
+    xp = backend.xp_of(s)
+    m = s.max(axis=-1, keepdims=True)
+    m[~xp.isfinite(m)] = 0
+    s -= m
+    xp.exp(s, out=s)
+    total = s.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1
+    s /= total
+    return s
+
+
+def _mT(a):
+    return a.swapaxes(-1, -2)
+
+
+class ScaledDotProductAttention(Function):
+    """Inputs q [..., L, E], k [..., S, E], v [..., S, Ev], and optionally a float mask broadcastable to [..., L, S]."""
+
+    name = "scaled_dot_product_attention"
+
+    @staticmethod
+    def forward(ctx, q, k, v, *float_mask, bool_mask, dropout_p, scale, groups):
+        xp = backend.xp_of(q)
+        hq = q.shape[-3] if q.ndim >= 3 else 1
+        if groups:  # [..., Hq, L, E] -> [..., Hk, G, L, E]; k, v -> [..., Hk, 1, S, E]
+            hk = k.shape[-3]
+            q, k, v = _group(q, hk), k[..., None, :, :], v[..., None, :, :]
+        s = backend.matmul(q, _mT(k))  # [..., L, S]
+        s *= s.dtype.type(scale)
+        if bool_mask is not None:
+            mask = _group(bool_mask, hk) if groups else bool_mask
+            s = xp.where(mask, s, s.dtype.type(-np.inf))
+        if float_mask:
+            mask = _group(float_mask[0], hk) if groups else float_mask[0]
+            s = s + mask.astype(s.dtype, copy=False)
+        p = _safe_softmax(s)  # [..., L, S]
+        keep = None
+        if dropout_p > 0:
+            keep = keep_mask(p.shape, dropout_p, p)
+            pd = p * keep
+            pd *= pd.dtype.type(1.0 / (1.0 - dropout_p))
+        else:
+            pd = p
+        out = backend.matmul(pd, v)  # [..., L, Ev]
+        ctx.save_for_backward(q, k, v, p, keep)
+        ctx.scale, ctx.dropout_p, ctx.groups, ctx.hq = scale, dropout_p, groups, hq
+        return out.reshape(out.shape[:-4] + (hq,) + out.shape[-2:]) if groups else out
+
+    @staticmethod
+    def backward(ctx, g):
+        q, k, v, p, keep = ctx.saved_tensors
+        need_q, need_k, need_v = ctx.needs_input_grad[:3]
+        need_mask = len(ctx.needs_input_grad) > 3 and ctx.needs_input_grad[3]
+        if ctx.groups:
+            g = _group(g, k.shape[-4])
+        drop = 1.0 / (1.0 - ctx.dropout_p)
+        pd = p if keep is None else p * keep * p.dtype.type(drop)
+        dq = dk = dv = dmask = None
+        if need_v:
+            dv = backend.matmul(_mT(pd), g)  # [..., S, Ev]
+        if need_q or need_k or need_mask:
+            dp = backend.matmul(g, _mT(v))  # [..., L, S]
+            if keep is not None:
+                dp *= keep
+                dp *= dp.dtype.type(drop)
+            ds = dp
+            ds -= (dp * p).sum(axis=-1, keepdims=True)
+            ds *= p  # dS = P * (dP - rowsum(dP * P)); masked entries have P = 0
+            if need_mask:
+                dmask = ds
+            if need_q:
+                dq = backend.matmul(ds, k)
+                dq *= dq.dtype.type(ctx.scale)
+            if need_k:
+                dk = backend.matmul(_mT(ds), q)
+                dk *= dk.dtype.type(ctx.scale)
+        if ctx.groups:  # undo the grouping: K and V were shared by the G query heads of their group
+            if dq is not None:
+                dq = dq.reshape(dq.shape[:-4] + (ctx.hq,) + dq.shape[-2:])
+            if dmask is not None:
+                dmask = dmask.reshape(dmask.shape[:-4] + (ctx.hq,) + dmask.shape[-2:])
+            dk = None if dk is None else dk.sum(axis=-3)
+            dv = None if dv is None else dv.sum(axis=-3)
+        return dq, dk, dv, dmask
+
+
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+):
+    """torch.nn.functional.scaled_dot_product_attention (the math path).
+
+    attn_mask: bool (True = may attend) or float (added to the scores; may require grad), broadcastable to
+    [..., L, S]. is_causal: the top-left aligned lower triangle, query i sees keys 0..i (torch's convention).
+    Like torch, dropout_p is applied whenever it is > 0: pass 0.0 in evaluation.
+    """
+    from ..tensor import Tensor
+
+    L, S = query.shape[-2], key.shape[-2]
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both.")
+        attn_mask = query.xp.tril(query.xp.ones((L, S), dtype=bool))
+    groups = False
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hq % hk or value.shape[-3] != hk:
+            raise ValueError(f"enable_gqa: query heads ({hq}) must be a multiple of key/value heads ({hk}, {value.shape[-3]}).")
+        groups = True
+    mask = attn_mask.data if isinstance(attn_mask, Tensor) and attn_mask.dtype == bool else attn_mask
+    bool_mask, float_mask = (mask, ()) if getattr(mask, "dtype", None) == bool else (None, () if mask is None else (mask,))
+    return ScaledDotProductAttention.apply(
+        query, key, value, *float_mask, bool_mask=bool_mask, dropout_p=dropout_p, scale=scale, groups=groups
+    )

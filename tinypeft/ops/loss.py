@@ -1,0 +1,132 @@
+"""cross_entropy (log_softmax + nll in one Function) and mse_loss, with torch's arguments and reductions.
+
+For one row with logits z, p = softmax(z) and a per-class coefficient a_c (what multiplies -log p_c), the
+loss is -sum_c a_c log p_c and its gradient is d/dz_j = p_j * sum_c a_c - a_j. For a class index t,
+label smoothing ls and class weights w: a_c = (1 - ls) w_t [c = t] + ls w_c / C, which is torch's mix of
+the nll term and the uniform "smooth" term.
+"""
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from .softmax import _shifted
+
+
+class CrossEntropy(Function):
+    """input [N, C, d1, ...] (or [C]) logits, target [N, d1, ...] (or []) class indices; weight [C] is an option."""
+
+    name = "cross_entropy"
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
+        xp = backend.xp_of(x)
+        cdim = 0 if x.ndim == 1 else 1
+        C = x.shape[cdim]
+        wshape = [1] * x.ndim
+        wshape[cdim] = C  # weight broadcast along the class dim
+
+        # log p = shifted - lse, never materialised in full: only the target's entry and the row sum are needed
+        shifted = _shifted(x, cdim)  # [N, C, ...]
+        p = xp.exp(shifted)
+        sumexp = p.sum(axis=cdim, keepdims=True)
+        p /= sumexp
+        lse = xp.log(sumexp)  # [N, 1, ...]
+
+        valid = target != ignore_index  # [N, ...]
+        t = xp.where(valid, target, 0)
+        t_col = xp.expand_dims(t, cdim)
+        logp_t = (xp.take_along_axis(shifted, t_col, axis=cdim) - lse).squeeze(cdim)  # [N, ...]
+        w_t = valid.astype(x.dtype) if weight is None else weight[t] * valid  # weight of each target, 0 if ignored
+        loss = -w_t * logp_t
+        if label_smoothing > 0:
+            if weight is None:
+                smooth = -(shifted.sum(axis=cdim) - C * lse.squeeze(cdim))  # -sum_c log p_c
+            else:
+                wb = weight.reshape(wshape)
+                smooth = -((shifted * wb).sum(axis=cdim) - weight.sum() * lse.squeeze(cdim))
+            loss = (1 - label_smoothing) * loss + (label_smoothing / C) * smooth * valid
+        del shifted
+
+        if reduction == "mean":
+            # torch divides by the total weight of the non-ignored targets (nan when all are ignored)
+            denom = w_t.sum()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out = loss.sum() / denom
+        elif reduction == "sum":
+            denom, out = None, loss.sum()
+        elif reduction == "none":
+            denom, out = None, loss
+        else:
+            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+        ctx.save_for_backward(p, t_col, w_t, weight, denom)
+        ctx.cdim, ctx.wshape, ctx.reduction, ctx.ls = cdim, wshape, reduction, label_smoothing
+        ctx.valid = valid
+        return xp.asarray(out, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        # dz = scale * (p * sum_c a_c - a), a = (1 - ls) w_t onehot(t) + ls w / C; scale is g (/ total weight)
+        p, t_col, w_t, weight, denom = ctx.saved_tensors
+        xp = backend.xp_of(p)
+        cdim, ls = ctx.cdim, ctx.ls
+        C = p.shape[cdim]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = g / denom if ctx.reduction == "mean" else g
+        # ignored targets get no gradient (and all ignored gives zeros, not nan, as in torch)
+        scale = xp.where(ctx.valid, scale, xp.zeros((), dtype=p.dtype))
+        sum_a = (1 - ls) * w_t
+        if ls > 0:
+            sum_a = sum_a + ls / C * (C if weight is None else weight.sum())
+        dz = p * xp.expand_dims(scale * sum_a, cdim)
+        onehot_a = xp.expand_dims(scale * (1 - ls) * w_t, cdim)
+        picked = xp.take_along_axis(dz, t_col, axis=cdim)
+        xp.put_along_axis(dz, t_col, picked - onehot_a, axis=cdim)
+        if ls > 0:
+            wb = 1.0 if weight is None else weight.reshape(ctx.wshape)
+            dz -= xp.expand_dims(scale * (ls / C), cdim) * wb
+        return dz.astype(p.dtype, copy=False), None, None
+
+
+class MSELoss(Function):
+    name = "mse_loss"
+
+    @staticmethod
+    def forward(ctx, input, target, reduction):
+        diff = input - target
+        ctx.reduction, ctx.n = reduction, diff.size
+        ctx.save_for_backward(diff)
+        sq = diff * diff
+        if reduction == "mean":
+            return sq.mean()
+        if reduction == "sum":
+            return sq.sum()
+        if reduction == "none":
+            return sq
+        raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+
+    @staticmethod
+    def backward(ctx, g):
+        # d (x - y)^2 = 2 (x - y) dx - 2 (x - y) dy; the mean divides by the element count
+        (diff,) = ctx.saved_tensors
+        d = diff * (2 * g / ctx.n if ctx.reduction == "mean" else 2 * g)
+        return (d if ctx.needs_input_grad[0] else None), (-d if ctx.needs_input_grad[1] else None)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy for class-index targets (int64); the class dim is 1 ([N, C, ...])."""
+    from .shape import _raw
+
+    target, w = _raw(target), _raw(weight)
+    if target.dtype.kind not in "iu":
+        raise TypeError("cross_entropy: tinypeft supports class-index targets (integer dtype) only.")
+    if w is not None and w.dtype != input.dtype:
+        w = w.astype(input.dtype)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}.")
+    return CrossEntropy.apply(
+        input, target=target, weight=w, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing
+    )
+
+
+def mse_loss(input, target, reduction="mean"):
+    return MSELoss.apply(input, target, reduction=reduction)
