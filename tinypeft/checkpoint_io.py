@@ -1,0 +1,174 @@
+"""Read and write checkpoints (.safetensors) as dicts of NumPy arrays.
+
+The safetensors format is simple enough to read by hand, and we do, because NumPy has no bfloat16 and
+`safetensors.numpy` refuses bf16 files ("data type 'bfloat16' not understood"), while most recent
+checkpoints are bf16. A file is:
+
+    8 bytes     N, the header length, little-endian uint64
+    N bytes     JSON: {"name": {"dtype": "BF16", "shape": [768, 2304], "data_offsets": [begin, end]},
+                       ..., "__metadata__": {"format": "pt"}}   (metadata optional, str -> str)
+    the rest    the tensors' bytes, little-endian, row-major; offsets count from the end of the header
+
+bfloat16 is the top half of a float32 (same sign and 8-bit exponent, mantissa cut to 7 bits), so
+widening is exact: take the raw 16 bits as uint16, move them to the high half of a uint32 (<< 16) and
+view the 32 bits as float32.
+
+A big model is split into shards: model.safetensors.index.json holds {"weight_map": {name: shard file}}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+import numpy as np
+
+PathLike = Union[str, os.PathLike]
+
+# safetensors dtype name -> NumPy dtype of the stored bytes (little-endian). BF16 is read as raw uint16.
+_DTYPES = {
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
+    "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+_FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+
+
+def bf16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
+    """uint16 bfloat16 bit patterns -> float32 values (exact)."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def float32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
+    """float32 -> uint16 bfloat16 bit patterns, rounding to nearest even (as torch does); NaN stays NaN."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = u + (np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1)))  # round half to even on bit 16
+    out = (rounded >> 16).astype(np.uint16)
+    return np.where(np.isnan(x), np.uint16(0x7FC0), out)
+
+
+def read_header(path: PathLike) -> Tuple[dict, int]:
+    """The JSON header of a .safetensors file and the byte offset where tensor data starts."""
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) != 8:
+            raise ValueError(f"{path}: too short to be a safetensors file")
+        (n,) = struct.unpack("<Q", raw)
+        size = os.fstat(f.fileno()).st_size
+        if n > size - 8:
+            raise ValueError(f"{path}: header length {n} runs past the end of the file ({size} bytes)")
+        header = json.loads(f.read(n))
+    return header, 8 + n
+
+
+def load_file(path: PathLike, upcast: bool = True) -> Dict[str, np.ndarray]:
+    """All tensors of one .safetensors file. upcast: F16/BF16 become float32 (integers are kept)."""
+    tensors, _ = load_file_with_metadata(path, upcast=upcast)
+    return tensors
+
+
+def load_file_with_metadata(path: PathLike, upcast: bool = True) -> Tuple[Dict[str, np.ndarray], dict]:
+    header, start = read_header(path)
+    metadata = header.pop("__metadata__", None) or {}
+    size = os.path.getsize(path)
+    tensors: Dict[str, np.ndarray] = {}
+    with open(path, "rb") as f:
+        # Read in file order: one forward pass over the file.
+        for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            dtype_name = info["dtype"]
+            if dtype_name not in _DTYPES:
+                raise ValueError(f"{path}: tensor {name!r} has dtype {dtype_name}, which tinypeft cannot read")
+            dtype, shape = _DTYPES[dtype_name], tuple(info["shape"])
+            begin, end = info["data_offsets"]
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if end - begin != nbytes or start + end > size:
+                raise ValueError(f"{path}: tensor {name!r} offsets {begin}..{end} do not fit shape {shape} "
+                                 f"of {dtype_name} in a {size}-byte file")
+            f.seek(start + begin)
+            arr = np.frombuffer(f.read(nbytes), dtype=dtype).reshape(shape)
+            if dtype_name == "BF16":
+                arr = bf16_bits_to_float32(arr)                    # always: NumPy has no bf16 to keep
+            elif upcast and dtype_name == "F16":
+                arr = arr.astype(np.float32)
+            else:
+                arr = arr.astype(dtype.newbyteorder("="))         # native byte order, writable copy
+            tensors[name] = arr
+    return tensors, metadata
+
+
+def checkpoint_files(model_dir: PathLike) -> list:
+    """The .safetensors files of a model directory (one file, or the shards an index lists)."""
+    model_dir = Path(model_dir)
+    if model_dir.is_file():
+        return [model_dir]
+    single = model_dir / SAFE_WEIGHTS_NAME
+    if single.is_file():
+        return [single]
+    index = model_dir / SAFE_WEIGHTS_INDEX_NAME
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return [model_dir / name for name in dict.fromkeys(weight_map.values())]  # unique, in order
+    hint = ""
+    if (model_dir / "pytorch_model.bin").exists():
+        hint = (" It has pytorch_model.bin (a pickle, which needs torch); convert it once with "
+                "transformers: Model.from_pretrained(dir).save_pretrained(dir, safe_serialization=True).")
+    raise OSError(f"no {SAFE_WEIGHTS_NAME} or {SAFE_WEIGHTS_INDEX_NAME} in {model_dir}.{hint}")
+
+
+def load_checkpoint(model_dir: PathLike, upcast: bool = True) -> Dict[str, np.ndarray]:
+    """Every tensor of a checkpoint (model dir, or a single .safetensors file) by name, as NumPy arrays.
+
+    Sharded checkpoints are merged; every name in the index's weight_map must be in its shard.
+    float16 and bfloat16 are widened to float32 (bfloat16 always: NumPy has no such dtype).
+    """
+    model_dir = Path(model_dir)
+    files = checkpoint_files(model_dir)
+    state: Dict[str, np.ndarray] = {}
+    for path in files:
+        for name, arr in load_file(path, upcast=upcast).items():
+            if name in state:
+                raise ValueError(f"tensor {name!r} appears in more than one shard ({path.name})")
+            state[name] = arr
+    index = model_dir / SAFE_WEIGHTS_INDEX_NAME
+    if len(files) and files[0].name != SAFE_WEIGHTS_NAME and index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        missing = [name for name in weight_map if name not in state]
+        if missing:
+            raise ValueError(f"{index}: {len(missing)} tensors listed but not in their shards, e.g. {missing[:3]}")
+    return state
+
+
+def save_file_atomic(tensors: Dict[str, np.ndarray], path: PathLike,
+                     metadata: Optional[Dict[str, str]] = None) -> Path:
+    """Write tensors to a .safetensors file so that readers see the old file or the whole new one.
+
+    The bytes go to a temporary file in the same folder (same filesystem), are flushed to disk, and
+    os.replace swaps it in, in one step. metadata: str -> str, e.g. {"format": "pt"} as PEFT writes.
+    """
+    from safetensors.numpy import save_file  # the library's writer: header padding and ordering as it does
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {name: np.ascontiguousarray(arr) for name, arr in tensors.items()}
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(arrays, tmp, metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
