@@ -12,6 +12,13 @@ from ..autograd import Function
 from .softmax import _shifted
 
 
+def _target_index(t, cdim):
+    """An index tuple that picks x[n, t[n, ...], ...] out of x [N, C, ...]: one entry per target, no repeats."""
+    where = list(backend.xp_of(t).indices(t.shape, sparse=True))
+    where.insert(cdim, t)
+    return tuple(where)
+
+
 class CrossEntropy(Function):
     """input [N, C, d1, ...] (or [C]) logits, target [N, d1, ...] (or []) class indices; weight [C] is an option."""
 
@@ -34,8 +41,8 @@ class CrossEntropy(Function):
 
         valid = target != ignore_index  # [N, ...]
         t = xp.where(valid, target, 0)
-        t_col = xp.expand_dims(t, cdim)
-        logp_t = (xp.take_along_axis(shifted, t_col, axis=cdim) - lse).squeeze(cdim)  # [N, ...]
+        at = _target_index(t, cdim)
+        logp_t = shifted[at] - lse.squeeze(cdim)  # [N, ...]
         w_t = valid.astype(x.dtype) if weight is None else weight[t] * valid  # weight of each target, 0 if ignored
         loss = -w_t * logp_t
         if label_smoothing > 0:
@@ -58,7 +65,7 @@ class CrossEntropy(Function):
             denom, out = None, loss
         else:
             raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
-        ctx.save_for_backward(p, t_col, w_t, weight, denom)
+        ctx.save_for_backward(p, at, w_t, weight, denom)
         ctx.cdim, ctx.wshape, ctx.reduction, ctx.ls = cdim, wshape, reduction, label_smoothing
         ctx.valid = valid
         return xp.asarray(out, dtype=x.dtype)
@@ -66,7 +73,7 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, g):
         # dz = scale * (p * sum_c a_c - a), a = (1 - ls) w_t onehot(t) + ls w / C; scale is g (/ total weight)
-        p, t_col, w_t, weight, denom = ctx.saved_tensors
+        p, at, w_t, weight, denom = ctx.saved_tensors
         xp = backend.xp_of(p)
         cdim, ls = ctx.cdim, ctx.ls
         C = p.shape[cdim]
@@ -78,9 +85,7 @@ class CrossEntropy(Function):
         if ls > 0:
             sum_a = sum_a + ls / C * (C if weight is None else weight.sum())
         dz = p * xp.expand_dims(scale * sum_a, cdim)
-        onehot_a = xp.expand_dims(scale * (1 - ls) * w_t, cdim)
-        picked = xp.take_along_axis(dz, t_col, axis=cdim)
-        xp.put_along_axis(dz, t_col, picked - onehot_a, axis=cdim)
+        dz[at] -= scale * (1 - ls) * w_t  # the one-hot part of a
         if ls > 0:
             wb = 1.0 if weight is None else weight.reshape(ctx.wshape)
             dz -= xp.expand_dims(scale * (ls / C), cdim) * wb
