@@ -218,9 +218,9 @@ def _softmax(draw, fn):
 
 @st.composite
 def _layer_norm(draw, fn):
-    shape = draw(st.lists(st.integers(2, 4), min_size=1, max_size=3).map(tuple))  # >= 2 values: var > 0
-    n = draw(st.integers(1, len(shape)))
-    norm = shape[len(shape) - n :]
+    lead = tuple(draw(st.lists(dims, max_size=2)))
+    norm = tuple(draw(st.lists(st.integers(2, 4), min_size=1, max_size=2)))  # >= 2 values: var > 0
+    shape = lead + norm
     x = leaf(draw(arrays(shape)))
     w = maybe_leaf(draw, norm)
     if fn is F.layer_norm:

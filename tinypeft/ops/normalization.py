@@ -47,7 +47,10 @@ class LayerNorm(Function):
         xhat *= r
         out = xhat
         for p, kind in zip(params, kinds):
-            out = out * p if kind == "weight" else out + p
+            if out is xhat:  # the first affine op makes the output; xhat itself is kept for backward
+                out = xhat * p if kind == "weight" else xhat + p
+            else:
+                out += p
         ctx.axes, ctx.kinds = axes, kinds
         ctx.save_for_backward(xhat, r, *params)
         return out
