@@ -65,22 +65,21 @@ class CrossEntropy(Function):
             denom, out = None, loss
         else:
             raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
-        ctx.save_for_backward(p, at, w_t, weight, denom)
+        ctx.save_for_backward(p, at, valid, w_t, weight, denom)
         ctx.cdim, ctx.wshape, ctx.reduction, ctx.ls = cdim, wshape, reduction, label_smoothing
-        ctx.valid = valid
         return xp.asarray(out, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, g):
         # dz = scale * (p * sum_c a_c - a), a = (1 - ls) w_t onehot(t) + ls w / C; scale is g (/ total weight)
-        p, at, w_t, weight, denom = ctx.saved_tensors
+        p, at, valid, w_t, weight, denom = ctx.saved_tensors
         xp = backend.xp_of(p)
         cdim, ls = ctx.cdim, ctx.ls
         C = p.shape[cdim]
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = g / denom if ctx.reduction == "mean" else g
         # ignored targets get no gradient (and all ignored gives zeros, not nan, as in torch)
-        scale = xp.where(ctx.valid, scale, xp.zeros((), dtype=p.dtype))
+        scale = xp.where(valid, scale, xp.zeros((), dtype=p.dtype))
         sum_a = (1 - ls) * w_t
         if ls > 0:
             sum_a = sum_a + ls / C * (C if weight is None else weight.sum())
@@ -89,7 +88,7 @@ class CrossEntropy(Function):
         if ls > 0:
             wb = 1.0 if weight is None else weight.reshape(ctx.wshape)
             dz -= xp.expand_dims(scale * (ls / C), cdim) * wb
-        return dz.astype(p.dtype, copy=False), None, None
+        return dz.astype(p.dtype, copy=False)
 
 
 class MSELoss(Function):
