@@ -86,7 +86,7 @@ class Function:
         from .tensor import Tensor, as_array
 
         ref = next((t for t in inputs if isinstance(t, Tensor)), None)
-        arrays = [as_array(t, like=ref) for t in inputs]
+        arrays = [None if t is None else as_array(t, like=ref) for t in inputs]  # None: an absent optional input
         ctx = cls()
         ctx.needs_input_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
         track = is_grad_enabled() and any(ctx.needs_input_grad)
@@ -179,7 +179,7 @@ def backward(root, grad=None, retain_graph=False):
             for p, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
                 if p is None or pg is None or not need:
                     continue
-                pg = unbroadcast(p.xp.asarray(pg), p.shape)
+                pg = unbroadcast(p.xp.asarray(pg), p.shape).astype(p.dtype, copy=False)
                 k = id(p)
                 grads[k] = pg if k not in grads else grads[k] + pg
         if t._retains_grad and g is not None:

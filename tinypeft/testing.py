@@ -49,7 +49,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
             continue
         analytic = np.zeros(t.shape) if t.grad is None else to_device(t.grad.data, "cpu").astype(np.float64)
         numeric = np.zeros(t.shape)
-        flat = t.data.reshape(-1)  # a view: perturb in place
+        if not t.data.flags.c_contiguous:
+            t.data = t.data.copy()  # reshape(-1) must be a view, so the nudges below reach the input
+        flat = t.data.reshape(-1)
         for i in range(flat.size):
             orig = flat[i]
             flat[i] = orig + eps
