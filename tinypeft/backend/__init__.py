@@ -121,7 +121,11 @@ def matmul(a, b):
         lead = a.shape[:-1]
         a2 = a.reshape(-1, a.shape[-1])
         return cmatmul.matmul(a2, b).reshape(*lead, b.shape[-1])
-    # Batched: broadcast the batch dims, then one GEMM per matrix.
+    # Batched (attention heads): many small GEMMs. Below ~4M multiply-adds each, starting threads and
+    # packing on every call costs more than it saves, and NumPy's batched loop is faster.
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    if m * k * n < (1 << 22):
+        return np.matmul(a, b)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a_b = np.broadcast_to(a, batch + a.shape[-2:])
     b_b = np.broadcast_to(b, batch + b.shape[-2:])
