@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..creation import generator
 from ..ops.shape import cat
 from ..tensor import Tensor
 from .configuration_utils import PretrainedConfig
@@ -170,7 +171,7 @@ class OPTDecoder(OPTPreTrainedModel):
         mask = attention_mask_4d(attention_mask, B, T, past_len + T, causal=True)  # [B, 1, T, T_past + T]
         presents = [] if use_cache else None
         for i, layer in enumerate(self.layers):
-            if self.training and self.config.layerdrop > 0 and np.random.random() < self.config.layerdrop:
+            if self.training and self.config.layerdrop > 0 and generator().random() < self.config.layerdrop:
                 continue  # LayerDrop (Fan et al., 2019): skip whole layers while training
             x, present = layer(x, mask, None if past_key_values is None else past_key_values[i], use_cache)
             if use_cache:
