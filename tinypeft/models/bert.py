@@ -1,0 +1,275 @@
+"""BERT (Devlin et al., 2018), with the module names of transformers' modeling_bert.
+
+An encoder: every token attends to every other non-padding token (no causal mask), and each sublayer is
+post-norm, LayerNorm(x + sublayer(x)), unlike GPT-2's pre-norm. Its projections are nn.Linear, weight
+[out, in], as stored in the checkpoints (PEFT's LoRA: fan_in_fan_out=False).
+
+    embeddings = LayerNorm(word[input_ids] + token_type[token_type_ids] + position[position_ids])
+    layer:  a = LayerNorm(x + dense(SelfAttention(x)));  y = LayerNorm(a + dense(gelu(dense(a))))
+    pooler: tanh(dense(y[:, 0]))   (the [CLS] token, used by sequence classification)
+"""
+import math
+
+import numpy as np
+
+from .. import functional as F
+from .. import nn
+from .configuration_utils import PretrainedConfig
+from .heads import sequence_classification_output
+from .masking import attention_mask_4d, default_position_ids
+from .modeling_utils import ModelOutput, PreTrainedModel
+
+
+class BertConfig(PretrainedConfig):
+    model_type = "bert"
+    defaults = dict(
+        vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+        intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+        max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12,
+        pad_token_id=0, classifier_dropout=None, position_embedding_type="absolute",
+        is_decoder=False, add_cross_attention=False,
+    )
+
+
+ACT2FN = {
+    "gelu": F.gelu,  # exact: x * Phi(x), with Phi from erf
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+
+def activation(name):
+    if name not in ACT2FN:
+        raise ValueError(f"Unsupported hidden_act {name!r}; supported: {sorted(ACT2FN)}.")
+    return ACT2FN[name]
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)  # [B, T] -> [B, T, D]
+        B, T = inputs_embeds.shape[:2]
+        if token_type_ids is None:
+            token_type_ids = np.zeros((B, T), dtype=np.int64)  # a single segment ("sentence A")
+        if position_ids is None:
+            position_ids = default_position_ids(0, T, B)
+        x = inputs_embeds + self.token_type_embeddings(token_type_ids)  # same order of sums as transformers
+        x = x + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({config.hidden_size}) is not a multiple of num_attention_heads "
+                f"({config.num_attention_heads})."
+            )
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        self.scaling = 1 / math.sqrt(self.attention_head_size)
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def _heads(self, x):  # [B, T, D] -> [B, H, T, hd]
+        B, T, _ = x.shape
+        return x.view(B, T, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
+
+    def forward(self, hidden_states, mask=None):
+        q = self._heads(self.query(hidden_states))
+        k = self._heads(self.key(hidden_states))
+        v = self._heads(self.value(hidden_states))
+        p = self.dropout.p if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scaling)
+        B, H, T, hd = out.shape
+        return out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+
+
+class BertSelfOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)  # post-norm residual
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.self = BertSelfAttention(config)  # the checkpoint's name: attention.self.query
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states, mask=None):
+        return self.output(self.self(hidden_states, mask), hidden_states)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = activation(config.hidden_act)
+
+    def forward(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))  # [B, T, D] -> [B, T, intermediate]
+
+
+class BertOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)  # [B, T, D]
+
+
+class BertLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, hidden_states, mask=None):
+        a = self.attention(hidden_states, mask)
+        return self.output(self.intermediate(a), a)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states, mask=None):
+        for layer in self.layer:
+            hidden_states = layer(hidden_states, mask)
+        return hidden_states
+
+
+class BertPooler(nn.Module):
+    """tanh(dense(h_[CLS])): BERT's next-sentence objective trained this summary of the first token."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states):
+        return F.tanh(self.dense(hidden_states[:, 0]))  # [B, T, D] -> [B, D]
+
+
+class BertPreTrainedModel(PreTrainedModel):
+    config_class = BertConfig
+    base_model_prefix = "bert"
+    # transformers' BertEmbeddings has buffers position_ids / token_type_ids (arange / zeros); older
+    # checkpoints saved them. We make them on the fly, so they are skipped without a warning.
+    _keys_to_ignore_on_load_unexpected = [r"embeddings\.position_ids$", r"embeddings\.token_type_ids$"]
+
+
+class BertModel(BertPreTrainedModel):
+    def __init__(self, config, add_pooling_layer=True):
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, **kwargs):
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids and inputs_embeds.")
+        x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # [B, T, D]
+        B, T = x.shape[:2]
+        # [B, 1, 1, T]: padding keys are hidden from every query; padding queries still compute (ignored)
+        mask = attention_mask_4d(attention_mask, B, 1, T, causal=False)
+        x = self.encoder(x, mask)
+        pooled = self.pooler(x) if self.pooler is not None else None
+        return ModelOutput(last_hidden_state=x, pooler_output=pooled)
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def get_input_embeddings(self):
+        return self.bert.embeddings.word_embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
+        logits = self.classifier(self.dropout(out.pooler_output))  # [B, D] -> [B, num_labels]
+        return sequence_classification_output(self.config, logits, input_ids, labels, pool_last_token=False)
+
+
+class BertForTokenClassification(BertPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False)
+        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def get_input_embeddings(self):
+        return self.bert.embeddings.word_embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # [B, T, D] -> [B, T, num_labels]
+        loss = None
+        if labels is not None:
+            # one prediction per token; label -100 (padding, continuation word pieces) is left out
+            labels = np.asarray(getattr(labels, "data", labels))
+            loss = F.cross_entropy(logits.reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=-100)
+        return ModelOutput(loss=loss, logits=logits)
+
+
+class BertForQuestionAnswering(BertPreTrainedModel):
+    """Extractive QA: a start score and an end score for every token (qa_outputs has num_labels = 2)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+
+    def get_input_embeddings(self):
+        return self.bert.embeddings.word_embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, start_positions=None, end_positions=None, **kwargs):
+        out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
+        logits = self.qa_outputs(out.last_hidden_state)  # [B, T, D] -> [B, T, 2]
+        start_logits, end_logits = logits.split(1, dim=-1)
+        start_logits, end_logits = start_logits.squeeze(-1), end_logits.squeeze(-1)  # [B, T] each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            # transformers: an answer outside the (truncated) input is clamped to T and then ignored
+            T = start_logits.shape[1]
+            start = np.clip(np.asarray(getattr(start_positions, "data", start_positions)).reshape(-1), 0, T)
+            end = np.clip(np.asarray(getattr(end_positions, "data", end_positions)).reshape(-1), 0, T)
+            loss = (F.cross_entropy(start_logits, start, ignore_index=T)
+                    + F.cross_entropy(end_logits, end, ignore_index=T)) / 2
+        return ModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits)
