@@ -21,6 +21,7 @@ from .ops.elementwise import exp, gelu, log, relu, sigmoid, silu, sqrt, tanh
 from .ops.reduce import amax, mean, sum
 from .ops.shape import cat, flatten, gather, masked_fill, permute, reshape, split, squeeze, stack, transpose, unsqueeze, where
 from . import functional, testing  # noqa: E402
+from . import nn, optim  # noqa: E402
 
 float32, float64, int64, bool_ = "float32", "float64", "int64", "bool"
 

@@ -1,0 +1,11 @@
+"""tinypeft.nn: torch.nn's building blocks (Module, Parameter, layers, containers) on tinypeft tensors."""
+from . import init, utils  # noqa: F401
+from .container import ModuleDict, ModuleList, Sequential  # noqa: F401
+from .dropout import Dropout  # noqa: F401
+from .embedding import Embedding  # noqa: F401
+from .init import init_empty_weights  # noqa: F401
+from .linear import Identity, Linear  # noqa: F401
+from .module import Module, Parameter  # noqa: F401
+from .normalization import LayerNorm, RMSNorm  # noqa: F401
+from .utils import skip_init  # noqa: F401
+
