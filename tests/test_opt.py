@@ -190,3 +190,28 @@ def test_sequence_classification_matches_transformers(tmp_path):
     got = ours(input_ids=ids, attention_mask=mask, labels=labels)
     np.testing.assert_allclose(got.logits.data, want.logits.detach().numpy(), atol=1e-5)
     np.testing.assert_allclose(got.loss.item(), want.loss.item(), rtol=1e-5)
+
+
+@pytest.mark.parity
+def test_virtual_tokens_in_the_cache_match_transformers(model):
+    """Prefix tuning's path: N virtual keys/values per layer as past_key_values, the mask covering them."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tinypeft import Tensor
+
+    theirs = transformers.AutoModelForCausalLM.from_pretrained(MODEL_DIR, attn_implementation="eager").eval()
+    rng = np.random.default_rng(0)
+    B, N, hd = 2, 3, 8
+    ids = rng.integers(2, 100, (B, 5))
+    mask = np.ones((B, 5), dtype=np.int64)
+    mask[1, 3:] = 0
+    past = [tuple(rng.standard_normal((B, 4, N, hd)).astype(np.float32) for _ in "kv") for _ in range(2)]
+    full_mask = np.concatenate([np.ones((B, N), dtype=np.int64), mask], axis=1)  # [B, N + T]
+    cache = transformers.DynamicCache(ddp_cache_data=[(torch.tensor(k), torch.tensor(v)) for k, v in past],
+                                      config=theirs.config)
+    with torch.no_grad():
+        want = theirs(input_ids=torch.tensor(ids), attention_mask=torch.tensor(full_mask), cache=cache).logits
+    got = model(input_ids=ids, attention_mask=full_mask,
+                past_key_values=tuple((Tensor(k), Tensor(v)) for k, v in past)).logits
+    real = mask.astype(bool)
+    np.testing.assert_allclose(got.data[real], want.numpy()[real], atol=1e-4, rtol=0)
