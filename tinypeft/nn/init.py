@@ -9,6 +9,7 @@ allocate them: under `init_empty_weights()` (accelerate's name) `empty()` hands 
 knows its shape and dtype and nothing else, and the initialisers skip it, as torch's do on the meta device.
 """
 import contextlib
+import functools
 import math
 import threading
 
@@ -85,25 +86,36 @@ def empty(*size, dtype=None):
 
 
 # -- filling in place ----------------------------------------------------------------------------------------
+def _skips_placeholders(init_fn):
+    """A placeholder is returned untouched, before any values are drawn (they could be gigabytes)."""
+
+    @functools.wraps(init_fn)
+    def wrapper(tensor, *args, **kwargs):
+        return tensor if is_unallocated(tensor) else init_fn(tensor, *args, **kwargs)
+
+    return wrapper
+
+
 def _fill(tensor, values):
     """Write float64 CPU `values` into tensor's array, cast to its dtype, on its device."""
-    data = Tensor.data.__get__(tensor)  # the raw slot: a Parameter's .data would raise on a placeholder
-    if isinstance(data, Unallocated):
-        return tensor
+    data = tensor.data
     if not isinstance(data, np.ndarray):
         values = backend.to_device(values, "cuda")
     data[...] = values
     return tensor
 
 
+@_skips_placeholders
 def uniform_(tensor, a=0.0, b=1.0):
     return _fill(tensor, generator().uniform(a, b, size=tensor.shape))
 
 
+@_skips_placeholders
 def normal_(tensor, mean=0.0, std=1.0):
     return _fill(tensor, generator().normal(mean, std, size=tensor.shape))
 
 
+@_skips_placeholders
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     """N(mean, std) cut to [a, b] (absolute bounds, as torch), by redrawing what falls outside."""
     values = generator().normal(mean, std, size=tensor.shape)
@@ -114,6 +126,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     return _fill(tensor, values)
 
 
+@_skips_placeholders
 def constant_(tensor, val):
     return _fill(tensor, np.full(tensor.shape, val, dtype=np.float64))
 
