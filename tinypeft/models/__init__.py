@@ -1,0 +1,12 @@
+"""Transformer architectures that load Hugging Face checkpoints: one file per architecture."""
+from .auto import (  # noqa: F401
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
+from .configuration_utils import PretrainedConfig  # noqa: F401
+from .modeling_utils import ModelOutput, PreTrainedModel  # noqa: F401

@@ -1,0 +1,98 @@
+"""Auto classes: config.json's model_type picks the architecture, as in transformers."""
+import importlib
+import json
+
+from ..hub import resolve_model_dir
+
+# model_type -> (module in tinypeft.models, config class, {task: model class})
+_ARCHITECTURES = {
+    "gpt2": ("gpt2", "GPT2Config", {
+        "base": "GPT2Model", "causal_lm": "GPT2LMHeadModel", "seq_cls": "GPT2ForSequenceClassification"}),
+    "opt": ("opt", "OPTConfig", {
+        "base": "OPTModel", "causal_lm": "OPTForCausalLM", "seq_cls": "OPTForSequenceClassification"}),
+    "llama": ("llama", "LlamaConfig", {
+        "base": "LlamaModel", "causal_lm": "LlamaForCausalLM", "seq_cls": "LlamaForSequenceClassification"}),
+    "bert": ("bert", "BertConfig", {
+        "base": "BertModel", "seq_cls": "BertForSequenceClassification",
+        "token_cls": "BertForTokenClassification", "qa": "BertForQuestionAnswering"}),
+    "t5": ("t5", "T5Config", {"base": "T5Model", "seq2seq_lm": "T5ForConditionalGeneration"}),
+    "mt5": ("t5", "MT5Config", {"base": "MT5Model", "seq2seq_lm": "MT5ForConditionalGeneration"}),
+}
+
+
+def _lookup(model_type, what):
+    if model_type not in _ARCHITECTURES:
+        raise ValueError(
+            f"tinypeft has no architecture for model_type {model_type!r}; supported: {sorted(_ARCHITECTURES)}."
+        )
+    module_name, config_name, tasks = _ARCHITECTURES[model_type]
+    module = importlib.import_module(f"tinypeft.models.{module_name}")
+    name = config_name if what == "config" else tasks.get(what)
+    if name is None or not hasattr(module, name):
+        raise ValueError(f"model_type {model_type!r} has no {what.replace('_', ' ')} model in tinypeft.")
+    return getattr(module, name)
+
+
+class AutoConfig:
+    @staticmethod
+    def for_model(model_type, **kwargs):
+        return _lookup(model_type, "config")(**kwargs)
+
+    @staticmethod
+    def from_pretrained(pretrained_model_name_or_path, revision=None, **kwargs):
+        path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
+        try:
+            with open(path / "config.json") as f:
+                model_type = json.load(f).get("model_type")
+        except FileNotFoundError:
+            raise OSError(f"{path} has no config.json: it is not a transformers-format model folder.") from None
+        if not model_type:
+            raise ValueError(f"{path / 'config.json'} has no model_type, so the architecture is unknown.")
+        config = _lookup(model_type, "config").from_pretrained(path, **kwargs)
+        config.name_or_path = str(pretrained_model_name_or_path)
+        return config
+
+
+class _AutoModel:
+    task = "base"
+
+    def __init__(self):
+        raise EnvironmentError(f"Use {type(self).__name__}.from_pretrained(...) or .from_config(config).")
+
+    @classmethod
+    def model_class(cls, config):
+        return _lookup(config.model_type, cls.task)
+
+    @classmethod
+    def from_config(cls, config, **kwargs):
+        return cls.model_class(config).from_config(config, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, revision=None, **kwargs):
+        config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
+            pretrained_model_name_or_path, revision=revision, **kwargs)
+        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision)
+
+
+class AutoModel(_AutoModel):
+    task = "base"
+
+
+class AutoModelForCausalLM(_AutoModel):
+    task = "causal_lm"
+
+
+class AutoModelForSeq2SeqLM(_AutoModel):
+    task = "seq2seq_lm"
+
+
+class AutoModelForSequenceClassification(_AutoModel):
+    task = "seq_cls"
+
+
+class AutoModelForTokenClassification(_AutoModel):
+    task = "token_cls"
+
+
+class AutoModelForQuestionAnswering(_AutoModel):
+    task = "qa"

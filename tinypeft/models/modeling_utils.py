@@ -1,0 +1,187 @@
+"""PreTrainedModel: build a model from a config, load transformers-format weights, save them back.
+
+Loading follows transformers: keys are matched by name (with or without the base-model prefix, so a
+BertModel checkpoint loads into BertForSequenceClassification), tied weights are shared rather than
+copied, weights the checkpoint lacks (a new classification head) are initialised and reported as
+"newly initialized", and extra keys are reported, never fatal. Parameters are created empty and filled
+straight from the checkpoint, so a model is never held twice in memory.
+"""
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .. import nn
+from ..checkpoint_io import load_checkpoint, save_file_atomic
+from ..hub import resolve_model_dir
+from ..tensor import Tensor
+
+logger = logging.getLogger("tinypeft")
+
+
+class ModelOutput(dict):
+    """A dict whose keys are also attributes (outputs.logits) and whose values index in order (outputs[0])."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(v for v in self.values() if v is not None)[key]
+        return super().__getitem__(key)
+
+    def to_tuple(self):
+        return tuple(v for v in self.values() if v is not None)
+
+
+class PreTrainedModel(nn.Module):
+    config_class = None
+    base_model_prefix = ""
+    # checkpoint keys that are buffers or derived, safe to ignore (regexes)
+    _keys_to_ignore_on_load_unexpected = []
+    _keys_to_ignore_on_load_missing = []
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.name_or_path = getattr(config, "name_or_path", "")
+
+    # -- hooks each architecture fills --------------------------------------------------------------------
+    def _init_weights(self, module):
+        """transformers' default: N(0, initializer_range) for Linear/Embedding, LayerNorm = (1, 0)."""
+        std = getattr(self.config, "initializer_range", 0.02)
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+            if module.padding_idx is not None:
+                with_no_grad_zero_row(module.weight, module.padding_idx)
+        elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
+            if getattr(module, "weight", None) is not None:
+                nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    def get_input_embeddings(self):
+        raise NotImplementedError
+
+    def get_output_embeddings(self):
+        return None
+
+    def tie_weights(self):
+        """Share the input embedding matrix with the LM head when the config asks for it."""
+        out = self.get_output_embeddings()
+        if out is not None and getattr(self.config, "tie_word_embeddings", True):
+            out.weight = self.get_input_embeddings().weight
+
+    @property
+    def base_model(self):
+        return getattr(self, self.base_model_prefix, self) if self.base_model_prefix else self
+
+    def num_parameters(self, only_trainable=False):
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
+
+    # -- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config, **kwargs):
+        model = cls(config, **kwargs)
+        model.apply(model._init_weights)
+        model.tie_weights()
+        return model
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, config=None, revision=None, **kwargs):
+        path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
+        if config is None:
+            config = cls.config_class.from_pretrained(path, **kwargs)
+        config.name_or_path = str(pretrained_model_name_or_path)
+        with nn.init_empty_weights():
+            model = cls(config)
+        model.name_or_path = str(pretrained_model_name_or_path)
+        model.tie_weights()
+        model._load_checkpoint(load_checkpoint(path), str(pretrained_model_name_or_path))
+        model.eval()  # like transformers: dropout off until train() is called
+        return model
+
+    def _load_checkpoint(self, state, source):
+        import re
+
+        own = dict(self.named_parameters())
+        own.update(dict(self.named_buffers()))
+        prefix = self.base_model_prefix + "." if self.base_model_prefix else ""
+        has_prefixed = any(k.startswith(prefix) for k in own) if prefix else False
+
+        def to_model_key(k):
+            # a base-model checkpoint into a task model, or a task checkpoint into the base model
+            if prefix and has_prefixed and k not in own and prefix + k in own:
+                return prefix + k
+            if prefix and not has_prefixed and k.startswith(prefix) and k[len(prefix):] in own:
+                return k[len(prefix):]
+            return k
+
+        loaded, unexpected = set(), []
+        for key, array in state.items():
+            mk = to_model_key(key)
+            target = own.get(mk)
+            if target is None:
+                if not any(re.search(p, key) for p in self._keys_to_ignore_on_load_unexpected):
+                    unexpected.append(key)
+                continue
+            if tuple(array.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"Checkpoint {source}: {key} has shape {tuple(array.shape)} but the model "
+                    f"({type(self).__name__}) expects {tuple(target.shape)}. Check that config.json "
+                    "matches the weights."
+                )
+            if mk in loaded:
+                continue  # a tied weight: the first copy wins
+            target.data = np.ascontiguousarray(array, dtype=np.float32 if array.dtype.kind == "f" else array.dtype)
+            loaded.add(mk)
+
+        # tied parameters share one object: once loaded through any name, all names are loaded
+        ids_loaded = {id(own[k]) for k in loaded}
+        missing = [k for k, p in own.items() if id(p) not in ids_loaded]
+        if missing:
+            names = {k.rsplit(".", 1)[0] for k in missing}
+            for name, module in self.named_modules():
+                if name in names:
+                    module._materialize()
+                    self._init_weights(module)
+            self.tie_weights()
+            reported = [k for k in missing if not any(re.search(p, k) for p in self._keys_to_ignore_on_load_missing)]
+            if reported:
+                logger.warning(
+                    "Some weights of %s were not initialized from the model checkpoint at %s and are newly "
+                    "initialized: %s\nYou should probably TRAIN this model on a down-stream task to be able "
+                    "to use it for predictions and inference.",
+                    type(self).__name__, source, sorted(reported),
+                )
+        if unexpected:
+            logger.warning(
+                "Some weights of the model checkpoint at %s were not used when initializing %s: %s",
+                source, type(self).__name__, sorted(unexpected),
+            )
+        self.loading_info = {"missing_keys": sorted(missing), "unexpected_keys": sorted(unexpected)}
+
+    def save_pretrained(self, save_directory):
+        """config.json + model.safetensors (tied weights stored once), readable by transformers."""
+        save_directory = Path(save_directory)
+        save_directory.mkdir(parents=True, exist_ok=True)
+        self.config.save_pretrained(save_directory)
+        tensors, seen = {}, set()
+        for k, p in self.state_dict().items():
+            arr = p.data if isinstance(p, Tensor) else p
+            if id(arr) in seen:
+                continue
+            seen.add(id(arr))
+            tensors[k] = np.ascontiguousarray(np.asarray(arr))
+        save_file_atomic(tensors, save_directory / "model.safetensors", metadata={"format": "pt"})
+
+
+def with_no_grad_zero_row(weight, row):
+    weight.data[row] = 0
