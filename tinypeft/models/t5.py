@@ -395,6 +395,16 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
     def prepare_decoder_input_ids_from_labels(self, labels):
         return self._shift_right(labels)
 
+    def _load_checkpoint(self, state, source):
+        # transformers >= 5 writes tie_word_embeddings=true for every T5, untied ones too; as it does, keep
+        # a head the checkpoint stores apart from the embeddings instead of overwriting it with them
+        head, emb = state.get("lm_head.weight"), state.get("shared.weight")
+        if (self.lm_head.weight is self.shared.weight and head is not None and emb is not None
+                and not np.array_equal(head, emb)):
+            self.config.tie_word_embeddings = False
+            self.lm_head.weight = nn.Parameter(nn.init.empty(*head.shape))
+        super()._load_checkpoint(state, source)
+
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
                 labels=None, use_cache=False, **kwargs):
