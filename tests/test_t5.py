@@ -136,6 +136,14 @@ def test_encoder_model_and_base_model_share_the_stack(model, ref, name):
     assert h.shape == (3, 5, 32)
 
 
+def test_auto_classes_pick_t5_and_mt5(name):
+    from tinypeft.models import AutoModel, AutoModelForSeq2SeqLM
+
+    lm = AutoModelForSeq2SeqLM.from_pretrained(model_dir(name))
+    assert type(lm) is CLASSES[name] and type(lm.config) is {"t5": T5Config, "mt5": MT5Config}[name]
+    assert type(AutoModel.from_pretrained(model_dir(name))).__name__ == {"t5": "T5Model", "mt5": "MT5Model"}[name]
+
+
 def test_relative_position_buckets():
     rel = np.arange(-200, 201)[None, :]
     bi = relative_position_bucket(rel, bidirectional=True, num_buckets=32, max_distance=128)[0]
