@@ -246,13 +246,20 @@ def test_containers():
     assert [k for k, _ in md.named_parameters()] == ["a.weight", "a.bias", "b.weight", "b.bias"]
 
 
+def test_repr_groups_repeated_children():
+    blocks = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)] + [nn.Identity()])
+    assert repr(blocks) == (
+        "ModuleList(\n  (0-2): 3 x Linear(in_features=2, out_features=2, bias=True)\n  (3): Identity()\n)"
+    )
+
+
 def test_repr_is_torch_like():
     m = nn.Sequential(nn.Linear(2, 3), nn.ModuleList([nn.LayerNorm(3), nn.Dropout(0.1)]), nn.Embedding(5, 3, padding_idx=0))
     assert repr(m) == (
         "Sequential(\n"
         "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
         "  (1): ModuleList(\n"
-        "    (0): LayerNorm((3,), eps=1e-05, elementwise_affine=True)\n"
+        "    (0): LayerNorm((3,), eps=1e-05, elementwise_affine=True, bias=True)\n"
         "    (1): Dropout(p=0.1, inplace=False)\n"
         "  )\n"
         "  (2): Embedding(5, 3, padding_idx=0)\n"
@@ -331,3 +338,49 @@ def test_to_empty_and_skip_init():
     assert m.weight.data.shape == (2, 3)
     s = nn.utils.skip_init(nn.Linear, 3, 2)
     assert s.weight.is_allocated() and s.bias.data.shape == (2,)
+
+
+# -- live against torch (parity extra) ---------------------------------------------------------------------
+@pytest.mark.parity
+def test_same_keys_and_outputs_as_torch():
+    torch = pytest.importorskip("torch")
+
+    class TorchNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(11, 6, padding_idx=0)
+            self.layers = torch.nn.ModuleList([torch.nn.Linear(6, 6) for _ in range(2)])
+            self.norms = torch.nn.ModuleDict({"ln": torch.nn.LayerNorm(6), "rms": torch.nn.RMSNorm(6, eps=1e-6)})
+            self.head = torch.nn.Sequential(torch.nn.Linear(6, 3, bias=False))
+            self.register_buffer("offset", torch.arange(3.0))
+
+        def forward(self, ids):
+            x = self.emb(ids)
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(self.norms["rms"](self.norms["ln"](x))) + self.offset
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(11, 6, padding_idx=0)
+            self.layers = nn.ModuleList([nn.Linear(6, 6) for _ in range(2)])
+            self.norms = nn.ModuleDict({"ln": nn.LayerNorm(6), "rms": nn.RMSNorm(6, eps=1e-6)})
+            self.head = nn.Sequential(nn.Linear(6, 3, bias=False))
+            self.register_buffer("offset", tinypeft.arange(3.0))
+
+        def forward(self, ids):
+            x = self.emb(ids)
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(self.norms["rms"](self.norms["ln"](x))) + self.offset
+
+    torch.manual_seed(0)
+    tnet, net = TorchNet().double(), Net().double()
+    tsd = tnet.state_dict()
+    assert list(net.state_dict()) == list(tsd)
+    assert [(k, tuple(p.shape)) for k, p in net.named_parameters()] == [(k, tuple(p.shape)) for k, p in tnet.named_parameters()]
+    net.load_state_dict({k: v.numpy() for k, v in tsd.items()})
+    ids = np.array([[0, 3, 10], [5, 5, 1]])
+    np.testing.assert_allclose(net(tinypeft.tensor(ids)).data, tnet(torch.tensor(ids)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert repr(net).replace("Net(", "") == repr(tnet).replace("TorchNet(", "")

@@ -58,6 +58,22 @@ class ModuleList(Module):
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward: iterate over it and call each module.")
 
+    def __repr__(self):
+        """As torch: runs of identical children print once, "(0-11): 12 x GPT2Block(...)"."""
+        if len(self) == 0:
+            return "ModuleList()"
+        runs = []  # [first index, last index, repr]
+        for i, module in enumerate(self):
+            r = repr(module)
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [
+            (f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ") + r.replace("\n", "\n  ") for a, b, r in runs
+        ]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
 
 class ModuleDict(Module):
     def __init__(self, modules=None):
