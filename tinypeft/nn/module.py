@@ -28,9 +28,9 @@ class Parameter(Tensor):
             data = np.empty((0,), dtype=np.float32)
         raw = _RAW.__get__(data) if isinstance(data, Tensor) else data  # shares memory, as torch does
         if not isinstance(raw, Unallocated):
-            raw = backend.xp_of(raw).asarray(raw) if hasattr(raw, "dtype") else np.asarray(raw, dtype=np.float32)
-        super().__init__(np.empty(0), requires_grad=False)
-        _RAW.__set__(self, raw)
+            raw = backend.xp_of(raw).asarray(raw) if hasattr(raw, "dtype") else Tensor(raw).data  # lists: default dtype
+        super().__init__(np.empty(0), requires_grad=False)  # sets the other slots (grad, _ctx, ...)
+        _RAW.__set__(self, raw)  # directly: Tensor.__init__ would convert, and a placeholder refuses that
         self.requires_grad_(requires_grad)
 
     @property
