@@ -268,3 +268,29 @@ def test_seq2seq_lm_matches_transformers(tmp_path, overrides):
                               do_sample=False, num_beams=1, pad_token_id=1, eos_token_id=0)
     np.testing.assert_array_equal(ours.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12).data,
                                   gen.numpy())
+
+
+@pytest.mark.parity
+def test_self_attention_prefix_in_the_cache_matches_transformers(ref):
+    """Prefix tuning's path: (k, v) pairs of N virtual tokens per decoder block, no cross-attention entries;
+    the decoder mask covers them, and their positions shift the decoder's relative position bias."""
+    torch, transformers, theirs = _load_theirs("t5")
+    ours = T5ForConditionalGeneration.from_pretrained(model_dir("t5"))
+    rng = np.random.default_rng(0)
+    B, N, H, hd = 3, 3, 4, 8
+    past = [tuple(rng.standard_normal((B, H, N, hd)).astype(np.float32) for _ in "kv") for _ in range(2)]
+    dec = ref["decoder_input_ids"]
+    dec_mask = np.ones((B, N + dec.shape[1]), dtype=np.int64)  # [B, N + T]
+    dec_mask[1, N + 3:] = 0
+    cache = transformers.EncoderDecoderCache(
+        transformers.DynamicCache(ddp_cache_data=[(torch.tensor(k), torch.tensor(v)) for k, v in past],
+                                  config=theirs.config),
+        transformers.DynamicCache(config=theirs.config))
+    with torch.no_grad():
+        want = theirs(input_ids=torch.tensor(ref["input_ids"]), attention_mask=torch.tensor(ref["attention_mask"]),
+                      decoder_input_ids=torch.tensor(dec), decoder_attention_mask=torch.tensor(dec_mask),
+                      past_key_values=cache, use_cache=True)
+    got = ours(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"], decoder_input_ids=dec,
+               decoder_attention_mask=dec_mask, past_key_values=past, use_cache=True)
+    np.testing.assert_allclose(got.logits.data, want.logits.numpy(), atol=1e-4, rtol=0)
+    assert len(got.past_key_values[0]) == 4 and got.past_key_values[0][0].shape == (B, H, N + dec.shape[1], hd)

@@ -240,7 +240,8 @@ class T5Block(nn.Module):
     def forward(self, x, bias=None, encoder_hidden_states=None, cross_bias=None, past_key_value=None,
                 use_cache=False):
         self_past = None if past_key_value is None else past_key_value[:2]
-        cross_past = None if past_key_value is None else past_key_value[2:]
+        # a (k, v) pair alone is a self-attention prefix (prefix tuning): cross k/v still come from the encoder
+        cross_past = None if past_key_value is None or len(past_key_value) < 4 else past_key_value[2:]
         x, present = self.layer[0](x, bias, self_past, use_cache)
         if self.is_decoder and encoder_hidden_states is not None:
             x, cross_present = self.layer[1](x, encoder_hidden_states, cross_bias, cross_past, use_cache)
