@@ -314,6 +314,38 @@ def _mse_loss(draw):
     return (lambda a, b: F.mse_loss(a, b, reduction=reduction)), [leaf(draw(arrays(sa))), leaf(draw(arrays(sb)))]
 
 
+@st.composite
+def _lora(draw, dora=False):
+    """A LoRA/DoRA layer: frozen or trainable W, bias or none, fan_in_fan_out, dropout with a fixed mask."""
+    n_in, n_out, r = draw(dims), draw(dims), draw(st.integers(1, 3))
+    lead = tuple(draw(st.lists(dims, min_size=1, max_size=2)))
+    fifo = draw(st.booleans())
+    w_shape = (n_in, n_out) if fifo else (n_out, n_in)
+    x = leaf(draw(arrays(lead + (n_in,))))
+    W = leaf(draw(arrays(w_shape))) if draw(st.integers(0, 3)) == 0 else tp.tensor(draw(arrays(w_shape)))
+    b = leaf(draw(arrays((n_out,)))) if draw(st.booleans()) else None
+    A, B = leaf(draw(arrays((r, n_in)))), leaf(draw(arrays((n_out, r))))
+    s = draw(st.sampled_from([0.5, 2.0]))
+    p = draw(st.sampled_from([0.0, 0.3]))
+    seed = draw(st.integers(0, 1000))
+    inputs = [t for t in (x, W, b, A, B) if t is not None and t.requires_grad]
+    if dora:
+        m = leaf(draw(arrays((n_out,), 0.5, 2.0)))
+        # the row norm is a constant by design: computed once from the starting values, outside fn
+        Wd = W.detach().numpy()
+        Wd = Wd.T if fifo else Wd
+        norm = tp.tensor(np.linalg.norm(Wd + s * B.detach().numpy() @ A.detach().numpy(), axis=1))
+        inputs.append(m)
+
+    def fn(*_):
+        tp.manual_seed(seed)
+        if dora:
+            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, p, training=True, fan_in_fan_out=fifo)
+        return tp.ops.lora.lora_linear(x, W, b, A, B, s, p, training=True, fan_in_fan_out=fifo)
+
+    return fn, inputs
+
+
 SPECS = {
     "add": binary(tp.add),
     "sub": binary(tp.sub),
@@ -353,6 +385,8 @@ SPECS = {
     "scaled_dot_product_attention": _sdpa(),
     "linear": _linear(),
     "mse_loss": _mse_loss(),
+    "lora_linear": _lora(),
+    "dora_linear": _lora(dora=True),
 }
 
 

@@ -140,7 +140,7 @@ class Tensor:
 
     # -- dtype and device (no gradient across dtype changes is needed for tinypeft's uses) -------------
     def to(self, dtype_or_device):
-        if isinstance(dtype_or_device, str):
+        if isinstance(dtype_or_device, str) and (dtype_or_device == "cpu" or dtype_or_device.startswith("cuda")):
             return Tensor._wrap(backend.to_device(self.data, dtype_or_device), self.requires_grad)
         return ops.shape.cast(self, dtype_or_device)
 
