@@ -1,6 +1,6 @@
 """tinypeft.nn: torch.nn's building blocks (Module, Parameter, layers, containers) on tinypeft tensors."""
 from . import init, utils  # noqa: F401
-from .container import ModuleDict, ModuleList, Sequential  # noqa: F401
+from .container import ModuleDict, ModuleList, ParameterDict, Sequential  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .init import init_empty_weights  # noqa: F401

@@ -111,6 +111,9 @@ class ModuleDict(Module):
     def pop(self, key):
         return self._modules.pop(key)
 
+    def get(self, key, default=None):
+        return self._modules.get(key, default)
+
     def update(self, modules):
         items = modules.items() if hasattr(modules, "items") else modules
         for key, module in items:
@@ -154,3 +157,42 @@ class Sequential(Module):
         for module in self:
             input = module(input)
         return input
+
+
+class ParameterDict(Module):
+    """Parameters by key (torch.nn.ParameterDict): `d[key]` is registered as parameter `key`."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        for key, value in (parameters or {}).items():
+            self[key] = value
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, value)
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)

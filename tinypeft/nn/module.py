@@ -140,19 +140,20 @@ class Module:
     def __setattr__(self, name, value):
         parts = (self.__dict__.get("_parameters"), self.__dict__.get("_buffers"), self.__dict__.get("_modules"))
 
-        def forget(name):
+        def forget(name, keep=None):
+            # like torch, replacing a module or parameter keeps its place in the registry (and in state_dict)
             for d in parts:
-                if d is not None:
+                if d is not None and d is not keep:
                     d.pop(name, None)
             self.__dict__.pop(name, None)
 
         if isinstance(value, Parameter):
             self._check_init("parameters")
-            forget(name)
+            forget(name, keep=parts[0])
             self.register_parameter(name, value)
         elif isinstance(value, Module):
             self._check_init("submodules")
-            forget(name)
+            forget(name, keep=parts[2])
             self._modules[name] = value
         elif parts[0] is not None and name in parts[0]:
             self.register_parameter(name, value)  # None, or a TypeError naming what was expected

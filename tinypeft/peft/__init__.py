@@ -1,0 +1,23 @@
+"""Hugging Face PEFT's API, from scratch: configs, get_peft_model, PeftModel, AutoPeftModel."""
+from .auto import (  # noqa: F401
+    AutoPeftModel,
+    AutoPeftModelForCausalLM,
+    AutoPeftModelForFeatureExtraction,
+    AutoPeftModelForQuestionAnswering,
+    AutoPeftModelForSeq2SeqLM,
+    AutoPeftModelForSequenceClassification,
+    AutoPeftModelForTokenClassification,
+)
+from .config import PeftConfig, PeftType, PromptLearningConfig, TaskType  # noqa: F401
+from .mapping import get_peft_model  # noqa: F401
+from .peft_model import (  # noqa: F401
+    PeftModel,
+    PeftModelForCausalLM,
+    PeftModelForFeatureExtraction,
+    PeftModelForQuestionAnswering,
+    PeftModelForSeq2SeqLM,
+    PeftModelForSequenceClassification,
+    PeftModelForTokenClassification,
+)
+from .tuners.lora.config import LoraConfig  # noqa: F401
+from .tuners.lora.model import LoraModel  # noqa: F401

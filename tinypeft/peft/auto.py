@@ -1,0 +1,85 @@
+"""AutoPeftModel*: read adapter_config.json, load its base model offline, then the adapter."""
+from ..models import auto as model_auto
+from .config import PeftConfig
+from .peft_model import (
+    PeftModel,
+    PeftModelForCausalLM,
+    PeftModelForFeatureExtraction,
+    PeftModelForQuestionAnswering,
+    PeftModelForSeq2SeqLM,
+    PeftModelForSequenceClassification,
+    PeftModelForTokenClassification,
+)
+
+
+class _BaseAutoPeftModel:
+    _target_class = None  # the transformers Auto class of the base model
+    _target_peft_class = None
+    _task_type = None
+
+    def __init__(self, *args, **kwargs):
+        raise EnvironmentError(f"Use {type(self).__name__}.from_pretrained(adapter_path).")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, adapter_name="default", is_trainable=False,
+                        config=None, revision=None, **kwargs):
+        from .peft_model import _adapter_dir
+
+        path = _adapter_dir(pretrained_model_name_or_path, kwargs.get("subfolder"))
+        peft_config = PeftConfig.from_pretrained(path)
+        task = str(peft_config.task_type) if peft_config.task_type is not None else None
+        if cls._task_type is not None and task != cls._task_type:
+            raise ValueError(
+                f"Expected target PEFT class: {cls._target_peft_class.__name__}, but you have asked for: "
+                f"{task!r} (adapter_config.json's task_type). Use the AutoPeftModel class for that task."
+            )
+        if not peft_config.base_model_name_or_path:
+            raise ValueError(f"{path}/adapter_config.json has no base_model_name_or_path: load the base model "
+                             "yourself and use PeftModel.from_pretrained(model, path).")
+        base_cls = cls._target_class or _auto_for_task(task)
+        base = base_cls.from_pretrained(peft_config.base_model_name_or_path,
+                                        revision=revision or peft_config.revision)
+        return cls._target_peft_class.from_pretrained(base, path, adapter_name=adapter_name,
+                                                      is_trainable=is_trainable, config=peft_config)
+
+
+def _auto_for_task(task):
+    return {
+        "CAUSAL_LM": model_auto.AutoModelForCausalLM,
+        "SEQ_2_SEQ_LM": model_auto.AutoModelForSeq2SeqLM,
+        "SEQ_CLS": model_auto.AutoModelForSequenceClassification,
+        "TOKEN_CLS": model_auto.AutoModelForTokenClassification,
+        "QUESTION_ANS": model_auto.AutoModelForQuestionAnswering,
+    }.get(task, model_auto.AutoModel)
+
+
+class AutoPeftModel(_BaseAutoPeftModel):
+    _target_peft_class = PeftModel
+
+
+class AutoPeftModelForCausalLM(_BaseAutoPeftModel):
+    _target_class, _target_peft_class, _task_type = model_auto.AutoModelForCausalLM, PeftModelForCausalLM, "CAUSAL_LM"
+
+
+class AutoPeftModelForSeq2SeqLM(_BaseAutoPeftModel):
+    _target_class, _target_peft_class, _task_type = model_auto.AutoModelForSeq2SeqLM, PeftModelForSeq2SeqLM, "SEQ_2_SEQ_LM"
+
+
+class AutoPeftModelForSequenceClassification(_BaseAutoPeftModel):
+    _target_class, _target_peft_class, _task_type = (
+        model_auto.AutoModelForSequenceClassification, PeftModelForSequenceClassification, "SEQ_CLS")
+
+
+class AutoPeftModelForTokenClassification(_BaseAutoPeftModel):
+    _target_class, _target_peft_class, _task_type = (
+        model_auto.AutoModelForTokenClassification, PeftModelForTokenClassification, "TOKEN_CLS")
+
+
+class AutoPeftModelForQuestionAnswering(_BaseAutoPeftModel):
+    _target_class, _target_peft_class, _task_type = (
+        model_auto.AutoModelForQuestionAnswering, PeftModelForQuestionAnswering, "QUESTION_ANS")
+
+
+class AutoPeftModelForFeatureExtraction(_BaseAutoPeftModel):
+    _target_class, _target_peft_class, _task_type = (
+        model_auto.AutoModel, PeftModelForFeatureExtraction, "FEATURE_EXTRACTION")

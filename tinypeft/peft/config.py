@@ -1,0 +1,158 @@
+"""PeftConfig and its JSON file (adapter_config.json), field for field as Hugging Face PEFT writes it.
+
+PEFT_FORMAT_VERSION is the PEFT release whose adapter format tinypeft reads and writes; it goes into
+`peft_version` so that files we save look to PEFT like its own.
+"""
+import dataclasses
+import enum
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+PEFT_FORMAT_VERSION = "0.21.2"
+CONFIG_NAME = "adapter_config.json"
+
+
+class PeftType(str, enum.Enum):
+    LORA = "LORA"
+    PROMPT_TUNING = "PROMPT_TUNING"
+    PREFIX_TUNING = "PREFIX_TUNING"
+    P_TUNING = "P_TUNING"
+    IA3 = "IA3"
+
+    def __str__(self):
+        return self.value
+
+
+class TaskType(str, enum.Enum):
+    SEQ_CLS = "SEQ_CLS"
+    SEQ_2_SEQ_LM = "SEQ_2_SEQ_LM"
+    CAUSAL_LM = "CAUSAL_LM"
+    TOKEN_CLS = "TOKEN_CLS"
+    QUESTION_ANS = "QUESTION_ANS"
+    FEATURE_EXTRACTION = "FEATURE_EXTRACTION"
+
+    def __str__(self):
+        return self.value
+
+
+def _jsonable(v):
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+@dataclass
+class PeftConfig:
+    """Fields every method shares. Subclasses add their own; `peft_type` says which method a file holds."""
+
+    task_type: Optional[Union[str, TaskType]] = None
+    peft_type: Optional[Union[str, PeftType]] = None
+    auto_mapping: Optional[dict] = None
+    peft_version: Optional[str] = None
+    base_model_name_or_path: Optional[str] = None
+    revision: Optional[str] = None
+    inference_mode: bool = False
+
+    def __post_init__(self):
+        if self.peft_version is None:
+            self.peft_version = PEFT_FORMAT_VERSION
+        if self.task_type is not None:
+            try:
+                self.task_type = TaskType(self.task_type)
+            except ValueError:
+                raise ValueError(
+                    f"Invalid task_type {self.task_type!r}: use one of {[t.value for t in TaskType]}."
+                ) from None
+
+    @property
+    def is_prompt_learning(self):
+        return False
+
+    def to_dict(self):
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def save_pretrained(self, save_directory):
+        """adapter_config.json exactly as PEFT writes it: sorted keys, indent 2, inference_mode true."""
+        d = self.to_dict()
+        d["inference_mode"] = True
+        text = json.dumps(d, indent=2, sort_keys=True)
+        save_directory = Path(save_directory)
+        save_directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=save_directory, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, save_directory / CONFIG_NAME)
+
+    @classmethod
+    def from_dict(cls, d):
+        """Known fields are taken; unknown ones (from a newer PEFT) are dropped with a warning."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            warnings.warn(f"Unexpected keys in the {cls.__name__} were ignored: {unknown}")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_pretrained(cls, path, subfolder=None, **kwargs):
+        """Read adapter_config.json; called on PeftConfig itself, it picks the class from `peft_type`."""
+        path = Path(path) / subfolder if subfolder else Path(path)
+        file = path / CONFIG_NAME if path.is_dir() else path
+        if not file.is_file():
+            raise ValueError(f"Can't find '{CONFIG_NAME}' at '{path}'.")
+        with open(file) as f:
+            d = json.load(f)
+        d.update(kwargs)
+        if "peft_type" not in d:
+            raise ValueError(f"{file} has no peft_type, so it is not a PEFT adapter config.")
+        if cls is PeftConfig:
+            from .mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+            config_cls = PEFT_TYPE_TO_CONFIG_MAPPING.get(d["peft_type"])
+            if config_cls is None:
+                raise ValueError(
+                    f"{file}: peft_type {d['peft_type']!r} is not supported by tinypeft; "
+                    f"supported: {sorted(PEFT_TYPE_TO_CONFIG_MAPPING)}."
+                )
+            return config_cls.from_dict(d)
+        return cls.from_dict(d)
+
+
+@dataclass
+class PromptLearningConfig(PeftConfig):
+    """Shared by prompt tuning, prefix tuning and P-tuning: N virtual tokens of width token_dim."""
+
+    num_virtual_tokens: Optional[int] = None
+    token_dim: Optional[int] = None
+    num_transformer_submodules: Optional[int] = None
+    num_attention_heads: Optional[int] = None
+    num_layers: Optional[int] = None
+    modules_to_save: Optional[list] = None
+
+    @property
+    def is_prompt_learning(self):
+        return True
+
+
+def unsupported(config, **fields):
+    """Refuse PEFT options tinypeft does not implement, naming them, instead of silently ignoring them."""
+    for name, default in fields.items():
+        value = getattr(config, name)
+        if value is not None and value != default:
+            raise NotImplementedError(
+                f"{type(config).__name__}({name}={value!r}) is not supported by tinypeft; "
+                f"leave it at {default!r}."
+            )
+
+
+__all__ = ["PeftConfig", "PromptLearningConfig", "PeftType", "TaskType", "field"]

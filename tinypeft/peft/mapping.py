@@ -1,0 +1,51 @@
+"""get_peft_model and the tables that connect peft_type and task_type to classes."""
+from .config import PeftConfig, TaskType
+from .peft_model import (
+    PeftModel,
+    PeftModelForCausalLM,
+    PeftModelForFeatureExtraction,
+    PeftModelForQuestionAnswering,
+    PeftModelForSeq2SeqLM,
+    PeftModelForSequenceClassification,
+    PeftModelForTokenClassification,
+)
+from .tuners.lora.config import LoraConfig
+from .tuners.lora.model import LoraModel
+
+MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
+    "SEQ_CLS": PeftModelForSequenceClassification,
+    "SEQ_2_SEQ_LM": PeftModelForSeq2SeqLM,
+    "CAUSAL_LM": PeftModelForCausalLM,
+    "TOKEN_CLS": PeftModelForTokenClassification,
+    "QUESTION_ANS": PeftModelForQuestionAnswering,
+    "FEATURE_EXTRACTION": PeftModelForFeatureExtraction,
+}
+PEFT_TYPE_TO_CONFIG_MAPPING = {"LORA": LoraConfig}
+PEFT_TYPE_TO_TUNER_MAPPING = {"LORA": LoraModel}
+
+
+def register_peft_method(peft_type, config_cls, tuner_cls=None):
+    """How each method file plugs itself in (tuner_cls is None for prompt-learning methods)."""
+    PEFT_TYPE_TO_CONFIG_MAPPING[peft_type] = config_cls
+    if tuner_cls is not None:
+        PEFT_TYPE_TO_TUNER_MAPPING[peft_type] = tuner_cls
+
+
+def get_peft_model(model, peft_config, adapter_name="default", mixed=False, autocast_adapter_dtype=True,
+                   revision=None, low_cpu_mem_usage=False):
+    """Wrap `model` with a new adapter; returns the PeftModel subclass for peft_config.task_type."""
+    if not isinstance(peft_config, PeftConfig):
+        raise TypeError(f"peft_config must be a PeftConfig (e.g. LoraConfig), got {type(peft_config).__name__}.")
+    if mixed:
+        raise NotImplementedError("get_peft_model(mixed=True): mixed adapter types are not supported by tinypeft.")
+    name_or_path = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "name_or_path", None)
+    if name_or_path:
+        peft_config.base_model_name_or_path = str(name_or_path)
+    if revision is not None:
+        peft_config.revision = revision
+    task = str(peft_config.task_type) if peft_config.task_type is not None else None
+    cls = MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(task, PeftModel)
+    return cls(model, peft_config, adapter_name=adapter_name)
+
+
+__all__ = ["get_peft_model", "TaskType"]

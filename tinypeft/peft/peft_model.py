@@ -1,0 +1,267 @@
+"""PeftModel: a transformers model plus named adapters, with PEFT's API and file format.
+
+    model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM"))
+    model.print_trainable_parameters()
+    model.save_pretrained("out")          # adapter_config.json + adapter_model.safetensors
+    PeftModel.from_pretrained(base, "out")
+
+The task classes (PeftModelForCausalLM, ...) differ only in how prompt-learning methods feed their
+virtual tokens; for LoRA and IA3 they pass everything straight to the wrapped model.
+"""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from .. import nn
+from ..checkpoint_io import load_file, save_file_atomic
+from ..hub import resolve_model_dir
+from .config import PeftConfig
+from .utils.save_and_load import SAFETENSORS_WEIGHTS_NAME, get_peft_model_state_dict, set_peft_model_state_dict
+
+
+def _tuner_class(peft_type):
+    from .mapping import PEFT_TYPE_TO_TUNER_MAPPING
+
+    return PEFT_TYPE_TO_TUNER_MAPPING[str(peft_type)]
+
+
+class PeftModel(nn.Module):
+    def __init__(self, model, peft_config, adapter_name="default"):
+        super().__init__()
+        self.active_adapter = adapter_name
+        self.peft_type = peft_config.peft_type
+        self.special_peft_forward_args = {"adapter_names"}
+        self._is_prompt_learning = peft_config.is_prompt_learning
+        if self._is_prompt_learning:
+            self._peft_config = {adapter_name: peft_config}
+            self.base_model = model
+            self.add_adapter(adapter_name, peft_config)
+        else:
+            self._peft_config = None
+            self.base_model = _tuner_class(peft_config.peft_type)(model, peft_config, adapter_name)
+        if getattr(model, "config", None) is not None:
+            model.config.use_cache = getattr(model.config, "use_cache", True)
+
+    # -- configs and adapters ------------------------------------------------------------------------------
+    @property
+    def peft_config(self):
+        return self._peft_config if self._is_prompt_learning else self.base_model.peft_config
+
+    @property
+    def active_peft_config(self):
+        return self.peft_config[self.active_adapter]
+
+    @property
+    def active_adapters(self):
+        return [self.active_adapter]
+
+    def get_base_model(self):
+        """The transformers model inside (its modules now hold the adapter layers)."""
+        return self.base_model if self._is_prompt_learning else self.base_model.model
+
+    def add_adapter(self, adapter_name, peft_config, low_cpu_mem_usage=False):
+        """Add a new (inactive, unless it is the only one) adapter with this config."""
+        if peft_config.peft_type != self.peft_type:
+            raise ValueError(
+                f"Cannot combine adapters with different peft types. Found {self.peft_type} and {peft_config.peft_type}."
+            )
+        if self._is_prompt_learning:
+            self._peft_config[adapter_name] = peft_config
+            self._setup_prompt_encoder(adapter_name)
+            return
+        self.base_model.peft_config[adapter_name] = peft_config
+        try:
+            self.base_model.inject_adapter(self.base_model.model, adapter_name)
+        except Exception:
+            del self.base_model.peft_config[adapter_name]
+            raise
+        self.base_model.set_adapter(self.base_model.active_adapter)  # keep the active one active
+
+    def set_adapter(self, adapter_name):
+        if adapter_name not in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name} not found.")
+        self.active_adapter = adapter_name
+        if not self._is_prompt_learning:
+            self.base_model.set_adapter(adapter_name)
+            self.base_model._mark_only_adapters_as_trainable(self.base_model.model)
+            for layer in self.base_model.tuner_layers():
+                layer.set_adapter(adapter_name)
+
+    def delete_adapter(self, adapter_name):
+        if adapter_name not in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name} does not exist")
+        if self._is_prompt_learning:
+            del self._peft_config[adapter_name]
+            del self.prompt_encoder[adapter_name]
+        else:
+            self.base_model.delete_adapter(adapter_name)
+        if self.active_adapter == adapter_name:
+            self.active_adapter = next(iter(self.peft_config), None)
+
+    @contextlib.contextmanager
+    def disable_adapter(self):
+        """`with model.disable_adapter():` runs the base model alone (merged weights are unmerged first)."""
+        if self._is_prompt_learning:
+            self._adapters_disabled = True
+            try:
+                yield
+            finally:
+                self._adapters_disabled = False
+            return
+        self.base_model.disable_adapter_layers()
+        try:
+            yield
+        finally:
+            self.base_model.enable_adapter_layers()
+
+    # -- counting ------------------------------------------------------------------------------------------
+    def get_nb_trainable_parameters(self):
+        """(trainable, all): every parameter counted once (tied weights once), the adapters' included."""
+        trainable = total = 0
+        for _, p in self.named_parameters():
+            n = p.numel()
+            total += n
+            if p.requires_grad:
+                trainable += n
+        return trainable, total
+
+    def print_trainable_parameters(self):
+        trainable, total = self.get_nb_trainable_parameters()
+        print(f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {100 * trainable / total:.4f}")
+
+    # -- running -------------------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        return self.get_base_model()(*args, **kwargs) if self._is_prompt_learning else self.base_model(*args, **kwargs)
+
+    def generate(self, *args, **kwargs):
+        return self.get_base_model().generate(*args, **kwargs)
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "base_model":
+                raise
+            return getattr(self.base_model, name)  # merge_and_unload, merge_adapter, config, ...
+
+    # -- files ---------------------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory, selected_adapters=None, **kwargs):
+        """PEFT's layout: the "default" adapter in save_directory, any other adapter X in save_directory/X."""
+        save_directory = Path(save_directory)
+        if save_directory.is_file():
+            raise ValueError(f"Provided path ({save_directory}) should be a directory, not a file")
+        names = list(self.peft_config) if selected_adapters is None else list(selected_adapters)
+        for name in names:
+            if name not in self.peft_config:
+                raise ValueError(f"Adapter {name!r} does not exist; adapters: {list(self.peft_config)}.")
+            out = save_directory if name == "default" else save_directory / name
+            out.mkdir(parents=True, exist_ok=True)
+            state = get_peft_model_state_dict(self, adapter_name=name)
+            save_file_atomic(state, out / SAFETENSORS_WEIGHTS_NAME, metadata={"format": "pt"})
+            config = self.peft_config[name]
+            if config.base_model_name_or_path is None:
+                config.base_model_name_or_path = getattr(self.get_base_model(), "name_or_path", None) or None
+            inference_mode = config.inference_mode
+            config.save_pretrained(out)
+            config.inference_mode = inference_mode
+            _write_model_card(out, config)
+
+    @classmethod
+    def from_pretrained(cls, model, model_id, adapter_name="default", is_trainable=False, config=None, **kwargs):
+        """Wrap `model` with the adapter saved at `model_id` (frozen unless is_trainable=True)."""
+        from .mapping import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
+
+        path = _adapter_dir(model_id, kwargs.get("subfolder"))
+        config = config or PeftConfig.from_pretrained(path)
+        config.inference_mode = not is_trainable
+        task_cls = MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(str(config.task_type), PeftModel) if cls is PeftModel else cls
+        peft_model = task_cls(model, config, adapter_name)
+        peft_model._load_weights(path, adapter_name)
+        if not is_trainable:
+            for p in peft_model.parameters():
+                p.requires_grad = False
+            peft_model.eval()
+        return peft_model
+
+    def load_adapter(self, model_id, adapter_name, is_trainable=False, **kwargs):
+        """Add the adapter saved at model_id under adapter_name, without activating it."""
+        path = _adapter_dir(model_id, kwargs.get("subfolder"))
+        config = PeftConfig.from_pretrained(path)
+        config.inference_mode = not is_trainable
+        self.add_adapter(adapter_name, config)
+        result = self._load_weights(path, adapter_name)
+        if not is_trainable:
+            for n, p in self.named_parameters():
+                if adapter_name in n.split("."):
+                    p.requires_grad = False
+        return result
+
+    def _load_weights(self, path, adapter_name):
+        file = path / SAFETENSORS_WEIGHTS_NAME
+        if not file.is_file():
+            raise ValueError(f"Can't find weights for {path} in {path} ({SAFETENSORS_WEIGHTS_NAME} is missing).")
+        missing, unexpected = set_peft_model_state_dict(self, load_file(file), adapter_name)
+        if missing or unexpected:
+            import warnings
+
+            warnings.warn(f"Loading adapter {adapter_name!r} from {path}: missing keys {missing}, "
+                          f"unexpected keys {unexpected}.")
+        return missing, unexpected
+
+
+def _adapter_dir(model_id, subfolder=None):
+    path = Path(model_id)
+    if not path.is_dir():
+        path = resolve_model_dir(model_id)
+    return path / subfolder if subfolder else path
+
+
+def _write_model_card(directory, config):
+    text = (
+        "---\nlibrary_name: peft\n"
+        + (f"base_model: {config.base_model_name_or_path}\n" if config.base_model_name_or_path else "")
+        + f"---\n\n# Adapter\n\nA {config.peft_type} adapter saved by tinypeft in Hugging Face PEFT's format.\n"
+    )
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, Path(directory) / "README.md")
+
+
+class PeftModelForCausalLM(PeftModel):
+    pass
+
+
+class PeftModelForSeq2SeqLM(PeftModel):
+    pass
+
+
+class PeftModelForSequenceClassification(PeftModel):
+    def __init__(self, model, peft_config, adapter_name="default"):
+        _add_modules_to_save(peft_config, ["classifier", "score"])
+        super().__init__(model, peft_config, adapter_name)
+
+
+class PeftModelForTokenClassification(PeftModel):
+    def __init__(self, model, peft_config, adapter_name="default"):
+        _add_modules_to_save(peft_config, ["classifier", "score"])
+        super().__init__(model, peft_config, adapter_name)
+
+
+class PeftModelForQuestionAnswering(PeftModel):
+    def __init__(self, model, peft_config, adapter_name="default"):
+        _add_modules_to_save(peft_config, ["qa_outputs"])
+        super().__init__(model, peft_config, adapter_name)
+
+
+class PeftModelForFeatureExtraction(PeftModel):
+    pass
+
+
+def _add_modules_to_save(config, names):
+    if config.modules_to_save is None:
+        config.modules_to_save = list(names)
+    else:
+        config.modules_to_save = list(config.modules_to_save) + [n for n in names if n not in config.modules_to_save]
+

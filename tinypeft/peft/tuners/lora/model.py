@@ -1,0 +1,113 @@
+"""LoraModel: puts LoRA layers on the target modules; merges, unloads and combines adapters."""
+import warnings
+
+import numpy as np
+
+from .... import nn
+from ....models.gpt2 import Conv1D
+from ..tuners_utils import BaseTuner, get_pattern_key
+from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from .config import LoraConfig
+from .layer import Embedding, Linear, LoraLayer
+
+
+class LoraModel(BaseTuner):
+    prefix = "lora_"
+    layer_class = LoraLayer
+    default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        pattern = get_pattern_key(list(config.rank_pattern or {}), current_key)
+        r = (config.rank_pattern or {}).get(pattern, config.r)
+        pattern = get_pattern_key(list(config.alpha_pattern or {}), current_key)
+        alpha = (config.alpha_pattern or {}).get(pattern, config.lora_alpha)
+        kwargs = dict(r=r, lora_alpha=alpha, lora_dropout=config.lora_dropout,
+                      init_lora_weights=config.init_lora_weights, use_rslora=config.use_rslora,
+                      use_dora=config.use_dora, lora_bias=config.lora_bias)
+        if isinstance(target, LoraLayer):  # a second adapter on an already wrapped layer
+            target.update_layer(adapter_name, **kwargs)
+            if adapter_name not in self.active_adapters:
+                target.set_adapter(target.active_adapters)  # keep the new adapter inactive
+            return
+        if isinstance(target, nn.Embedding):
+            new = Embedding(target)
+        elif isinstance(target, Conv1D):
+            if not config.fan_in_fan_out:
+                warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
+                              "Setting fan_in_fan_out to True.")
+                config.fan_in_fan_out = True
+            new = Linear(target, fan_in_fan_out=True)
+        elif isinstance(target, nn.Linear):
+            if config.fan_in_fan_out:
+                warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
+                              "Setting fan_in_fan_out to False.")
+                config.fan_in_fan_out = False
+            new = Linear(target)
+        else:
+            raise ValueError(
+                f"Target module {current_key} ({type(target).__name__}) is not supported. tinypeft's LoRA works on "
+                "Linear, GPT-2's Conv1D and Embedding layers."
+            )
+        new.update_layer(adapter_name, **kwargs)
+        new.set_adapter(self.active_adapters)
+        setattr(parent, target_name, new)
+
+    def add_weighted_adapter(self, adapters, weights, adapter_name, combination_type="svd", svd_rank=None,
+                             density=None, majority_sign_method="total"):
+        """A new adapter from a weighted combination of existing ones.
+
+        "linear": A = sum_i sqrt(w_i s_i) A_i, B = sum_i sqrt(w_i s_i) B_i (all ranks equal);
+        "cat": ranks are concatenated, so B A = sum_i w_i s_i B_i A_i exactly. The new adapter gets
+        r = lora_alpha = its rank, so its own scaling is 1.
+        """
+        combination_type = "linear" if len(adapters) == 1 else combination_type
+        if combination_type not in ("linear", "cat"):
+            raise NotImplementedError(f"combination_type {combination_type!r}: tinypeft supports 'linear' and 'cat'.")
+        if adapter_name in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name!r} already exists.")
+        for a in adapters:
+            if a not in self.peft_config:
+                raise ValueError(f"Adapter {a} does not exist")
+        ranks = [self.peft_config[a].r for a in adapters]
+        if combination_type == "linear" and len(set(ranks)) != 1:
+            raise ValueError("All adapters must have the same r value when using combination_type 'linear'.")
+        new_rank = sum(ranks) if combination_type == "cat" else ranks[0]
+        base = self.peft_config[adapters[0]]
+        kinds = {isinstance(self.peft_config[a].target_modules, str) for a in adapters}
+        if len(kinds) > 1:
+            raise ValueError("all adapter configs should follow the same target modules type.")
+        if kinds == {True}:
+            targets = "|".join(f"({self.peft_config[a].target_modules})" for a in adapters)
+        else:
+            targets = set().union(*(set(self.peft_config[a].target_modules) for a in adapters))
+        config = LoraConfig(task_type=base.task_type, base_model_name_or_path=base.base_model_name_or_path,
+                            r=new_rank, lora_alpha=new_rank, target_modules=targets, init_lora_weights=True,
+                            modules_to_save=base.modules_to_save)
+        config.target_modules = targets
+        self.peft_config[adapter_name] = config
+        self.inject_adapter(self.model, adapter_name)
+        for layer in self.tuner_layers():
+            if adapter_name not in layer.lora_A:
+                continue
+            new_A, new_B = layer.lora_A[adapter_name].weight, layer.lora_B[adapter_name].weight
+            As, Bs = [], []
+            for a, w in zip(adapters, weights):
+                if a not in layer.lora_A:
+                    continue
+                ws = w * layer.scaling[a]
+                if combination_type == "linear":  # sqrt(|w s|) on each factor, the sign on A (as PEFT)
+                    As.append(layer.lora_A[a].weight.data * (np.sqrt(abs(ws)) * (1 if ws >= 0 else -1)))
+                    Bs.append(layer.lora_B[a].weight.data * np.sqrt(abs(ws)))
+                else:  # "cat": stack the ranks; w s goes on A
+                    As.append(layer.lora_A[a].weight.data * ws)
+                    Bs.append(layer.lora_B[a].weight.data)
+            if combination_type == "linear":
+                new_A.data = sum(As).astype(np.float32)
+                new_B.data = sum(Bs).astype(np.float32)
+            else:
+                pad_A = np.zeros(new_A.shape, np.float32)
+                pad_B = np.zeros(new_B.shape, np.float32)
+                pad_A[: sum(x.shape[0] for x in As)] = np.concatenate(As, axis=0)
+                pad_B[:, : sum(x.shape[1] for x in Bs)] = np.concatenate(Bs, axis=1)
+                new_A.data, new_B.data = pad_A, pad_B
+        self._mark_only_adapters_as_trainable(self.model)

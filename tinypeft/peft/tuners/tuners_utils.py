@@ -1,0 +1,238 @@
+"""BaseTuner: find the target modules of a model, swap in adapter layers, and manage adapters across them.
+
+A tuner (LoraModel, IA3Model) holds the wrapped transformers model as `.model` and the configs by adapter
+name; PeftModel holds the tuner as `.base_model`. That nesting gives PEFT's state-dict keys:
+`base_model.model.<path in the transformers model>.<adapter parameter>.<adapter name>`.
+"""
+import re
+
+from ... import nn
+from ..utils.other import SEQ_CLS_HEAD_NAMES, ModulesToSaveWrapper
+from ...models.gpt2 import Conv1D
+
+
+def check_target_module_exists(config, key):
+    """PEFT's matching rules for one dotted module path (see LoraConfig.target_modules)."""
+    exclude = getattr(config, "exclude_modules", None)
+    if exclude:
+        if isinstance(exclude, str):
+            if re.fullmatch(exclude, key):
+                return False
+        elif key in exclude or any(key.endswith("." + e) for e in exclude):
+            return False
+    for m in getattr(config, "modules_to_save", None) or []:
+        if re.match(rf"(^|.*\.){m}($|\..*)", key):
+            return False  # a module trained in full is never also adapted
+    targets = config.target_modules
+    if isinstance(targets, str):
+        return re.fullmatch(targets, key) is not None
+    if key in targets:
+        return True
+    if not any(key.endswith("." + t) for t in targets):
+        return False
+    layers = getattr(config, "layers_to_transform", None)
+    if not layers:
+        return True
+    pattern = getattr(config, "layers_pattern", None)
+    if not pattern:
+        match = re.match(r".*?\.[^.]*\.(?P<idx>\d+)\.", key)  # the first number in the path: the layer index
+    else:
+        match = None
+        for p in [pattern] if isinstance(pattern, str) else pattern:
+            match = re.match(rf"(?:^|.*?\.){p}\.(?P<idx>\d+)\.", key)
+            if match:
+                break
+    return match is not None and int(match.group("idx")) in layers
+
+
+def get_pattern_key(pattern_keys, key):
+    """The rank_pattern / alpha_pattern entry that applies to module path `key` (regex on a path suffix)."""
+    for pattern in pattern_keys:
+        if re.match(rf"(.*\.)?({pattern})$", key):
+            return pattern
+    return key
+
+
+def all_linear_targets(config, model):
+    """"all-linear": every Linear/Conv1D path except the output head (lm_head, or the classifier for SEQ_CLS)."""
+    names = {name for name, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D))}
+    exclude = set()
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if out is not None:
+        exclude |= {name for name, m in model.named_modules() if m is out}
+    elif str(config.task_type) == "SEQ_CLS":
+        for head in SEQ_CLS_HEAD_NAMES:
+            module = getattr(model, head, None)
+            if module is not None:
+                exclude |= {name for name, m in model.named_modules() if m is module}
+                break
+    return names - exclude
+
+
+class BaseTuner(nn.Module):
+    prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
+    default_targets = {}
+
+    def __init__(self, model, peft_config, adapter_name):
+        super().__init__()
+        self.model = model
+        self.peft_config = peft_config if isinstance(peft_config, dict) else {adapter_name: peft_config}
+        self.active_adapter = adapter_name
+        self.inject_adapter(self.model, adapter_name)
+        self.model.peft_config = self.peft_config
+
+    @property
+    def active_adapters(self):
+        return [self.active_adapter] if isinstance(self.active_adapter, str) else list(self.active_adapter)
+
+    # -- injection -----------------------------------------------------------------------------------------
+    def _prepare_config(self, config, model):
+        if config.target_modules is None:
+            model_type = model.config.model_type
+            if model_type not in self.default_targets:
+                raise ValueError(
+                    f"Please specify `target_modules` in `peft_config`: tinypeft has no default targets for "
+                    f"model_type {model_type!r}."
+                )
+            config.target_modules = set(self.default_targets[model_type])
+        elif isinstance(config.target_modules, str) and config.target_modules.lower() == "all-linear":
+            config.target_modules = all_linear_targets(config, model)
+        return config
+
+    def inject_adapter(self, model, adapter_name):
+        config = self._prepare_config(self.peft_config[adapter_name], model)
+        matched = []
+        for key, _ in list(model.named_modules()):
+            if not key or not check_target_module_exists(config, key):
+                continue
+            parent_name, _, target_name = key.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            target = getattr(parent, target_name)
+            if isinstance(target, ModulesToSaveWrapper):
+                continue
+            self._create_and_replace(config, adapter_name, target, target_name, parent, key)
+            matched.append(key)
+        if not matched:
+            raise ValueError(
+                f"Target modules {config.target_modules} not found in the base model. Please check the target "
+                f"modules and try again (module names look like {[k for k, _ in model.named_modules()][1:6]})."
+            )
+        self._mark_only_adapters_as_trainable(model)
+        if config.inference_mode:
+            for n, p in model.named_parameters():
+                if adapter_name in n:
+                    p.requires_grad = False
+        self.set_modules_to_save(config, adapter_name)
+
+    def set_modules_to_save(self, config, adapter_name):
+        for module_name in config.modules_to_save or []:
+            for key, module in list(self.model.named_modules()):
+                if not re.match(rf"(^|.*\.){module_name}$", key):
+                    continue
+                parent_name, _, name = key.rpartition(".")
+                parent = self.model.get_submodule(parent_name) if parent_name else self.model
+                if isinstance(module, ModulesToSaveWrapper):
+                    module.update(adapter_name)
+                    module.set_adapter(module.active_adapter or adapter_name)
+                elif not isinstance(parent, ModulesToSaveWrapper) and ".modules_to_save." not in key:
+                    setattr(parent, name, ModulesToSaveWrapper(module, adapter_name))
+
+    def _mark_only_adapters_as_trainable(self, model):
+        for n, p in model.named_parameters():
+            if self.prefix not in n:
+                p.requires_grad = False
+        for adapter in self.active_adapters:
+            bias = getattr(self.peft_config[adapter], "bias", "none")
+            if bias == "all":
+                for n, p in model.named_parameters():
+                    if n.endswith("bias"):
+                        p.requires_grad = True
+            elif bias == "lora_only":
+                for m in model.modules():
+                    if isinstance(m, self.layer_class) and getattr(m.base_layer, "bias", None) is not None:
+                        m.base_layer.bias.requires_grad = True
+
+    # -- adapters ------------------------------------------------------------------------------------------
+    def tuner_layers(self):
+        return [m for m in self.model.modules() if isinstance(m, self.layer_class)]
+
+    def set_adapter(self, adapter_name):
+        for layer in self.tuner_layers():
+            if layer.merged:
+                layer.unmerge()
+            layer.set_adapter(adapter_name)
+        for m in self.model.modules():
+            if isinstance(m, ModulesToSaveWrapper):
+                m.set_adapter(adapter_name if isinstance(adapter_name, str) else adapter_name[0])
+        self.active_adapter = adapter_name
+
+    def _set_adapter_layers(self, enabled):
+        for layer in self.tuner_layers():
+            layer.disable_adapters = not enabled
+        for m in self.model.modules():
+            if isinstance(m, ModulesToSaveWrapper):
+                m.disabled = not enabled
+
+    def enable_adapter_layers(self):
+        self._set_adapter_layers(True)
+
+    def disable_adapter_layers(self):
+        self._set_adapter_layers(False)
+
+    def delete_adapter(self, adapter_name):
+        if adapter_name not in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name} does not exist")
+        del self.peft_config[adapter_name]
+        for layer in self.tuner_layers():
+            layer.delete_adapter(adapter_name)
+        for m in self.model.modules():
+            if isinstance(m, ModulesToSaveWrapper):
+                m.delete_adapter(adapter_name)
+        remaining = list(self.peft_config)
+        self.active_adapter = remaining[0] if remaining else None
+
+    def merge_adapter(self, adapter_names=None, safe_merge=False):
+        for layer in self.tuner_layers():
+            layer.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+
+    def unmerge_adapter(self):
+        for layer in self.tuner_layers():
+            layer.unmerge()
+
+    def _unload_and_optionally_merge(self, merge=True, safe_merge=False, adapter_names=None):
+        for key, _ in list(self.model.named_modules()):
+            parent_name, _, name = key.rpartition(".")
+            if not key:
+                continue
+            try:
+                target = self.model.get_submodule(key)
+            except AttributeError:
+                continue  # inside a module already replaced
+            parent = self.model.get_submodule(parent_name) if parent_name else self.model
+            if isinstance(target, self.layer_class):
+                if merge:
+                    target.merge(safe_merge=safe_merge, adapter_names=adapter_names)
+                setattr(parent, name, target.get_base_layer())
+            elif isinstance(target, ModulesToSaveWrapper):
+                keep = target.modules_to_save[target.active_adapter] if target.active_adapter else target.original_module
+                setattr(parent, name, keep)
+        return self.model
+
+    def merge_and_unload(self, progressbar=False, safe_merge=False, adapter_names=None):
+        """Merge the adapters into the base weights and return the plain base model."""
+        return self._unload_and_optionally_merge(True, safe_merge, adapter_names)
+
+    def unload(self):
+        """Remove the adapter layers without merging: the original base model back."""
+        return self._unload_and_optionally_merge(merge=False)
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "model":
+                raise
+            return getattr(self.model, name)

@@ -1,0 +1,85 @@
+"""The adapter on disk: which state-dict entries an adapter owns, and their keys without the adapter name.
+
+Model key:  base_model.model.model.decoder.layers.0.self_attn.q_proj.lora_A.default.weight
+File key:   base_model.model.model.decoder.layers.0.self_attn.q_proj.lora_A.weight
+ModulesToSaveWrapper copies are stored under the wrapped module's own path (`...classifier.weight`), and
+DoRA's `lora_magnitude_vector.<name>.weight` as `lora_magnitude_vector`, as PEFT writes them.
+"""
+import re
+
+import numpy as np
+
+SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
+
+
+def remove_adapter_name(key, adapter_name):
+    if key.endswith("." + adapter_name):
+        return key[: -len(adapter_name) - 1]
+    head, _, suffix = key.rpartition(".")
+    head = re.sub(re.escape("." + adapter_name) + r"$", "", head)
+    return f"{head}.{suffix}"
+
+
+def _to_file_key(key, adapter_name):
+    key = key.replace(f".modules_to_save.{adapter_name}.", ".")
+    key = remove_adapter_name(key, adapter_name)
+    if key.endswith("lora_magnitude_vector.weight"):
+        key = key[: -len(".weight")]
+    return key
+
+
+def _owned(key, adapter_name, prefix):
+    """Does this model key hold a parameter of `adapter_name`?"""
+    parts = key.split(".")
+    if f".modules_to_save.{adapter_name}." in key:
+        return True
+    return adapter_name in parts and any(p.startswith(prefix) for p in parts)
+
+
+def get_peft_model_state_dict(model, adapter_name="default"):
+    """{file key: float32 array} for one adapter of a tuner-based PeftModel (LoRA, IA3)."""
+    config = model.peft_config[adapter_name]
+    if config.is_prompt_learning:
+        return model.prompt_learning_state_dict(adapter_name)
+    prefix = model.base_model.prefix
+    state = model.state_dict()
+    out = {}
+    for k, v in state.items():
+        if _owned(k, adapter_name, prefix):
+            out[_to_file_key(k, adapter_name)] = v
+    bias = getattr(config, "bias", "none")
+    if bias == "all":
+        out.update({k: v for k, v in state.items() if k.endswith(".bias") and ".original_module." not in k
+                    and not _owned(k, adapter_name, prefix) and ".modules_to_save." not in k})
+    elif bias == "lora_only":
+        out.update({k: v for k, v in state.items() if k.endswith(".base_layer.bias")})
+    return {k: np.ascontiguousarray(np.asarray(v.data, dtype=np.float32)) for k, v in out.items()}
+
+
+def set_peft_model_state_dict(model, file_state, adapter_name="default"):
+    """Load file keys into the model's keys for `adapter_name`; returns the model keys left unloaded."""
+    config = model.peft_config[adapter_name]
+    if config.is_prompt_learning:
+        return model.load_prompt_learning_state_dict(file_state, adapter_name)
+    prefix = model.base_model.prefix
+    params = dict(model.state_dict())
+    file_to_model = {}
+    for k in params:
+        if _owned(k, adapter_name, prefix):
+            file_to_model[_to_file_key(k, adapter_name)] = k
+    unexpected = []
+    for fk, value in file_state.items():
+        mk = file_to_model.get(fk, fk if fk in params else None)
+        if mk is None:
+            unexpected.append(fk)
+            continue
+        target = params[mk]
+        if tuple(target.shape) != tuple(value.shape):
+            raise ValueError(
+                f"Error(s) in loading state_dict for {type(model).__name__}: size mismatch for {mk}: copying a "
+                f"param with shape {tuple(value.shape)} from checkpoint, the shape in current model is "
+                f"{tuple(target.shape)}."
+            )
+        target.data[...] = value
+    missing = sorted(set(file_to_model) - set(file_state))
+    return missing, unexpected
