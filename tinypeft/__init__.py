@@ -26,3 +26,19 @@ from . import nn, optim  # noqa: E402
 float32, float64, int64, bool_ = "float32", "float64", "int64", "bool"
 
 __version__ = "0.1.0"
+
+# transformers' and PEFT's names, so `from tinypeft import ...` reads like their quicktours
+from .models import (  # noqa: E402,F401
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
+from .tokenization import AutoTokenizer  # noqa: E402,F401
+from . import peft as _peft  # noqa: E402
+
+# every public PEFT name (configs, TaskType, PeftModel*, AutoPeftModel*, get_peft_model) at the top level
+globals().update({k: v for k, v in vars(_peft).items() if k[0].isupper() or k == "get_peft_model"})
