@@ -15,7 +15,8 @@ _cupy = None
 # "c" uses the blocked C kernel when it was built; "numpy" uses NumPy's BLAS. Env var overrides.
 _matmul_backend = os.environ.get("TINYPEFT_MATMUL", "c" if cmatmul.available() else "numpy")
 
-if _matmul_backend == "c" and not cmatmul.available():
+if not cmatmul.available():
+    # The one warning of an install without a compiler: pip hides build output, so say it here, once.
     warnings.warn(
         "tinypeft: the C matmul extension is not built, so tinypeft runs on NumPy alone "
         f"({cmatmul.build_info().get('error', 'unknown reason')}). Reinstall with a C compiler "
