@@ -43,3 +43,23 @@ def test_numpy_backend_can_be_chosen_and_gives_the_same_numbers():
         tp.set_matmul_backend(before)
     with pytest.raises(ValueError, match="'c' or 'numpy'"):
         tp.set_matmul_backend("mkl")
+
+
+def test_without_the_extension_tinypeft_runs_on_numpy_with_one_clear_warning():
+    # a fresh interpreter where the compiled module cannot be imported (as after an install without gcc)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, warnings; sys.modules['tinypeft.backend._cmatmul'] = None\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import tinypeft as tp\n"
+        "msgs = [str(x.message) for x in w if 'C matmul' in str(x.message)]\n"
+        "assert len(msgs) == 1 and 'NumPy alone' in msgs[0], msgs\n"
+        "assert tp.backend_info()['matmul'] == 'numpy'\n"
+        "x = tp.randn(3, 4, requires_grad=True); (x @ x.T).sum().backward(); assert x.grad.shape == (3, 4)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
