@@ -110,3 +110,42 @@ def test_from_config_builds_a_random_model_that_trains():
     loss.backward()
     assert model.transformer.wte.weight.grad is not None
     assert abs(loss.item() - np.log(50)) < 1.0  # near-uniform predictions at init
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("variant", [{}, {"scale_attn_by_inverse_layer_idx": True, "activation_function": "gelu", "n_inner": 40}])
+def test_live_parity_with_transformers(tmp_path, variant):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=97, n_positions=32, n_embd=48, n_layer=2, n_head=3,
+                                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **variant)
+    ref = transformers.GPT2LMHeadModel(cfg).eval()
+    ref.config._attn_implementation = "eager"
+    ref.save_pretrained(tmp_path)
+    ours = GPT2LMHeadModel.from_pretrained(tmp_path)
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 97, size=(2, 9))
+    mask = np.ones_like(ids)
+    mask[1, 6:] = 0  # right padding
+    labels = np.where(mask == 1, ids, -100)
+    out_ref = ref(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), labels=torch.tensor(labels))
+    out_ref.loss.backward()
+    out = ours(input_ids=ids, attention_mask=mask, labels=labels)
+    out.loss.backward()
+    real = mask.astype(bool)
+    np.testing.assert_allclose(out.logits.data[real], out_ref.logits.detach().numpy()[real], atol=1e-4)
+    np.testing.assert_allclose(out.loss.item(), out_ref.loss.item(), rtol=1e-5)
+    ref_params = dict(ref.named_parameters())
+    for name, p in ours.named_parameters():
+        want = ref_params[name].grad.numpy()
+        rel = np.abs(p.grad.data - want).max() / max(np.abs(want).max(), 1e-12)
+        assert rel < 1e-4 or np.abs(want).max() < 1e-7, f"{name}: {rel:.2e}"
+
+    prompt = np.array([[0, 0, 5, 6, 7], [8, 9, 10, 11, 12]])
+    pmask = np.array([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    want = ref.generate(input_ids=torch.tensor(prompt), attention_mask=torch.tensor(pmask), max_new_tokens=6,
+                        do_sample=False, pad_token_id=0)
+    got = ours.generate(input_ids=prompt, attention_mask=pmask, max_new_tokens=6, pad_token_id=0)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
