@@ -31,9 +31,11 @@ def classification_loss(config, logits, labels):
 def sequence_classification_output(config, logits, input_ids, labels, pool_last_token):
     """Decoder-only classifiers score the last non-padding token of each row."""
     if pool_last_token:
-        ids = np.asarray(input_ids.data if isinstance(input_ids, Tensor) else input_ids)
-        B, T = ids.shape
-        if config.pad_token_id is None:
+        B, T = logits.shape[:2]
+        ids = None if input_ids is None else np.asarray(input_ids.data if isinstance(input_ids, Tensor) else input_ids)
+        if ids is None:
+            last = np.full(B, T - 1)  # inputs_embeds only: padding cannot be seen, take the last position
+        elif config.pad_token_id is None:
             if B != 1:
                 raise ValueError("Cannot handle batch sizes > 1 if no padding token is defined (set config.pad_token_id).")
             last = np.full(B, T - 1)
