@@ -152,7 +152,8 @@ def test_padding_collator_for_classification(tok):
     batch = DataCollatorWithPadding(tok)(features)
     n = len(features[0]["input_ids"])
     assert batch["input_ids"].shape == (2, n)
-    assert batch["input_ids"][1].tolist() == features[1]["input_ids"] + [tok.pad_token_id] * (n - len(features[1]["input_ids"]))
+    short = features[1]["input_ids"]
+    assert batch["input_ids"][1].tolist() == short + [tok.pad_token_id] * (n - len(short))
     assert batch["labels"].tolist() == [1, 0] and "label" not in batch
 
 

@@ -104,7 +104,8 @@ class DataCollatorForLanguageModeling:
 
     def __init__(self, tokenizer, mlm=True, mlm_probability=0.15, pad_to_multiple_of=None, return_tensors="np"):
         if mlm and tokenizer.mask_token is None:
-            raise ValueError("mlm=True needs a tokenizer with a mask token; for causal language modeling pass mlm=False.")
+            raise ValueError("mlm=True needs a tokenizer with a mask token; "
+                             "for causal language modeling pass mlm=False.")
         self.tokenizer = tokenizer
         self.mlm = mlm
         self.mlm_probability = mlm_probability

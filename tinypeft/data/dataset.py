@@ -157,7 +157,8 @@ class Dataset:
         return Dataset([{k: v for k, v in r.items() if k not in names} for r in self._rows])
 
     def rename_column(self, original_column_name, new_column_name):
-        return Dataset([{(new_column_name if k == original_column_name else k): v for k, v in r.items()} for r in self._rows])
+        rename = {original_column_name: new_column_name}
+        return Dataset([{rename.get(k, k): v for k, v in r.items()} for r in self._rows])
 
     def train_test_split(self, test_size=None, train_size=None, shuffle=True, seed=None):
         """{"train": ..., "test": ...}. Sizes are fractions (0.1) or counts (100); as `datasets`, the test

@@ -1,0 +1,88 @@
+"""What a run shows while it trains and leaves behind: a tqdm bar (loss, learning rate, throughput), the
+JSONL log (report_to="jsonl"), and a loss-curve PNG when matplotlib is installed."""
+import json
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+LOG_NAME = "trainer_log.jsonl"
+LOSS_CURVE_NAME = "loss_curve.png"
+
+
+class ProgressBar:
+    """One bar over the optimizer steps; the postfix shows the latest loss and lr and the throughput since
+    the bar started: tokens/s when the batches have an attention mask, else samples/s."""
+
+    def __init__(self, total, initial, disable):
+        self.bar = tqdm(total=total, initial=initial, disable=disable, desc="train", dynamic_ncols=True)
+        self.start = time.perf_counter()
+        self.samples = 0
+        self.tokens = 0
+
+    def count(self, batch):
+        first = next(iter(batch.values()))
+        self.samples += len(first)
+        if "attention_mask" in batch:
+            self.tokens += int(batch["attention_mask"].sum())
+
+    def step(self, loss, lr):
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        rate = f"{self.tokens / elapsed:.0f} tok/s" if self.tokens else f"{self.samples / elapsed:.1f} samples/s"
+        self.bar.set_postfix_str(f"loss={loss:.4f}, lr={lr:.2e}, {rate}", refresh=False)
+        self.bar.update(1)
+
+    def write(self, message):
+        self.bar.write(message)
+
+    def close(self):
+        self.bar.close()
+
+
+class JsonlLog:
+    """Appends each log_history entry as one JSON line to output_dir/trainer_log.jsonl."""
+
+    def __init__(self, output_dir):
+        self.path = Path(output_dir) / LOG_NAME
+
+    def truncate_after(self, step):
+        """Drop entries logged after `step`: a run starting (0) or resuming from a checkpoint (its step)
+        logs those steps again, and the file should read like one unbroken run."""
+        if not self.path.exists():
+            return
+        lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def write(self, entry):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+def plot_loss_curve(log_history, output_dir):
+    """output_dir/loss_curve.png of the logged training (and eval) losses; nothing without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no window: training often runs without a display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    train = [(e["step"], e["loss"]) for e in log_history if "loss" in e]
+    evals = [(e["step"], e["eval_loss"]) for e in log_history if "eval_loss" in e]
+    if not train and not evals:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for points, label in ((train, "train"), (evals, "eval")):
+        if points:
+            ax.plot(*zip(*points), marker="." if len(points) < 50 else None, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    path = Path(output_dir) / LOSS_CURVE_NAME
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
