@@ -1,4 +1,4 @@
-"""Containers that register the modules they hold: ModuleList, ModuleDict, Sequential.
+"""Containers that register what they hold: ModuleList, ModuleDict, ParameterDict, Sequential.
 
 A plain Python list of layers is invisible to parameters() and state_dict(); these are not. Their
 children are named by position ("h.0", "h.1") or key, the names checkpoints use.
@@ -75,52 +75,60 @@ class ModuleList(Module):
         return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ModuleDict(Module):
-    def __init__(self, modules=None):
+class _KeyedContainer(Module):
+    """A dict-like view of one of Module's registries (its children, or its own parameters)."""
+
+    _registry = "_modules"
+
+    def __init__(self, items=None):
         super().__init__()
-        if modules is not None:
-            self.update(modules)
+        if items is not None:
+            self.update(items)
+
+    def _items(self):
+        return self.__dict__[self._registry]
 
     def __getitem__(self, key):
-        return self._modules[key]
-
-    def __setitem__(self, key, module):
-        self.add_module(key, module)
+        return self._items()[key]
 
     def __delitem__(self, key):
-        del self._modules[key]
+        del self._items()[key]
 
     def __contains__(self, key):
-        return key in self._modules
+        return key in self._items()
 
     def __len__(self):
-        return len(self._modules)
+        return len(self._items())
 
     def __iter__(self):
-        return iter(self._modules)
+        return iter(self._items())
 
     def keys(self):
-        return self._modules.keys()
+        return self._items().keys()
 
     def values(self):
-        return self._modules.values()
+        return self._items().values()
 
     def items(self):
-        return self._modules.items()
+        return self._items().items()
 
     def pop(self, key):
-        return self._modules.pop(key)
+        return self._items().pop(key)
 
     def get(self, key, default=None):
-        return self._modules.get(key, default)
+        return self._items().get(key, default)
 
-    def update(self, modules):
-        items = modules.items() if hasattr(modules, "items") else modules
-        for key, module in items:
-            self[key] = module
+    def update(self, items):
+        for key, value in (items.items() if hasattr(items, "items") else items):
+            self[key] = value
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleDict has no forward: pick a module by key and call it.")
+        raise NotImplementedError(f"{type(self).__name__} has no forward: pick an entry by key.")
+
+
+class ModuleDict(_KeyedContainer):
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
 
 
 class Sequential(Module):
@@ -159,40 +167,10 @@ class Sequential(Module):
         return input
 
 
-class ParameterDict(Module):
+class ParameterDict(_KeyedContainer):
     """Parameters by key (torch.nn.ParameterDict): `d[key]` is registered as parameter `key`."""
 
-    def __init__(self, parameters=None):
-        super().__init__()
-        for key, value in (parameters or {}).items():
-            self[key] = value
-
-    def __getitem__(self, key):
-        return self._parameters[key]
+    _registry = "_parameters"
 
     def __setitem__(self, key, value):
         self.register_parameter(key, value)
-
-    def __delitem__(self, key):
-        del self._parameters[key]
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def values(self):
-        return self._parameters.values()
-
-    def items(self):
-        return self._parameters.items()
-
-    def get(self, key, default=None):
-        return self._parameters.get(key, default)
