@@ -285,3 +285,101 @@ def test_argument_defaults_match_transformers():
     assert args.get_warmup_steps(100) == 0 and TrainingArguments("o", warmup_ratio=0.1).get_warmup_steps(95) == 10
     with pytest.raises(TypeError):
         TrainingArguments("out", evaluation_strategy="steps")  # unknown names are not silently dropped
+
+
+# -- more of the loop -----------------------------------------------------------------------------------------
+def regression_rows(n=8):
+    return [{"x": [float(i) / n], "labels": 2.0 * i / n + 1.0} for i in range(n)]
+
+
+def test_accumulation_matches_one_big_batch(tmp_path):
+    """2 micro-batches of 4 with accumulation = 1 batch of 8: the mean of two equal-sized means."""
+    results = []
+    for bs, accum in ((8, 1), (4, 2)):
+        from tinypeft import manual_seed
+
+        manual_seed(0)
+        model = Regressor()
+        args = TrainingArguments(str(tmp_path / f"{bs}"), max_steps=1, learning_rate=0.1,
+                                 per_device_train_batch_size=bs, gradient_accumulation_steps=accum,
+                                 save_strategy="no", disable_tqdm=True)
+        Trainer(model, args, train_dataset=Dataset.from_list(regression_rows())).train()
+        results.append(params(model))
+    for name in results[0]:
+        np.testing.assert_allclose(results[1][name], results[0][name], rtol=1e-6, err_msg=name)
+
+
+def test_a_failed_checkpoint_write_leaves_nothing_half_written(tok, lm_data, tmp_path, monkeypatch):
+    from tinypeft.trainer import checkpointing
+
+    trainer = lm_trainer(tok, lm_data, tmp_path, max_steps=4, save_steps=2)
+    real, calls = checkpointing.save_optimizer, []
+
+    def disk_full_on_second_save(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(checkpointing, "save_optimizer", disk_full_on_second_save)
+    with pytest.raises(OSError, match="No space"):
+        trainer.train()
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-2"]  # no checkpoint-4, no temporary folder
+    assert (tmp_path / "checkpoint-2" / "trainer_state.json").is_file()
+
+
+class AdapterOnly(Regressor):
+    """Stands in for a PeftModel: a frozen base, and a save_pretrained that writes the adapter only."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear.weight.requires_grad_(False)
+
+    def save_pretrained(self, directory):
+        Path(directory, "adapter_config.json").write_text("{}")
+
+
+def test_adapter_only_checkpoints_resume_their_trainable_parameters(tmp_path):
+    def run(output_dir, resume=None):
+        from tinypeft import manual_seed
+
+        manual_seed(0)  # the same frozen base each time
+        model = AdapterOnly()
+        args = TrainingArguments(str(output_dir), max_steps=4, learning_rate=0.1, per_device_train_batch_size=2,
+                                 save_steps=2, logging_steps=1, disable_tqdm=True)
+        trainer = Trainer(model, args, train_dataset=Dataset.from_list(regression_rows()))
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer
+
+    straight = run(tmp_path / "a")
+    ck = tmp_path / "a" / "checkpoint-2"
+    assert sorted(p.name for p in ck.iterdir()) == [
+        "adapter_config.json", "optimizer.safetensors", "rng_state.json", "scheduler.json",
+        "trainable_parameters.safetensors", "trainer_state.json", "training_args.json"]
+    resumed = run(tmp_path / "b", resume=ck)
+    assert losses(resumed) == losses(straight)
+    assert resumed.model.linear.bias.data.tolist() == straight.model.linear.bias.data.tolist()
+
+
+def test_epoch_strategies_evaluate_and_save_each_epoch(tmp_path):
+    args = TrainingArguments(str(tmp_path), num_train_epochs=2, per_device_train_batch_size=4, eval_strategy="epoch",
+                             save_strategy="epoch", disable_tqdm=True)
+    data = Dataset.from_list(regression_rows())
+    trainer = Trainer(Regressor(), args, train_dataset=data, eval_dataset=data)
+    trainer.train()
+    evals = [(e["epoch"], e["step"]) for e in trainer.state.log_history if "eval_loss" in e]
+    assert evals == [(1.0, 2), (2.0, 4)]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["checkpoint-2", "checkpoint-4"]
+
+
+def test_progress_bar_shows_loss_lr_and_throughput(tok, lm_data, tmp_path, capsys):
+    lm_trainer(tok, lm_data, tmp_path, max_steps=2, save_strategy="no", disable_tqdm=False).train()
+    shown = capsys.readouterr().err
+    assert "loss=" in shown and "lr=" in shown and "tok/s" in shown
+
+
+def test_loss_curve_is_drawn_when_matplotlib_is_there(tmp_path):
+    pytest.importorskip("matplotlib")
+    args = TrainingArguments(str(tmp_path), max_steps=3, logging_steps=1, save_strategy="no", disable_tqdm=True)
+    Trainer(Regressor(), args, train_dataset=Dataset.from_list(regression_rows())).train()
+    assert (tmp_path / "loss_curve.png").read_bytes().startswith(b"\x89PNG")
