@@ -273,6 +273,14 @@ def test_bad_arguments_name_the_argument_and_the_choices(kwargs, words):
         assert word in str(info.value)
 
 
+def test_evaluating_without_an_eval_dataset_fails_before_training(tmp_path):
+    args = TrainingArguments(str(tmp_path), max_steps=2, eval_strategy="steps", eval_steps=1, disable_tqdm=True)
+    trainer = Trainer(Regressor(), args, train_dataset=Dataset.from_list([{"x": [1.0], "labels": 1.0}]))
+    with pytest.raises(ValueError, match="eval_strategy='steps' needs an eval_dataset"):
+        trainer.train()
+    assert trainer.state.global_step == 0
+
+
 def test_argument_defaults_match_transformers():
     args = TrainingArguments("out")
     assert (args.learning_rate, args.num_train_epochs, args.max_steps) == (5e-5, 3.0, -1)

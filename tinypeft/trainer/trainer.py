@@ -96,6 +96,9 @@ class Trainer:
         args, model = self.args, self.model
         if self.train_dataset is None or len(self.train_dataset) == 0:
             raise ValueError("Trainer.train() needs a non-empty train_dataset.")
+        if args.eval_strategy != "no" and self.eval_dataset is None:
+            raise ValueError(f"eval_strategy={args.eval_strategy!r} needs an eval_dataset; pass one to Trainer, "
+                             "or set eval_strategy='no'.")
         steps_per_epoch = self._steps_per_epoch()
         max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
         num_epochs = math.ceil(max_steps / steps_per_epoch)
