@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+import tinypeft as tp
 import pytest
 
 from tinypeft.tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizer
@@ -98,7 +100,9 @@ def test_bpe_basics():
     with pytest.raises(ValueError, match="different lengths"):
         tok(["a", "abc def"], return_tensors="np")
     with pytest.raises(ValueError, match="NumPy"):
-        tok("a", return_tensors="pt")
+        tok("a", return_tensors="tf")
+    pt = tok(["a b", "c"], padding=True, return_tensors="pt")  # PyTorch-style code gets tinypeft Tensors
+    assert isinstance(pt["input_ids"], tp.Tensor) and pt["input_ids"].dtype == np.int64
 
 
 def test_pad_token_can_be_set_and_missing_pad_is_an_error(tmp_path):

@@ -42,3 +42,15 @@ from . import peft as _peft  # noqa: E402
 
 # every public PEFT name (configs, TaskType, PeftModel*, AutoPeftModel*, get_peft_model) at the top level
 globals().update({k: v for k, v in vars(_peft).items() if k[0].isupper() or k == "get_peft_model"})
+from .trainer import (  # noqa: E402,F401
+    DataCollatorForCompletionOnlyLM,
+    DataCollatorForLanguageModeling,
+    DataCollatorForSeq2Seq,
+    DataCollatorForTokenClassification,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
+from .data import Dataset, DatasetDict, load_dataset  # noqa: E402,F401

@@ -132,6 +132,11 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return backend.to_device(self.data, "cpu")
 
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(tensor) works, as with torch (a copy from the GPU when needed)."""
+        a = backend.to_device(self.data, "cpu")
+        return a if dtype is None else a.astype(dtype)
+
     def item(self):
         return self.data.item()
 

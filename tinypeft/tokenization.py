@@ -332,12 +332,17 @@ class PreTrainedTokenizer:
         if return_attention_mask:
             out["attention_mask"] = [e.attention_mask for e in encodings]
         if return_tensors is not None:
-            if return_tensors != "np":
-                raise ValueError(f"return_tensors={return_tensors!r}: tinypeft only returns NumPy arrays ('np')")
+            # "pt" (what PyTorch code asks for) gives tinypeft Tensors, so such code runs unchanged
+            if return_tensors not in ("np", "pt"):
+                raise ValueError(f"return_tensors={return_tensors!r}: use 'np' (NumPy arrays) or 'pt' (tinypeft Tensors)")
             for key, rows in out.items():
                 if len({len(r) for r in rows}) > 1:
                     raise ValueError(f"cannot make an array of {key} of different lengths: use padding=True")
                 out[key] = np.array(rows, dtype=np.int64)
+                if return_tensors == "pt":
+                    from .tensor import Tensor
+
+                    out[key] = Tensor(out[key])
         if not batched:
             for key in out:
                 out[key] = out[key][0]
