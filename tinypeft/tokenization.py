@@ -343,7 +343,7 @@ class PreTrainedTokenizer:
                     from .tensor import Tensor
 
                     out[key] = Tensor(out[key])
-        if not batched:
+        if not batched and return_tensors is None:  # with tensors, a single text is a batch of one (as transformers)
             for key in out:
                 out[key] = out[key][0]
         return out

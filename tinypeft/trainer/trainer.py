@@ -171,6 +171,8 @@ class Trainer:
             "epoch": self.state.epoch,
         }
         self.log(dict(metrics))
+        if args.load_best_model_at_end and self.state.best_model_checkpoint:
+            ckpt.load_model(self.model, self.state.best_model_checkpoint)
         plot_loss_curve(self.state.log_history, args.output_dir)
         return TrainOutput(self.state.global_step, training_loss, metrics)
 

@@ -45,6 +45,7 @@ class TrainingArguments:
     save_strategy: str = "steps"
     save_steps: float = 500
     save_total_limit: Optional[int] = None
+    load_best_model_at_end: bool = False  # reload the best checkpoint's weights when train() ends
     metric_for_best_model: Optional[str] = None  # "loss", "accuracy", ... ("eval_" is added when missing)
     greater_is_better: Optional[bool] = None  # default: False for losses, True otherwise
     seed: int = 42
@@ -88,6 +89,14 @@ class TrainingArguments:
             _positive_interval("save_steps", self.save_steps)
         if self.save_total_limit is not None:
             _at_least("save_total_limit", self.save_total_limit, 1)
+        if self.load_best_model_at_end:
+            if self.eval_strategy == "no" or self.eval_strategy != self.save_strategy:
+                raise ValueError(
+                    "load_best_model_at_end requires the save and eval strategy to match and not be 'no': got "
+                    f"eval_strategy={self.eval_strategy!r}, save_strategy={self.save_strategy!r}."
+                )
+            if self.metric_for_best_model is None:
+                self.metric_for_best_model = "loss"  # transformers' default
         if self.metric_for_best_model is not None and self.greater_is_better is None:
             self.greater_is_better = not self.metric_for_best_model.endswith("loss")
         _at_least("seed", self.seed, 0)
