@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .heads import sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
@@ -29,22 +30,6 @@ class BertConfig(PretrainedConfig):
         pad_token_id=0, classifier_dropout=None, position_embedding_type="absolute",
         is_decoder=False, add_cross_attention=False,
     )
-
-
-ACT2FN = {
-    "gelu": F.gelu,  # exact: x * Phi(x), with Phi from erf
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-}
-
-
-def activation(name):
-    if name not in ACT2FN:
-        raise ValueError(f"Unsupported hidden_act {name!r}; supported: {sorted(ACT2FN)}.")
-    return ACT2FN[name]
 
 
 class BertEmbeddings(nn.Module):

@@ -14,6 +14,7 @@ from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .masking import attention_mask_4d, default_position_ids
 from .modeling_utils import ModelOutput, PreTrainedModel
+from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
 
 
@@ -43,18 +44,6 @@ class Conv1D(nn.Module):
 
     def forward(self, x):
         return matmul(x, self.weight) + self.bias  # [..., nx] @ [nx, nf] -> [..., nf]
-
-
-def activation(name):
-    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
-        return lambda x: F.gelu(x, approximate="tanh")
-    if name == "gelu":
-        return F.gelu
-    if name == "relu":
-        return F.relu
-    if name in ("silu", "swish"):
-        return F.silu
-    raise ValueError(f"Unsupported activation_function {name!r}.")
 
 
 class GPT2Attention(nn.Module):

@@ -19,7 +19,7 @@ from ..ops.shape import cat
 from ..tensor import Tensor
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
-from .gpt2 import activation
+from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
 from .modeling_utils import ModelOutput, PreTrainedModel

@@ -20,7 +20,7 @@ from ..ops.shape import cat
 from ..tensor import Tensor
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
-from .gpt2 import activation
+from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
 from .masking import attention_mask_4d
 from .modeling_utils import ModelOutput, PreTrainedModel

@@ -19,7 +19,7 @@ from ..ops.shape import cat
 from ..tensor import Tensor
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
-from .gpt2 import activation
+from .activations import activation
 from .masking import attention_mask_4d
 from .modeling_utils import ModelOutput, PreTrainedModel
 

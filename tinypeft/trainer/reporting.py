@@ -82,6 +82,7 @@ def plot_loss_curve(log_history, output_dir):
     ax.legend()
     ax.grid(alpha=0.3)
     path = Path(output_dir) / LOSS_CURVE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)  # a run that saved no checkpoint has not made it yet
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
