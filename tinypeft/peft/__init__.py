@@ -21,3 +21,5 @@ from .peft_model import (  # noqa: F401
 )
 from .tuners.lora.config import LoraConfig  # noqa: F401
 from .tuners.lora.model import LoraModel  # noqa: F401
+from .tuners.ia3.config import IA3Config  # noqa: F401
+from .tuners.ia3.model import IA3Model  # noqa: F401

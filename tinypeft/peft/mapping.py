@@ -11,6 +11,8 @@ from .peft_model import (
 )
 from .tuners.lora.config import LoraConfig
 from .tuners.lora.model import LoraModel
+from .tuners.ia3.config import IA3Config
+from .tuners.ia3.model import IA3Model
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -47,5 +49,7 @@ def get_peft_model(model, peft_config, adapter_name="default", mixed=False, auto
     cls = MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(task, PeftModel)
     return cls(model, peft_config, adapter_name=adapter_name)
 
+
+register_peft_method("IA3", IA3Config, IA3Model)
 
 __all__ = ["get_peft_model", "TaskType"]
