@@ -104,6 +104,7 @@ def run_demo(output_dir="tinypeft-demo", model=None, data=DATA_FILE, epochs=DEFA
         output_dir=str(output_dir), learning_rate=learning_rate, num_train_epochs=epochs,
         per_device_train_batch_size=batch_size, per_device_eval_batch_size=50, warmup_ratio=0.1,
         lr_scheduler_type="linear", logging_steps=0.1, save_strategy="no", seed=seed, disable_tqdm=disable_tqdm)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)  # the Trainer writes loss_curve.png there
     trainer = Trainer(peft_model, args, data_collator=DataCollatorWithPadding(tokenizer),
                       train_dataset=splits["train"], eval_dataset=splits["test"], compute_metrics=accuracy)
     before = trainer.evaluate()["eval_accuracy"]

