@@ -23,3 +23,10 @@ from .tuners.lora.config import LoraConfig  # noqa: F401
 from .tuners.lora.model import LoraModel  # noqa: F401
 from .tuners.ia3.config import IA3Config  # noqa: F401
 from .tuners.ia3.model import IA3Model  # noqa: F401
+from .tuners.p_tuning import (  # noqa: F401
+    PromptEncoder,
+    PromptEncoderConfig,
+    PromptEncoderReparameterizationType,
+)
+from .tuners.prefix_tuning import PrefixEncoder, PrefixTuningConfig  # noqa: F401
+from .tuners.prompt_tuning import PromptEmbedding, PromptTuningConfig, PromptTuningInit  # noqa: F401

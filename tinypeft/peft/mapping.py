@@ -11,6 +11,9 @@ from .peft_model import (
 )
 from .tuners.lora.config import LoraConfig
 from .tuners.lora.model import LoraModel
+from .tuners.p_tuning import PromptEncoder, PromptEncoderConfig
+from .tuners.prefix_tuning import PrefixEncoder, PrefixTuningConfig
+from .tuners.prompt_tuning import PromptEmbedding, PromptTuningConfig
 from .tuners.ia3.config import IA3Config
 from .tuners.ia3.model import IA3Model
 
@@ -24,13 +27,21 @@ MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
 }
 PEFT_TYPE_TO_CONFIG_MAPPING = {"LORA": LoraConfig}
 PEFT_TYPE_TO_TUNER_MAPPING = {"LORA": LoraModel}
+PEFT_TYPE_TO_PROMPT_ENCODER_MAPPING = {}  # prompt-learning methods: the module that makes the virtual tokens
 
 
-def register_peft_method(peft_type, config_cls, tuner_cls=None):
+def register_peft_method(peft_type, config_cls, tuner_cls=None, prompt_encoder_cls=None):
     """How each method file plugs itself in (tuner_cls is None for prompt-learning methods)."""
     PEFT_TYPE_TO_CONFIG_MAPPING[peft_type] = config_cls
     if tuner_cls is not None:
         PEFT_TYPE_TO_TUNER_MAPPING[peft_type] = tuner_cls
+    if prompt_encoder_cls is not None:
+        PEFT_TYPE_TO_PROMPT_ENCODER_MAPPING[peft_type] = prompt_encoder_cls
+
+
+register_peft_method("PROMPT_TUNING", PromptTuningConfig, prompt_encoder_cls=PromptEmbedding)
+register_peft_method("PREFIX_TUNING", PrefixTuningConfig, prompt_encoder_cls=PrefixEncoder)
+register_peft_method("P_TUNING", PromptEncoderConfig, prompt_encoder_cls=PromptEncoder)
 
 
 def get_peft_model(model, peft_config, adapter_name="default", mixed=False, autocast_adapter_dtype=True,

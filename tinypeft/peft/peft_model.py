@@ -13,10 +13,13 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .. import nn
 from ..checkpoint_io import load_file, save_file_atomic
 from ..hub import resolve_model_dir
 from .config import PeftConfig
+from .prompt_learning import PromptLearningMixin
 from .utils.save_and_load import SAFETENSORS_WEIGHTS_NAME, get_peft_model_state_dict, set_peft_model_state_dict
 
 
@@ -26,9 +29,10 @@ def _tuner_class(peft_type):
     return PEFT_TYPE_TO_TUNER_MAPPING[str(peft_type)]
 
 
-class PeftModel(nn.Module):
+class PeftModel(PromptLearningMixin, nn.Module):
     def __init__(self, model, peft_config, adapter_name="default"):
         super().__init__()
+        self._adapters_disabled = False
         self.active_adapter = adapter_name
         self.peft_type = peft_config.peft_type
         self.special_peft_forward_args = {"adapter_names"}
@@ -82,7 +86,10 @@ class PeftModel(nn.Module):
         if adapter_name not in self.peft_config:
             raise ValueError(f"Adapter {adapter_name} not found.")
         self.active_adapter = adapter_name
-        if not self._is_prompt_learning:
+        if self._is_prompt_learning:
+            for wrapper in self._modules_to_save_wrappers():
+                wrapper.set_adapter(adapter_name)
+        else:
             self.base_model.set_adapter(adapter_name)
             self.base_model._mark_only_adapters_as_trainable(self.base_model.model)
             for layer in self.base_model.tuner_layers():
@@ -94,6 +101,9 @@ class PeftModel(nn.Module):
         if self._is_prompt_learning:
             del self._peft_config[adapter_name]
             del self.prompt_encoder[adapter_name]
+            del self.prompt_tokens[adapter_name]
+            for wrapper in self._modules_to_save_wrappers():
+                wrapper.delete_adapter(adapter_name)
         else:
             self.base_model.delete_adapter(adapter_name)
         if self.active_adapter == adapter_name:
@@ -103,11 +113,16 @@ class PeftModel(nn.Module):
     def disable_adapter(self):
         """`with model.disable_adapter():` runs the base model alone (merged weights are unmerged first)."""
         if self._is_prompt_learning:
+            wrappers = self._modules_to_save_wrappers()
             self._adapters_disabled = True
+            for w in wrappers:
+                w.disabled = True
             try:
                 yield
             finally:
                 self._adapters_disabled = False
+                for w in wrappers:
+                    w.disabled = False
             return
         self.base_model.disable_adapter_layers()
         try:
@@ -131,10 +146,34 @@ class PeftModel(nn.Module):
         print(f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {100 * trainable / total:.4f}")
 
     # -- running -------------------------------------------------------------------------------------------
+    @property
+    def _prompt_active(self):
+        return self._is_prompt_learning and not self._adapters_disabled
+
     def forward(self, *args, **kwargs):
-        return self.get_base_model()(*args, **kwargs) if self._is_prompt_learning else self.base_model(*args, **kwargs)
+        """The wrapped model's forward; with a prompt-learning adapter, the virtual tokens go in first.
+
+        Task classes that need more (labels, decoder inputs) override _forward_prompt_learning.
+        """
+        if not self._prompt_active:
+            return (self.get_base_model() if self._is_prompt_learning else self.base_model)(*args, **kwargs)
+        names = ("input_ids", "attention_mask", "inputs_embeds") + self._extra_positional
+        kwargs.update(zip(names, args))
+        return self._forward_prompt_learning(**kwargs)
+
+    _extra_positional = ()
+
+    def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
+        """Prompts prepended (mask lengthened, token_type_ids given N zeros), or the prefix as past_key_values."""
+        kwargs = self._prompt_kwargs(input_ids, attention_mask, inputs_embeds, kwargs)
+        return self.get_base_model()(**kwargs)
 
     def generate(self, *args, **kwargs):
+        """Token ids without the virtual tokens; prompt-learning adapters run with the key/value cache too."""
+        if self._prompt_active:
+            if args:
+                kwargs["input_ids"] = args[0]
+            return self._prompt_generate(**kwargs)
         return self.get_base_model().generate(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -230,11 +269,36 @@ def _write_model_card(directory, config):
 
 
 class PeftModelForCausalLM(PeftModel):
-    pass
+    _extra_positional = ("labels",)
+
+    def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs):
+        """Prompt tuning / P-tuning: logits for N + T positions, labels lengthened by N ignored ones."""
+        if self.active_peft_config.peft_type == "PREFIX_TUNING":
+            kwargs = self._prompt_kwargs(input_ids, attention_mask, inputs_embeds, dict(kwargs, labels=labels))
+        else:
+            kwargs = self._prompt_kwargs(input_ids, attention_mask, inputs_embeds, kwargs, prefix_labels=labels)
+        return self.get_base_model()(**kwargs)
 
 
 class PeftModelForSeq2SeqLM(PeftModel):
-    pass
+    _extra_positional = ("decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds", "labels")
+
+    def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, decoder_input_ids=None,
+                                 decoder_attention_mask=None, decoder_inputs_embeds=None, labels=None, **kwargs):
+        """Prompt tuning / P-tuning feed the encoder; prefix tuning feeds the decoder's self-attention."""
+        dec = dict(decoder_input_ids=decoder_input_ids, decoder_inputs_embeds=decoder_inputs_embeds, labels=labels)
+        config = self.active_peft_config
+        if config.peft_type == "PREFIX_TUNING":
+            if decoder_attention_mask is not None:
+                m = np.asarray(getattr(decoder_attention_mask, "data", decoder_attention_mask))
+                decoder_attention_mask = np.concatenate([np.ones((m.shape[0], config.num_virtual_tokens), m.dtype), m], 1)
+            B = (inputs_embeds if input_ids is None else np.asarray(getattr(input_ids, "data", input_ids))).shape[0]
+            kwargs.pop("position_ids", None)
+            return self.get_base_model()(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                                         decoder_attention_mask=decoder_attention_mask,
+                                         past_key_values=self.get_prompt(B), **dec, **kwargs)
+        kwargs = self._prompt_kwargs(input_ids, attention_mask, inputs_embeds, kwargs)
+        return self.get_base_model()(decoder_attention_mask=decoder_attention_mask, **dec, **kwargs)
 
 
 class PeftModelForSequenceClassification(PeftModel):
@@ -242,11 +306,25 @@ class PeftModelForSequenceClassification(PeftModel):
         _add_modules_to_save(peft_config, ["classifier", "score"])
         super().__init__(model, peft_config, adapter_name)
 
+    def add_adapter(self, adapter_name, peft_config, low_cpu_mem_usage=False):
+        _add_modules_to_save(peft_config, ["classifier", "score"])
+        super().add_adapter(adapter_name, peft_config, low_cpu_mem_usage)
+
 
 class PeftModelForTokenClassification(PeftModel):
     def __init__(self, model, peft_config, adapter_name="default"):
         _add_modules_to_save(peft_config, ["classifier", "score"])
         super().__init__(model, peft_config, adapter_name)
+
+    _extra_positional = ("labels",)
+
+    def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs):
+        """Prompt tuning / P-tuning: N + T token logits; labels get N ignored (-100) positions to match
+        (PEFT passes the T labels unchanged, which fails against N + T logits)."""
+        if self.active_peft_config.peft_type == "PREFIX_TUNING":
+            return super()._forward_prompt_learning(input_ids, attention_mask, inputs_embeds, labels=labels, **kwargs)
+        kwargs = self._prompt_kwargs(input_ids, attention_mask, inputs_embeds, kwargs, prefix_labels=labels)
+        return self.get_base_model()(**kwargs)
 
 
 class PeftModelForQuestionAnswering(PeftModel):
