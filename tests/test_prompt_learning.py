@@ -332,3 +332,16 @@ def test_our_adapter_loads_in_peft(case, tmp_path):
         real = np.concatenate([np.ones((len(ours), N), bool), ref["attention_mask"].astype(bool)], 1)
         ours, theirs = ours[real], theirs[real]
     np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("config", [PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3),
+                                    PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3)],
+                         ids=["prompt_tuning", "prefix_tuning"])
+def test_opt_generates_with_the_cache(config):
+    """PEFT's OPT + prompt tuning + generate() crashes with the key/value cache on; here cache = no cache."""
+    model = get_peft_model(_auto_for_task("CAUSAL_LM").from_pretrained(MODELS / "opt"), config)
+    ids, mask = np.array([[20, 299, 433, 296, 10], [1, 1, 357, 172, 23]]), np.array([[1] * 5, [0, 0, 1, 1, 1]])
+    cached = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=6).numpy()
+    uncached = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=6, use_cache=False).numpy()
+    np.testing.assert_array_equal(cached, uncached)
+    assert cached.shape == (2, 11) and (cached[:, :5] == ids).all()

@@ -53,12 +53,6 @@ def prepare_prompt_learning_config(config, model_config):
     return config
 
 
-def _backbone(model):
-    """The transformer inside a task model (GPT2LMHeadModel.transformer, BertForSequenceClassification.bert)."""
-    inner = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    return inner if isinstance(inner, nn.Module) else model
-
-
 class PromptLearningMixin:
     """The prompt-learning half of PeftModel (self.base_model is the transformers model itself here)."""
 
@@ -90,10 +84,10 @@ class PromptLearningMixin:
 
     @staticmethod
     def _check_accepts_past_key_values(model):
-        backbone = _backbone(model)
-        if "past_key_values" not in inspect.signature(backbone.forward).parameters:
+        # the stack that runs the layers names the argument (OPTModel only passes **kwargs on to OPTDecoder)
+        if not any("past_key_values" in inspect.signature(m.forward).parameters for m in model.modules()):
             raise NotImplementedError(
-                f"Prefix tuning needs a model that takes past_key_values; tinypeft's {type(backbone).__name__} "
+                f"Prefix tuning needs a model that takes past_key_values; tinypeft's {type(model).__name__} "
                 "does not (PEFT refuses this too: 'Model does not support past key values'). Use prompt tuning or "
                 "P-tuning instead."
             )
