@@ -1,0 +1,168 @@
+"""The course runs: every tutorial top to bottom, and every exercise check against its solution.
+
+A tutorial is tutorials/NN_*.md; its ```python blocks run in order in one namespace, in a fresh
+subprocess whose cwd is the repository root (as a student runs them). A failure names the tutorial
+and prints the block that raised. Figures go to a temporary folder, so a test run leaves the
+committed tutorials/figures/ alone.
+
+Each exercise's check_... must pass the solution in tutorials/solutions/ and must fail (AssertionError)
+an obviously wrong answer; an untouched stub (raising NotImplementedError) returns False, no error.
+"""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Tutorials that take more than 60 s on a 2-core CPU: they run only with `pytest -m slow`.
+SLOW = set()  # e.g. {"08_methods.md"}
+TIMEOUT_S = 600
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.md"))
+FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+
+# Runs in the subprocess: argv = [tutorial.md, "hide-matplotlib" or "-"].
+DRIVER = r"""
+import os, re, sys, traceback
+sys.path.insert(0, os.getcwd())
+path, hide = sys.argv[1], sys.argv[2]
+if hide == "hide-matplotlib":
+    sys.modules["matplotlib"] = None  # `import matplotlib` now raises ImportError
+name = os.path.basename(path)
+blocks = re.findall(r"^```python[ \t]*\n(.*?)^```[ \t]*$", open(path, encoding="utf-8").read(), re.S | re.M)
+ns = {"__name__": "__main__"}
+for i, src in enumerate(blocks, 1):
+    try:
+        exec(compile(src, f"<{name} block {i}>", "exec"), ns)
+    except BaseException:
+        sys.stdout.flush()
+        print(f"\n===== {name}: python block {i} of {len(blocks)} failed =====\n{src}=====", file=sys.stderr)
+        traceback.print_exc()
+        sys.exit(1)
+"""
+
+
+def python_blocks(path):
+    return FENCE.findall(path.read_text(encoding="utf-8"))
+
+
+def run_tutorial(path, tmp_path, hide_matplotlib=False, env=None):
+    full_env = dict(os.environ, MPLBACKEND="Agg", TUTORIAL_FIGURES=str(tmp_path), **(env or {}))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", DRIVER, str(path), "hide-matplotlib" if hide_matplotlib else "-"],
+            cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=TIMEOUT_S,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{path.name} did not finish in {TIMEOUT_S} s")
+    if proc.returncode != 0:
+        pytest.fail(f"{path.name} failed:\n{proc.stderr[-6000:]}\n--- stdout (tail) ---\n{proc.stdout[-2000:]}")
+    return proc.stdout
+
+
+def tutorial_params():
+    return [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else []) for p in TUTORIALS]
+
+
+@pytest.mark.parametrize("path", tutorial_params())
+def test_tutorial_runs(path, tmp_path):
+    assert python_blocks(path), f"{path.name} has no ```python blocks"
+    run_tutorial(path, tmp_path)
+
+
+@pytest.mark.parametrize("path", tutorial_params())
+def test_tutorial_header_and_exercises(path):
+    """The running time is stated at the top, and the tutorial ends with 2-4 exercises."""
+    text = path.read_text(encoding="utf-8")
+    head = "\n".join(text.splitlines()[:8])
+    assert re.search(r"Runs in about [\d.]+ (s|min) on a 2-core CPU", head), f"{path.name}: no running time at the top"
+    n = len(re.findall(r"^### Exercise \d", text, re.M))
+    assert 2 <= n <= 4, f"{path.name}: {n} exercises, want 2-4 (headings '### Exercise N')"
+    for fig in re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", text):
+        assert (ROOT / "tutorials" / fig).exists(), f"{path.name} shows {fig}, which is not committed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", tutorial_params())
+def test_tutorial_runs_without_matplotlib(path, tmp_path):
+    run_tutorial(path, tmp_path, hide_matplotlib=True)
+
+
+def test_matmul_tutorial_without_a_compiler(tmp_path):
+    """03 skips its own C kernels with a message when no C compiler works (tinypeft's is prebuilt)."""
+    path = ROOT / "tutorials" / "03_matmul.md"
+    out = run_tutorial(path, tmp_path, hide_matplotlib=True, env={"CC": "/nonexistent/cc"})
+    assert "no working C compiler" in out
+
+
+# ---- exercises: each check passes the solution, fails a common mistake, and is patient with a stub ----
+# A solution module tutorials/solutions/NN_*.py holds EXERCISES = {check name: arguments of the right
+# answer}, MISTAKES = {check name: arguments of a wrong one}, and optionally STUBS = {check name:
+# arguments of an untouched stub} (default: the right arguments with the first replaced by a function
+# that raises NotImplementedError).
+
+SOLUTIONS = sorted((ROOT / "tutorials" / "solutions").glob("[0-9][0-9]_*.py"))
+
+
+def load_solution(stem):
+    spec = importlib.util.spec_from_file_location(f"solution_{stem}", ROOT / "tutorials" / "solutions" / f"{stem}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _todo(*args, **kwargs):
+    raise NotImplementedError
+
+
+def exercise_params():
+    return [
+        pytest.param(path.stem, name, id=f"{path.stem}-{name}")
+        for path in SOLUTIONS
+        for name in load_solution(path.stem).EXERCISES
+    ]
+
+
+def check_named(name):
+    from tutorials.exercises import checks
+
+    return getattr(checks, name)
+
+
+@pytest.mark.parametrize("stem, name", exercise_params())
+def test_check_passes_the_solution(stem, name):
+    assert check_named(name)(*load_solution(stem).EXERCISES[name]) is True
+
+
+@pytest.mark.parametrize("stem, name", exercise_params())
+def test_check_fails_a_mistake(stem, name):
+    with pytest.raises(AssertionError):
+        check_named(name)(*load_solution(stem).MISTAKES[name])
+
+
+@pytest.mark.parametrize("stem, name", exercise_params())
+def test_check_of_an_untouched_stub_says_not_done(stem, name, capsys):
+    sol = load_solution(stem)
+    stubs = getattr(sol, "STUBS", {})
+    args = stubs[name] if name in stubs else (_todo,) + tuple(sol.EXERCISES[name][1:])
+    assert check_named(name)(*args) is False
+    assert "not done yet" in capsys.readouterr().out
+
+
+def test_every_check_has_a_solution_and_a_mistake():
+    from tutorials.exercises import checks
+
+    names = {n for n in dir(checks) if n.startswith("check_")}
+    solved = {p.values[1] for p in exercise_params()}
+    assert names == solved, f"checks without a solution: {sorted(names - solved)}; unknown: {sorted(solved - names)}"
+    for path in SOLUTIONS:
+        sol = load_solution(path.stem)
+        assert set(sol.MISTAKES) == set(sol.EXERCISES), f"{path.name}: every exercise needs a MISTAKES entry"
+    stems = {p.stem for p in SOLUTIONS}
+    for path in TUTORIALS:
+        if "check_" in path.read_text(encoding="utf-8"):
+            assert path.stem in stems, f"{path.name} has exercises but no tutorials/solutions/{path.stem}.py"

@@ -1,0 +1,1 @@
+"""The course: tutorials/NN_*.md, their exercise checks (exercises/) and solutions (solutions/)."""

@@ -1,0 +1,1 @@
+"""Checks for the tutorials' exercises: `from tutorials.exercises.checks import check_...`."""
