@@ -1,0 +1,358 @@
+"""Pretrain a tiny GPT-2 on the project's own corpus, then teach it a new style with LoRA and prompt tuning.
+
+No pretrained causal LM can be downloaded here, so this makes one: a byte-level BPE tokenizer and a
+GPT-2 of about two million parameters trained on short stories from tiny_corpus's grammar, saved as
+transformers saves them (config.json, model.safetensors, tokenizer.json), so AutoModelForCausalLM and
+AutoTokenizer load it here and in transformers alike. Then a new style the base never saw, "pirate"
+(every sentence "Arr, ..., matey!"), is taught twice: by LoRA on c_attn and by prompt tuning, each
+printing perplexity on held-out pirate text and greedy generations before and after.
+
+    python -m tinypeft.examples.tiny_gpt2 pretrain       # about 8 minutes on 2 cores; prints the directory
+    python -m tinypeft.examples.tiny_gpt2 finetune       # a few minutes; pretrains first if needed
+    python -m tinypeft.examples.tiny_gpt2 corpus --output corpus.txt
+
+The model lands in ~/.cache/tinypeft/models/tiny-gpt2-<hash of the settings> (or --output); it appears
+there only when complete (built in a temporary folder beside it, then renamed), and a second `pretrain`
+with the same settings finds it and trains nothing. Adapters go to <that folder>-pirate/{lora,prompt_tuning}.
+"""
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..creation import manual_seed
+from ..data import Dataset, DataCollatorForLanguageModeling, default_data_collator
+from ..hub import tinypeft_models_dir
+from ..models.gpt2 import GPT2Config, GPT2LMHeadModel
+from ..tokenization import AutoTokenizer, PreTrainedTokenizer
+from ..trainer import Trainer, TrainingArguments
+from .tiny_corpus import generate_documents
+
+EOS = "<|endoftext|>"
+MARKER = "matey"  # the pirate style's sign-off: generations "in style" contain it
+
+
+@dataclasses.dataclass
+class PretrainSettings:
+    n_docs: int = 9000          # about 1.6 MB of text
+    n_valid_docs: int = 300
+    corpus_seed: int = 0
+    vocab_size: int = 1024
+    n_embd: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_positions: int = 128      # also the training block length
+    batch_size: int = 8
+    max_steps: int = 400
+    learning_rate: float = 2e-3
+    warmup_steps: int = 20
+    weight_decay: float = 0.1
+    seed: int = 0
+
+    def key(self):
+        """A short hash of the settings: the folder name, so other settings never reuse a stale model."""
+        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+
+@dataclasses.dataclass
+class FinetuneSettings:
+    n_train_docs: int = 400
+    n_valid_docs: int = 60
+    corpus_seed: int = 1        # other stories than pretraining's
+    batch_size: int = 8
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_steps: int = 100
+    lora_lr: float = 2e-3
+    num_virtual_tokens: int = 16
+    prompt_steps: int = 150
+    prompt_lr: float = 3e-2
+    n_prompts: int = 8
+    max_new_tokens: int = 32
+    seed: int = 0
+
+
+# a miniature of both, for the fast test: seconds, not minutes
+MINI_PRETRAIN = PretrainSettings(n_docs=400, n_valid_docs=20, vocab_size=320, n_embd=32, n_layer=2, n_head=2,
+                                 n_positions=64, batch_size=8, max_steps=40, learning_rate=5e-3, warmup_steps=4)
+MINI_FINETUNE = FinetuneSettings(n_train_docs=48, n_valid_docs=8, lora_steps=12, lora_lr=1e-2, num_virtual_tokens=4,
+                                 prompt_steps=8, n_prompts=2, max_new_tokens=8)
+
+
+def default_output_dir(settings):
+    return tinypeft_models_dir() / f"tiny-gpt2-{settings.key()}"
+
+
+# -- data ---------------------------------------------------------------------------------------------------
+def train_tokenizer(texts, vocab_size, model_max_length):
+    """Byte-level BPE as GPT-2's: any text encodes (bytes are the base alphabet), words keep their space."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    # GPT-2's convention: one token begins, ends and pads (padding is told apart by the attention mask)
+    return PreTrainedTokenizer(tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS,
+                               model_max_length=model_max_length)
+
+
+def lm_blocks(tokenizer, docs, block_size):
+    """<eos> doc <eos> doc ... cut into rows of block_size tokens: [n_blocks, block_size]."""
+    eos = tokenizer.eos_token_id
+    ids = [eos]
+    for row in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+        ids += row + [eos]
+    n = len(ids) // block_size
+    return np.asarray(ids[:n * block_size], dtype=np.int64).reshape(n, block_size)
+
+
+def doc_examples(tokenizer, docs, max_length):
+    """One example per document, <eos> doc <eos> (cut to max_length), for DataCollatorForLanguageModeling."""
+    eos = tokenizer.eos_token_id
+    rows = tokenizer(docs, add_special_tokens=False)["input_ids"]
+    return [{"input_ids": ([eos] + row + [eos])[:max_length]} for row in rows]
+
+
+def block_batches(blocks, batch_size):
+    return [{"input_ids": b, "labels": b} for b in (blocks[i:i + batch_size] for i in range(0, len(blocks), batch_size))]
+
+
+def example_batches(examples, collator, batch_size):
+    return [collator(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
+
+
+# -- measuring ----------------------------------------------------------------------------------------------
+def perplexity(model, batches):
+    """exp(mean negative log-likelihood per predicted token) over all the batches (labels -100 skipped)."""
+    was_training = model.training
+    model.eval()
+    nll, count = 0.0, 0
+    with no_grad():
+        for batch in batches:
+            n = int((np.asarray(batch["labels"])[:, 1:] != -100).sum())  # the model shifts labels by one
+            nll += float(model(**batch).loss.item()) * n
+            count += n
+    model.train(was_training)
+    return math.exp(nll / count)
+
+
+def generate_texts(model, tokenizer, prompts, max_new_tokens):
+    """Greedy continuations of each prompt (given after an <eos>, as documents start in training)."""
+    was_training = model.training
+    model.eval()
+    batch = tokenizer([EOS + p for p in prompts], padding=True, padding_side="left", return_tensors="np")
+    out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id)
+    model.train(was_training)
+    width = batch["input_ids"].shape[1]
+    return [p + tokenizer.decode(row[width:], skip_special_tokens=True) for p, row in zip(prompts, np.asarray(out.data))]
+
+
+def marker_rate(texts, marker=MARKER):
+    return sum(marker in t for t in texts) / len(texts)
+
+
+def _train(model, dataset, collator, steps, lr, batch_size, output_dir, progress, weight_decay=0.0, warmup=0,
+           schedule="linear", seed=0):
+    args = TrainingArguments(output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=batch_size,
+                             learning_rate=lr, weight_decay=weight_decay, warmup_steps=warmup,
+                             lr_scheduler_type=schedule, logging_steps=max(1, steps // 20), save_strategy="no",
+                             report_to="jsonl", disable_tqdm=not progress, seed=seed)
+    trainer = Trainer(model, args, train_dataset=Dataset.from_list(dataset), data_collator=collator)
+    start = time.perf_counter()
+    trainer.train()
+    return time.perf_counter() - start
+
+
+# -- pretraining --------------------------------------------------------------------------------------------
+def pretrain(settings=None, output=None, force=False, progress=True, log=print):
+    """Train tokenizer and model; write them to `output` (atomically) and return its Path."""
+    s = settings or PretrainSettings()
+    out = Path(output) if output else default_output_dir(s)
+    if (out / "model.safetensors").is_file() and not force:
+        log(f"{out} already holds a model trained with these settings; pass force=True (--force) to retrain.")
+        return out
+    docs = generate_documents(s.n_docs + s.n_valid_docs, seed=s.corpus_seed)
+    train_docs, valid_docs = docs[:s.n_docs], docs[s.n_docs:]
+    log(f"corpus: {len(train_docs)} documents ({sum(map(len, train_docs)) / 1e6:.2f} MB), {len(valid_docs)} held out")
+
+    tokenizer = train_tokenizer(train_docs, s.vocab_size, s.n_positions)
+    train_blocks = lm_blocks(tokenizer, train_docs, s.n_positions)  # [n, T]
+    valid_blocks = lm_blocks(tokenizer, valid_docs, s.n_positions)
+    log(f"tokenizer: {len(tokenizer)} tokens; {train_blocks.size:,d} training tokens in blocks of {s.n_positions}")
+
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=s.n_positions, n_embd=s.n_embd, n_layer=s.n_layer,
+                        n_head=s.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        architectures=["GPT2LMHeadModel"])
+    manual_seed(s.seed)
+    model = GPT2LMHeadModel.from_config(config)
+    log(f"model: GPT-2, {model.num_parameters():,d} parameters ({s.n_layer} layers, n_embd {s.n_embd})")
+
+    eval_train = block_batches(train_blocks[:64], s.batch_size)  # a fixed sample: the figures are comparable
+    eval_valid = block_batches(valid_blocks[:64], s.batch_size)
+    before = {"train": perplexity(model, eval_train), "valid": perplexity(model, eval_valid)}
+    log(f"perplexity before: train {before['train']:.1f}, valid {before['valid']:.1f} (vocabulary {len(tokenizer)})")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; the model folder is an ordinary one
+    try:
+        dataset = [{"input_ids": b, "labels": b} for b in train_blocks]
+        seconds = _train(model, dataset, default_data_collator, s.max_steps, s.learning_rate, s.batch_size,
+                         staging, progress, weight_decay=s.weight_decay, warmup=s.warmup_steps,
+                         schedule="cosine", seed=s.seed)
+        after = {"train": perplexity(model, eval_train), "valid": perplexity(model, eval_valid)}
+        log(f"perplexity after {s.max_steps} steps ({seconds:.0f} s): train {after['train']:.2f}, "
+            f"valid {after['valid']:.2f}")
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        metrics = {"perplexity_before": before, "perplexity_after": after, "train_seconds": seconds,
+                   "parameters": model.num_parameters(), "settings": dataclasses.asdict(s)}
+        (staging / "pretrain_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        _replace_dir(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"saved to {out}")
+    return out
+
+
+def _replace_dir(src, dst):
+    """Rename src to dst; an old dst is moved aside first and removed after, so dst is never half-written."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# -- fine-tuning --------------------------------------------------------------------------------------------
+def _prompt_tuning_config():
+    try:
+        from ..peft import PromptTuningConfig
+    except ImportError:
+        return None
+    return PromptTuningConfig
+
+
+def finetune(base=None, settings=None, output=None, progress=True, log=print):
+    """LoRA and prompt tuning of the base toward the pirate style; returns the before/after figures."""
+    from ..models.auto import AutoModelForCausalLM
+    from ..peft import LoraConfig, get_peft_model
+
+    s = settings or FinetuneSettings()
+    base = Path(base) if base else pretrain(progress=progress, log=log)
+    out = Path(output) if output else base.with_name(base.name + "-pirate")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    n = s.n_train_docs + s.n_valid_docs
+    pirate = generate_documents(n, seed=s.corpus_seed, min_sentences=2, max_sentences=3, style="pirate")
+    plain = generate_documents(n, seed=s.corpus_seed, min_sentences=2, max_sentences=3)  # the same stories
+    config = json.loads((base / "config.json").read_text())
+    max_length = config["n_positions"] - s.num_virtual_tokens  # prompt tuning's virtual tokens take positions too
+    train = doc_examples(tokenizer, pirate[:s.n_train_docs], max_length)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    valid = example_batches(doc_examples(tokenizer, pirate[s.n_train_docs:], max_length), collator, s.batch_size)
+    valid_plain = example_batches(doc_examples(tokenizer, plain[s.n_train_docs:], max_length), collator, s.batch_size)
+    # prompts: the subject of each held-out story's first sentence, in the plain style ("The brave sailor")
+    prompts = [" ".join(d.split()[:3]) for d in plain[s.n_train_docs:][:s.n_prompts]]
+
+    def load_base():
+        model = AutoModelForCausalLM.from_pretrained(base)
+        for p in model.parameters():
+            p.requires_grad = False
+        return model
+
+    model = load_base()
+    before = {"pirate_perplexity": perplexity(model, valid), "plain_perplexity": perplexity(model, valid_plain)}
+    samples_before = generate_texts(model, tokenizer, prompts, s.max_new_tokens)
+    before["marker_rate"] = marker_rate(samples_before)
+    log(f"base model: pirate perplexity {before['pirate_perplexity']:.2f}, plain {before['plain_perplexity']:.2f}, "
+        f"'{MARKER}' in {before['marker_rate']:.0%} of greedy generations")
+    for p, t in zip(prompts[:4], samples_before):
+        log(f"  before | {t}")
+
+    methods = {"lora": lambda: LoraConfig(task_type="CAUSAL_LM", r=s.lora_r, lora_alpha=s.lora_alpha,
+                                          target_modules=["c_attn"], lora_dropout=0.0, fan_in_fan_out=True)}
+    PromptTuningConfig = _prompt_tuning_config()
+    if PromptTuningConfig is not None:
+        methods["prompt_tuning"] = lambda: PromptTuningConfig(task_type="CAUSAL_LM",
+                                                              num_virtual_tokens=s.num_virtual_tokens)
+    results = {"base": dict(before, samples=samples_before, prompts=prompts)}
+    if PromptTuningConfig is None:
+        log("prompt tuning: skipped, tinypeft.peft has no PromptTuningConfig yet")
+        results["prompt_tuning"] = {"skipped": "tinypeft.peft has no PromptTuningConfig"}
+    steps = {"lora": (s.lora_steps, s.lora_lr), "prompt_tuning": (s.prompt_steps, s.prompt_lr)}
+    for name, make_config in methods.items():
+        manual_seed(s.seed)
+        peft_model = get_peft_model(load_base(), make_config())
+        trainable, total = peft_model.get_nb_trainable_parameters()
+        n_steps, lr = steps[name]
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds = _train(peft_model, train, collator, n_steps, lr, s.batch_size, tmp, progress, seed=s.seed)
+        after = {"pirate_perplexity": perplexity(peft_model, valid),
+                 "plain_perplexity": perplexity(peft_model, valid_plain)}
+        samples = generate_texts(peft_model, tokenizer, prompts, s.max_new_tokens)
+        after["marker_rate"] = marker_rate(samples)
+        peft_model.save_pretrained(out / name)
+        results[name] = dict(after, samples=samples, train_seconds=seconds, steps=n_steps,
+                             trainable_parameters=trainable, all_parameters=total, adapter=str(out / name))
+        log(f"{name}: {trainable:,d} trainable of {total:,d}; {n_steps} steps in {seconds:.0f} s")
+        log(f"  pirate perplexity {before['pirate_perplexity']:.2f} -> {after['pirate_perplexity']:.2f}; "
+            f"plain {before['plain_perplexity']:.2f} -> {after['plain_perplexity']:.2f}; "
+            f"'{MARKER}' in {before['marker_rate']:.0%} -> {after['marker_rate']:.0%} of greedy generations")
+        for t in samples[:4]:
+            log(f"  after  | {t}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "finetune_metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    log(f"adapters saved under {out}")
+    return results
+
+
+# -- command line -------------------------------------------------------------------------------------------
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tinypeft.examples.tiny_gpt2", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pretrain", help="train the tokenizer and the base model")
+    p.add_argument("--output", help="model folder (default: ~/.cache/tinypeft/models/tiny-gpt2-<hash>)")
+    p.add_argument("--force", action="store_true", help="retrain even if the folder holds a model")
+    p.add_argument("--max-steps", type=int, help="override the number of optimizer steps")
+    p.add_argument("--mini", action="store_true", help="the seconds-long miniature the tests use")
+    f = sub.add_parser("finetune", help="LoRA and prompt tuning toward the pirate style")
+    f.add_argument("--base", help="base model folder (default: pretrain's, trained first if missing)")
+    f.add_argument("--output", help="adapters folder (default: <base>-pirate)")
+    f.add_argument("--mini", action="store_true")
+    c = sub.add_parser("corpus", help="write the pretraining corpus, one document a line")
+    c.add_argument("--output", required=True)
+    c.add_argument("--n-docs", type=int, default=PretrainSettings.n_docs)
+    args = parser.parse_args(argv)
+
+    if args.command == "corpus":
+        Path(args.output).write_text("\n".join(generate_documents(args.n_docs)) + "\n", encoding="utf-8")
+        print(args.output)
+    elif args.command == "pretrain":
+        s = dataclasses.replace(MINI_PRETRAIN if args.mini else PretrainSettings())
+        if args.max_steps:
+            s.max_steps = args.max_steps
+        print(pretrain(s, args.output, force=args.force))
+    else:
+        base = args.base or (pretrain(MINI_PRETRAIN) if args.mini else None)
+        finetune(base, MINI_FINETUNE if args.mini else FinetuneSettings(), args.output)
+
+
+if __name__ == "__main__":
+    main()
