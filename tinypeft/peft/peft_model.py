@@ -92,8 +92,6 @@ class PeftModel(PromptLearningMixin, nn.Module):
         else:
             self.base_model.set_adapter(adapter_name)
             self.base_model._mark_only_adapters_as_trainable(self.base_model.model)
-            for layer in self.base_model.tuner_layers():
-                layer.set_adapter(adapter_name)
 
     def delete_adapter(self, adapter_name):
         if adapter_name not in self.peft_config:

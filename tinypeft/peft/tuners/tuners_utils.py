@@ -69,6 +69,66 @@ def all_linear_targets(config, model):
     return names - exclude
 
 
+class BaseTunerLayer:
+    """What every adapter layer shares: the wrapped base layer, the active adapters, merge bookkeeping."""
+
+    adapter_layer_names = ()
+    other_param_names = ()
+
+    def _init_tuner(self, base_layer):
+        self.base_layer = base_layer
+        self._active_adapter = ["default"]
+        self.disable_adapters = False
+        self.merged_adapters = []
+
+    @property
+    def active_adapters(self):
+        return list(self._active_adapter)
+
+    @property
+    def merged(self):
+        return bool(self.merged_adapters)
+
+    def get_base_layer(self):
+        return self.base_layer
+
+    @property
+    def weight(self):
+        return self.base_layer.weight
+
+    @property
+    def bias(self):
+        return self.base_layer.bias
+
+    def set_adapter(self, adapter_names):
+        """Activate these adapters; only the active ones train."""
+        names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
+        for layer_name in self.adapter_layer_names:
+            container = getattr(self, layer_name)
+            for key, module in container.items():
+                _requires_grad(module, key in names)
+        self._active_adapter = names
+
+    def delete_adapter(self, adapter_name):
+        for attr in self.adapter_layer_names + self.other_param_names:
+            container = getattr(self, attr)
+            if adapter_name in container:
+                del container[adapter_name]
+        if adapter_name in self._active_adapter:
+            remaining = [a for a in self._active_adapter if a != adapter_name]
+            if not remaining:
+                keys = list(getattr(self, self.adapter_layer_names[0]).keys())
+                remaining = keys[:1]
+            self.set_adapter(remaining)
+
+
+def _requires_grad(obj, flag):
+    if isinstance(obj, nn.Module):
+        obj.requires_grad_(flag)
+    else:
+        obj.requires_grad = flag
+
+
 class BaseTuner(nn.Module):
     prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
     default_targets = {}

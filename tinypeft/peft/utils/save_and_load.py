@@ -29,11 +29,11 @@ def _to_file_key(key, adapter_name):
 
 
 def _owned(key, adapter_name, prefix):
-    """Does this model key hold a parameter of `adapter_name`?"""
-    parts = key.split(".")
+    """Does this model key hold a parameter of `adapter_name`? (`<prefix...>.<adapter>` in the path)"""
     if f".modules_to_save.{adapter_name}." in key:
         return True
-    return adapter_name in parts and any(p.startswith(prefix) for p in parts)
+    parts = key.split(".")
+    return any(a.startswith(prefix) and b == adapter_name for a, b in zip(parts, parts[1:]))
 
 
 def get_peft_model_state_dict(model, adapter_name="default"):

@@ -21,7 +21,7 @@ import numpy as np
 from .... import backend, nn
 from ....creation import generator
 from ....models.gpt2 import Conv1D
-from ..lora.layer import BaseTunerLayer
+from ..tuners_utils import BaseTunerLayer
 
 EPS = 1e-8  # PEFT divides by l + 1e-8 on unmerge, so that l = 0 does not give inf
 
