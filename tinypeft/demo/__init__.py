@@ -121,7 +121,8 @@ def run_demo(output_dir="tinypeft-demo", model=None, data=DATA_FILE, epochs=DEFA
     # A fresh process would do just this: base model by name from adapter_config.json, then the adapter.
     # (Its "newly initialized classifier" warning is silenced: the adapter file holds the trained one.)
     quiet = logging.getLogger("tinypeft")
-    level, quiet.level = quiet.level, logging.ERROR
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         reloaded = AutoPeftModelForSequenceClassification.from_pretrained(
             output_dir, num_labels=len(LABELS), id2label=id2label, label2id={v: k for k, v in id2label.items()})
