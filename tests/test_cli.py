@@ -229,6 +229,56 @@ def test_train_causal_lm_then_generate_and_merge(capsys, tmp_path, lm_data):
     assert sampled[0] == sampled[1]
 
 
+def test_train_token_classification(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "tok.jsonl", [{"tokens": ["the", "cat", "sat"], "tags": ["O", "ANIMAL", "O"]},
+                                                 {"tokens": ["a", "dog", "ran", "home"], "tags": ["O", "ANIMAL", "O", "O"]}])
+    code, out, err = run(capsys, "train", BERT, "--task", "TOKEN_CLS", "--tokenizer", BPE, "--data", data,
+                         "--max-steps", 2, "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 0, err
+    assert json.loads((tmp_path / "a" / "adapter_config.json").read_text())["task_type"] == "TOKEN_CLS"
+
+
+def test_train_seq2seq_then_generate(capsys, tmp_path):
+    t5 = FIXTURES / "models" / "t5"
+    data = write_jsonl(tmp_path / "s2s.jsonl", [{"prompt": f"copy {i}", "completion": f"{i}"} for i in range(6)])
+    code, _, err = run(capsys, "train", t5, "--tokenizer", BPE, "--data", data, "--max-steps", 2,
+                       "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 0, err
+    assert json.loads((tmp_path / "a" / "adapter_config.json").read_text())["task_type"] == "SEQ_2_SEQ_LM"
+    code, out, err = run(capsys, "generate", "--model", t5, "--adapter", tmp_path / "a", "--prompt", "copy 3",
+                         "--max-new-tokens", 3)
+    assert code == 0 and out.startswith("copy 3 -> "), err
+
+
+@pytest.mark.parametrize("method, options", [
+    ("ia3", []), ("prompt_tuning", ["--num-virtual-tokens", 4]), ("prefix_tuning", ["--num-virtual-tokens", 4]),
+    ("p_tuning", ["--num-virtual-tokens", 4])])
+def test_train_other_methods_then_generate(capsys, tmp_path, lm_data, method, options):
+    from tinypeft.cli import METHODS
+    from tinypeft.peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    if METHODS[method] not in PEFT_TYPE_TO_CONFIG_MAPPING:
+        pytest.skip(f"{method} has no config class in this tinypeft yet")
+    adapter = tmp_path / method
+    code, out, err = run(capsys, "train", GPT2, "--method", method, *options, "--data", lm_data, "--max-steps", 2,
+                         "--output-dir", adapter, "--no-progress")
+    assert code == 0, err
+    assert json.loads((adapter / "adapter_config.json").read_text())["peft_type"] == METHODS[method]
+    code, out, err = run(capsys, "generate", "--model", GPT2, "--adapter", adapter, "--prompt", "hi",
+                         "--max-new-tokens", 3)
+    assert code == 0 and out.startswith("hi"), err
+    code, _, err = run(capsys, "merge", "--model", GPT2, "--adapter", adapter, "--output", tmp_path / "m")
+    if method == "ia3":
+        assert code == 0, err
+    else:  # virtual tokens are not weights: nothing to merge
+        assert code == 2 and "cannot be merged" in err
+
+
+def test_an_option_of_another_method_is_refused(capsys, lm_data):
+    code, _, err = run(capsys, "train", GPT2, "--method", "prefix_tuning", "--r", 4, "--data", lm_data)
+    assert code == 2 and "--r: not an option of --method prefix_tuning" in err
+
+
 @pytest.mark.parity
 @pytest.mark.parametrize("task", ["CAUSAL_LM", "SEQ_CLS"])
 def test_merged_model_loads_in_transformers_with_the_same_logits(capsys, tmp_path, task, cls_data, lm_data):
