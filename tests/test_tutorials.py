@@ -5,9 +5,10 @@ subprocess whose cwd is the repository root (as a student runs them). A failure 
 and prints the block that raised. Figures go to a temporary folder, so a test run leaves the
 committed tutorials/figures/ alone.
 
-Each exercise's check_... must pass the solution in tutorials/solutions/ and must fail (AssertionError)
+Each exercise's check_... (in tutorials/exercises/checks*.py) must pass the solution in tutorials/solutions/ and must fail (AssertionError)
 an obviously wrong answer; an untouched stub (raising NotImplementedError) returns False, no error.
 """
+import importlib
 import importlib.util
 import os
 import re
@@ -22,6 +23,8 @@ SLOW = set()  # e.g. {"08_methods.md"}
 TIMEOUT_S = 600
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `tutorials.exercises` is imported from the repository root, as students do
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.md"))
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
@@ -127,10 +130,18 @@ def exercise_params():
     ]
 
 
-def check_named(name):
-    from tutorials.exercises import checks
+def check_modules():
+    """tutorials/exercises/checks.py and any per-tutorial checks_NN.py beside it."""
+    return [
+        importlib.import_module(f"tutorials.exercises.{p.stem}")
+        for p in sorted((ROOT / "tutorials" / "exercises").glob("checks*.py"))
+    ]
 
-    return getattr(checks, name)
+
+def check_named(name):
+    found = [getattr(m, name) for m in check_modules() if name in vars(m)]
+    assert len(found) == 1, f"{name} is defined in {len(found)} of tutorials/exercises/checks*.py, want 1"
+    return found[0]
 
 
 @pytest.mark.parametrize("stem, name", exercise_params())
@@ -154,9 +165,7 @@ def test_check_of_an_untouched_stub_says_not_done(stem, name, capsys):
 
 
 def test_every_check_has_a_solution_and_a_mistake():
-    from tutorials.exercises import checks
-
-    names = {n for n in dir(checks) if n.startswith("check_")}
+    names = {n for m in check_modules() for n, f in vars(m).items() if n.startswith("check_") and callable(f)}
     solved = {p.values[1] for p in exercise_params()}
     assert names == solved, f"checks without a solution: {sorted(names - solved)}; unknown: {sorted(solved - names)}"
     for path in SOLUTIONS:
