@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from .... import nn
+from ....creation import generator
 from .config import PromptTuningInit
 
 
@@ -19,7 +20,7 @@ class PromptEmbedding(nn.Module):
         if config.inference_mode:
             return  # the rows come from the adapter file
         if config.prompt_tuning_init == PromptTuningInit.SAMPLE_VOCAB:
-            ids = np.random.randint(0, word_embeddings.num_embeddings, size=total)
+            ids = generator().integers(0, word_embeddings.num_embeddings, size=total)  # tp.manual_seed applies
             self.embedding.weight.data = np.array(word_embeddings.weight.data[ids], dtype=np.float32)
         elif config.prompt_tuning_init == PromptTuningInit.TEXT:
             ids = text_init_ids(config, total)
