@@ -90,6 +90,7 @@ ROUND_TRIP = {
     "llama": ("CAUSAL_LM", dict(r=2, use_dora=True, use_rslora=True)),
     "bert": ("SEQ_CLS", dict(r=2)),
     "t5": ("SEQ_2_SEQ_LM", dict(r=2, rank_pattern={"v": 3})),
+    "mt5": ("SEQ_2_SEQ_LM", dict(r=2, target_modules=["q", "k", "v", "o", "wi_0", "wi_1", "wo"], lora_dropout=0.1)),
 }
 
 
