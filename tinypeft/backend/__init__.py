@@ -122,15 +122,47 @@ def matmul(a, b):
         lead = a.shape[:-1]
         a2 = a.reshape(-1, a.shape[-1])
         return cmatmul.matmul(a2, b).reshape(*lead, b.shape[-1])
-    # Batched (attention heads): many small GEMMs. Below ~4M multiply-adds each, starting threads and
-    # packing on every call costs more than it saves, and NumPy's batched loop is faster.
+    # Batched (attention heads): many small GEMMs. Tiny ones (a decoding step, short sentences) stay in
+    # NumPy, whose per-call cost is lowest. Above ~64K multiply-adds OpenBLAS starts its threads on every
+    # matrix, and on a busy machine that made 128x64x128 heads 50x slower than one C call each.
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    if m * k * n < (1 << 22):
+    if m * k * n < _BATCHED_C_MIN_WORK:
         return np.matmul(a, b)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a_b = np.broadcast_to(a, batch + a.shape[-2:])
     b_b = np.broadcast_to(b, batch + b.shape[-2:])
-    out = np.empty(batch + (a.shape[-2], b.shape[-1]), dtype=a.dtype)
-    for idx in np.ndindex(*batch):
-        cmatmul.matmul(a_b[idx], b_b[idx], out=out[idx])
+    out = np.empty(batch + (m, n), dtype=a.dtype)
+    idx = list(np.ndindex(*batch))
+
+    def run(chunk):
+        for i in chunk:
+            cmatmul.matmul(a_b[i], b_b[i], out=out[i])
+
+    threads = cmatmul.get_num_threads()
+    if threads == 1 or len(idx) == 1 or m * k * n >= _C_MIN_WORK_PER_THREAD * threads:
+        run(idx)  # few or big matrices: the C kernel splits each one across its own threads
+    else:
+        # Many matrices, each too small for the kernel's threads: give each thread a share of the batch.
+        # cffi releases the GIL during the C call, so the shares run at once.
+        chunks = [idx[t::threads] for t in range(threads)]
+        futures = [_pool(threads).submit(run, c) for c in chunks[1:]]
+        run(chunks[0])
+        for f in futures:
+            f.result()
     return out
+
+
+# The C kernel runs one thread per this many multiply-adds (csrc/matmul.c, MIN_WORK_PER_THREAD).
+_C_MIN_WORK_PER_THREAD = 1 << 22
+_BATCHED_C_MIN_WORK = 1 << 16
+_executor = None
+
+
+def _pool(threads):
+    """A lasting pool of threads - 1 workers (the caller is the last one): no thread start per call."""
+    global _executor
+    if _executor is None or _executor._max_workers != threads - 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _executor = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="tinypeft-matmul")
+    return _executor
