@@ -11,7 +11,6 @@ Why zero the grads? Leaves accumulate (`+=`) into .grad, because one leaf may be
 graph; across training steps that accumulation must be reset by the optimizer's zero_grad().
 """
 import contextlib
-import functools
 import threading
 
 import numpy as np
@@ -90,11 +89,7 @@ class Function:
         ctx = cls()
         ctx.needs_input_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
         track = is_grad_enabled() and any(ctx.needs_input_grad)
-        if track:
-            out = cls.forward(ctx, *arrays, **options)
-        else:
-            with no_grad():  # composite forwards must not build inner graphs either
-                out = cls.forward(ctx, *arrays, **options)
+        out = cls.forward(ctx, *arrays, **options)  # raw arrays in, raw array out: no graph inside an op
         # NumPy reductions return scalars (np.float64), not arrays: keep every tensor an ndarray.
         result = Tensor._wrap(out if hasattr(out, "shape") and not isinstance(out, np.generic) else np.asarray(out), track)
         if track:
@@ -190,14 +185,3 @@ def backward(root, grad=None, retain_graph=False):
             ctx.saved_tensors = ()
             t._ctx = None
             t._released = True
-
-
-def _not_differentiable(fn):
-    """Decorator for ops with no gradient (argmax, comparisons): always run without a graph."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with no_grad():
-            return fn(*args, **kwargs)
-
-    return wrapper
