@@ -10,8 +10,11 @@ def causal_lm_loss(logits, labels):
     """Next-token cross-entropy: position t predicts labels[t + 1]; -100 labels are ignored."""
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     V = logits.shape[-1]
-    shifted = logits[:, :-1, :].reshape(-1, V)  # [B, T-1, V] -> [B*(T-1), V]
-    return F.cross_entropy(shifted, labels[:, 1:].reshape(-1), ignore_index=-100)
+    # Shift the labels, not the logits (as transformers does): the last position gets -100, so no
+    # [B, T-1, V] copy of the logits is made, and its gradient needs no scatter back into [B, T, V].
+    targets = np.full(labels.shape, -100, dtype=np.int64)  # [B, T]
+    targets[:, :-1] = labels[:, 1:]
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-100)
 
 
 def classification_loss(config, logits, labels):

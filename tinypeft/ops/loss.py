@@ -34,25 +34,27 @@ class CrossEntropy(Function):
 
         # log p = shifted - lse, never materialised in full: only the target's entry and the row sum are needed
         shifted = _shifted(x, cdim)  # [N, C, ...]
-        p = xp.exp(shifted)
+        valid = target != ignore_index  # [N, ...]
+        t = xp.where(valid, target, 0)
+        at = _target_index(t, cdim)
+        shifted_t = shifted[at]  # [N, ...], read before exp overwrites the buffer
+        if label_smoothing > 0:
+            if weight is None:
+                shifted_sum = shifted.sum(axis=cdim)  # sum_c of the shifted logits, for -sum_c log p_c
+            else:
+                shifted_sum = (shifted * weight.reshape(wshape)).sum(axis=cdim)
+        p = xp.exp(shifted, out=shifted)  # one [N, C] buffer for shifted logits, then probabilities
         sumexp = p.sum(axis=cdim, keepdims=True)
         p /= sumexp
         lse = xp.log(sumexp)  # [N, 1, ...]
 
-        valid = target != ignore_index  # [N, ...]
-        t = xp.where(valid, target, 0)
-        at = _target_index(t, cdim)
-        logp_t = shifted[at] - lse.squeeze(cdim)  # [N, ...]
+        logp_t = shifted_t - lse.squeeze(cdim)  # [N, ...]
         w_t = valid.astype(x.dtype) if weight is None else weight[t] * valid  # weight of each target, 0 if ignored
         loss = -w_t * logp_t
         if label_smoothing > 0:
-            if weight is None:
-                smooth = -(shifted.sum(axis=cdim) - C * lse.squeeze(cdim))  # -sum_c log p_c
-            else:
-                wb = weight.reshape(wshape)
-                smooth = -((shifted * wb).sum(axis=cdim) - weight.sum() * lse.squeeze(cdim))
+            total_w = C if weight is None else weight.sum()
+            smooth = -(shifted_sum - total_w * lse.squeeze(cdim))  # -sum_c w_c log p_c
             loss = (1 - label_smoothing) * loss + (label_smoothing / C) * smooth * valid
-        del shifted
 
         if reduction == "mean":
             # torch divides by the total weight of the non-ignored targets (nan when all are ignored)
