@@ -123,11 +123,21 @@ def _todo(*args, **kwargs):
 
 
 def exercise_params():
-    return [
-        pytest.param(path.stem, name, id=f"{path.stem}-{name}")
-        for path in SOLUTIONS
-        for name in load_solution(path.stem).EXERCISES
-    ]
+    params = []
+    for path in SOLUTIONS:
+        try:
+            names = list(load_solution(path.stem).EXERCISES)
+        except Exception as e:  # reported by test_solution_modules_load, not as a collection error for all
+            params.append(pytest.param(path.stem, None, id=f"{path.stem}-unloadable", marks=pytest.mark.skip(reason=repr(e))))
+            continue
+        params += [pytest.param(path.stem, name, id=f"{path.stem}-{name}") for name in names]
+    return params
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in SOLUTIONS])
+def test_solution_module_loads(path):
+    sol = load_solution(path.stem)
+    assert sol.EXERCISES and set(sol.MISTAKES) == set(sol.EXERCISES), f"{path.name}: EXERCISES and MISTAKES must name the same checks"
 
 
 def check_modules():
@@ -166,11 +176,8 @@ def test_check_of_an_untouched_stub_says_not_done(stem, name, capsys):
 
 def test_every_check_has_a_solution_and_a_mistake():
     names = {n for m in check_modules() for n, f in vars(m).items() if n.startswith("check_") and callable(f)}
-    solved = {p.values[1] for p in exercise_params()}
+    solved = {p.values[1] for p in exercise_params() if p.values[1] is not None}
     assert names == solved, f"checks without a solution: {sorted(names - solved)}; unknown: {sorted(solved - names)}"
-    for path in SOLUTIONS:
-        sol = load_solution(path.stem)
-        assert set(sol.MISTAKES) == set(sol.EXERCISES), f"{path.name}: every exercise needs a MISTAKES entry"
     stems = {p.stem for p in SOLUTIONS}
     for path in TUTORIALS:
         if "check_" in path.read_text(encoding="utf-8"):
