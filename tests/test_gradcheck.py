@@ -301,10 +301,13 @@ def _sdpa(draw):
 def _linear(draw):
     n_in, n_out = draw(dims), draw(dims)
     lead = tuple(draw(st.lists(dims, max_size=2)))
+    fifo = draw(st.booleans())  # GPT-2's Conv1D layout: weight [in, out]
+    wshape = (n_in, n_out) if fifo else (n_out, n_in)
     x = leaf(draw(arrays(lead + (n_in,))))
-    w = leaf(draw(arrays((n_out, n_in)))) if draw(st.integers(0, 3)) else tp.tensor(draw(arrays((n_out, n_in))))
+    w = leaf(draw(arrays(wshape))) if draw(st.integers(0, 3)) else tp.tensor(draw(arrays(wshape)))
     b = maybe_leaf(draw, (n_out,))
-    return _with_optional(lambda t, w, b: F.linear(t, w, b), x, [w, b])
+    op = tp.ops.linear.conv1d_linear if fifo else F.linear
+    return _with_optional(lambda t, w, b: op(t, w, b), x, [w, b])
 
 
 @st.composite

@@ -8,7 +8,7 @@ import math
 
 from .. import functional as F
 from .. import nn
-from ..ops.arithmetic import matmul
+from ..ops.linear import conv1d_linear
 from ..ops.shape import cat
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
@@ -43,7 +43,7 @@ class Conv1D(nn.Module):
         self.bias = nn.Parameter(nn.init.empty(nf))
 
     def forward(self, x):
-        return matmul(x, self.weight) + self.bias  # [..., nx] @ [nx, nf] -> [..., nf]
+        return conv1d_linear(x, self.weight, self.bias)  # [..., nx] @ [nx, nf] + [nf] -> [..., nf]
 
 
 class GPT2Attention(nn.Module):

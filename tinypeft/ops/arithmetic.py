@@ -109,7 +109,9 @@ class MatMul(Function):
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul: both arguments need at least 1 dimension (use * for scalars).")
-        ctx.save_for_backward(a, b)
+        # dA reads only B and dB only A: a frozen weight keeps no activation alive
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
+        ctx.shapes = a.shape, b.shape
         return backend.matmul(a, b)
 
     @staticmethod
@@ -117,21 +119,24 @@ class MatMul(Function):
         # C = A B:  dA = dC B^T,  dB = A^T dC. A 1-D operand is promoted to a matrix ([k] -> [1, k] or [k, 1])
         # and the gradient is reshaped to match; the engine sums broadcast batch dims back.
         a, b = ctx.saved_tensors
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+        a_shape, b_shape = ctx.shapes
+        a2_shape = (1,) + a_shape if len(a_shape) == 1 else a_shape
+        b2_shape = b_shape + (1,) if len(b_shape) == 1 else b_shape
+        batch = np.broadcast_shapes(a2_shape[:-2], b2_shape[:-2])
+        g2 = g.reshape(batch + (a2_shape[-2], b2_shape[-1]))
         ga = gb = None
         if ctx.needs_input_grad[0]:
+            b2 = b.reshape(b2_shape)
             ga = backend.matmul(g2, b2.swapaxes(-1, -2))
-            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+            ga = unbroadcast(ga, a2_shape).reshape(a_shape)
         if ctx.needs_input_grad[1]:
-            if b2.ndim == 2 and g2.ndim > 2:
+            a2 = a.reshape(a2_shape)
+            if len(b2_shape) == 2 and g2.ndim > 2:
                 # [..., m, k]^T @ [..., m, n] summed over the batch = one GEMM on folded rows.
                 gb = backend.matmul(a2.reshape(-1, a2.shape[-1]).T, g2.reshape(-1, g2.shape[-1]))
             else:
-                gb = unbroadcast(backend.matmul(a2.swapaxes(-1, -2), g2), b2.shape)
-            gb = gb.reshape(b.shape)
+                gb = unbroadcast(backend.matmul(a2.swapaxes(-1, -2), g2), b2_shape)
+            gb = gb.reshape(b_shape)
         return ga, gb
 
 
