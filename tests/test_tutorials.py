@@ -20,6 +20,7 @@ import pytest
 
 # Tutorials that take more than 60 s on a 2-core CPU: they run only with `pytest -m slow`.
 SLOW = set()  # e.g. {"08_methods.md"}
+SLOW.add("08_methods_compared.md")  # about 2 min: five methods trained on MiniLM and on a GPT-2
 TIMEOUT_S = 600
 
 ROOT = Path(__file__).resolve().parent.parent
