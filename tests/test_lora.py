@@ -377,3 +377,19 @@ def test_mt0_large_count_without_filling_the_weights(capsys):
     tracemalloc.stop()
     assert capsys.readouterr().out.strip() == "trainable params: 2,359,296 || all params: 1,231,940,608 || trainable%: 0.1915"
     assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB: the 4.9 GB of weights must not be allocated"
+
+
+def test_wrapping_an_empty_model_counts_without_memory_for_lora_and_ia3():
+    # BERT has a padding row and IA3 asks for the weight's device: both must work on placeholders
+    from tinypeft import IA3Config
+    from tinypeft.models.bert import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64)
+    counts = {}
+    for name, peft_config in (("lora", LoraConfig(task_type="SEQ_CLS", r=4)), ("ia3", IA3Config(task_type="SEQ_CLS"))):
+        with nn.init_empty_weights():
+            model = BertForSequenceClassification.from_config(config)
+        counts[name] = get_peft_model(model, peft_config).get_nb_trainable_parameters()[0]
+    head = 32 * 2 + 2  # the classifier copy (modules_to_save)
+    assert counts["lora"] == 2 * 2 * 4 * (32 + 32) + head  # query and value in 2 layers
+    assert counts["ia3"] == 2 * (32 + 32 + 64) + head  # key, value [out]; output.dense [in = 64]

@@ -184,4 +184,5 @@ class PreTrainedModel(nn.Module):
 
 
 def with_no_grad_zero_row(weight, row):
-    weight.data[row] = 0
+    if not nn.init.is_unallocated(weight):  # a placeholder (init_empty_weights) has no row to zero yet
+        weight.data[row] = 0

@@ -48,6 +48,8 @@ class Parameter(Tensor):
     shape = property(lambda self: _RAW.__get__(self).shape)
     dtype = property(lambda self: _RAW.__get__(self).dtype)
     ndim = property(lambda self: len(_RAW.__get__(self).shape))
+    # a placeholder has no storage yet; it will be filled on the CPU by a checkpoint load
+    device = property(lambda self: "cpu" if isinstance(_RAW.__get__(self), (np.ndarray, Unallocated)) else "cuda")
 
     def numel(self):
         return int(_RAW.__get__(self).size)
