@@ -140,7 +140,9 @@ def test_real_pretraining_and_finetuning(tmp_path):
     before = results["base"]
     assert before["marker_rate"] == 0
     lora = results["lora"]
-    assert lora["pirate_perplexity"] < before["pirate_perplexity"] / 5
+    assert lora["pirate_perplexity"] < before["pirate_perplexity"] / 20
     assert lora["marker_rate"] >= 0.75
     if "skipped" not in results["prompt_tuning"]:
-        assert results["prompt_tuning"]["pirate_perplexity"] < before["pirate_perplexity"] / 2
+        # 2k parameters in front of a 1M-parameter model learn the sentence shape (commas, "Arr,") but not
+        # to spell a word the base never saw: perplexity falls, the sign-off stays rare (see the example)
+        assert results["prompt_tuning"]["pirate_perplexity"] < before["pirate_perplexity"] / 5

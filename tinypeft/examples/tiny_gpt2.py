@@ -7,9 +7,27 @@ AutoTokenizer load it here and in transformers alike. Then a new style the base 
 (every sentence "Arr, ..., matey!"), is taught twice: by LoRA on c_attn and by prompt tuning, each
 printing perplexity on held-out pirate text and greedy generations before and after.
 
-    python -m tinypeft.examples.tiny_gpt2 pretrain       # about 8 minutes on 2 cores; prints the directory
-    python -m tinypeft.examples.tiny_gpt2 finetune       # a few minutes; pretrains first if needed
+    python -m tinypeft.examples.tiny_gpt2 pretrain       # about 4 minutes on 2 cores; prints the directory
+    python -m tinypeft.examples.tiny_gpt2 finetune       # about 2 minutes; pretrains first if needed
     python -m tinypeft.examples.tiny_gpt2 corpus --output corpus.txt
+
+What the defaults gave on 2 cores (load average about 2; seeded, so a rerun prints the same figures):
+
+    pretrain   1.98M parameters, 800 steps of 8 x 128 tokens in 218 s
+               perplexity train 1006 -> 6.05, valid 1005 -> 6.19 (vocabulary 924)
+    finetune   held-out pirate text; prompts "Arr, the brown cat", ... (8, greedy, 32 new tokens)
+               base            perplexity 2686    ", matey!" in 0/8 generations
+               LoRA r=8 c_attn perplexity 8.67    8/8    24,576 trainable, 600 steps, 74 s
+               prompt tuning   perplexity 58.6    0/8    3,072 trainable (16 virtual tokens), 400 steps, 60 s
+
+    before | Arr, the boy sat. The little tailor was sad, so he read a letter in the park. The little ...
+    LoRA   | Arr, the boy sat in the morning, matey! Arr, the angry nurse was warm, so she gave away a
+             green potato, matey!
+
+Prompt tuning learns the sentence shape (commas where full stops were) but not to spell "matey", a word
+this model never produced: 3k parameters in front of a 2M-parameter model steer it, they cannot teach it
+new output. Lester et al. (2021) found prompt tuning matches fine-tuning only at billions of parameters.
+Both adapters also raise the perplexity of plain text (6.0 -> 19 with LoRA): the model now expects pirates.
 
 The model lands in ~/.cache/tinypeft/models/tiny-gpt2-<hash of the settings> (or --output); it appears
 there only when complete (built in a temporary folder beside it, then renamed), and a second `pretrain`
@@ -47,14 +65,14 @@ class PretrainSettings:
     n_valid_docs: int = 300
     corpus_seed: int = 0
     vocab_size: int = 1024
-    n_embd: int = 128
+    n_embd: int = 192
     n_layer: int = 4
     n_head: int = 4
     n_positions: int = 128      # also the training block length
     batch_size: int = 8
-    max_steps: int = 400
+    max_steps: int = 800
     learning_rate: float = 2e-3
-    warmup_steps: int = 20
+    warmup_steps: int = 40
     weight_decay: float = 0.1
     seed: int = 0
 
@@ -71,11 +89,11 @@ class FinetuneSettings:
     batch_size: int = 8
     lora_r: int = 8
     lora_alpha: int = 16
-    lora_steps: int = 100
-    lora_lr: float = 2e-3
+    lora_steps: int = 600
+    lora_lr: float = 1e-2
     num_virtual_tokens: int = 16
-    prompt_steps: int = 150
-    prompt_lr: float = 3e-2
+    prompt_steps: int = 400
+    prompt_lr: float = 0.3      # prompt tuning wants a large lr (Lester et al. use 0.3)
     n_prompts: int = 8
     max_new_tokens: int = 32
     seed: int = 0
@@ -268,8 +286,9 @@ def finetune(base=None, settings=None, output=None, progress=True, log=print):
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
     valid = example_batches(doc_examples(tokenizer, pirate[s.n_train_docs:], max_length), collator, s.batch_size)
     valid_plain = example_batches(doc_examples(tokenizer, plain[s.n_train_docs:], max_length), collator, s.batch_size)
-    # prompts: the subject of each held-out story's first sentence, in the plain style ("The brave sailor")
-    prompts = [" ".join(d.split()[:3]) for d in plain[s.n_train_docs:][:s.n_prompts]]
+    # prompts: the opening of held-out pirate stories ("Arr, the brave sailor"); the base goes on in its
+    # own style (full stops, no sign-off), a tuned model should end each sentence with ", matey!"
+    prompts = [" ".join(d.split()[:4]) for d in pirate[s.n_train_docs:][:s.n_prompts]]
 
     def load_base():
         model = AutoModelForCausalLM.from_pretrained(base)
