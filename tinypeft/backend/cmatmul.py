@@ -173,8 +173,10 @@ def matmul(a, b, out=None):
     return target
 
 
-def erf(x):
-    """erf(x) elementwise with the C library's erf; float32 stays float32, other input becomes float64."""
+def erf(x, out=None):
+    """erf(x) elementwise with the C library's erf; float32 stays float32, other input becomes float64.
+
+    `out`, if given, must be a C-contiguous array of x's shape and (float) dtype; the result is written there."""
     _require()
     x = np.asarray(x)
     if x.dtype not in _FLOAT_TYPES:
@@ -182,7 +184,9 @@ def erf(x):
             raise TypeError("erf of complex numbers is not supported")
         x = x.astype(np.float64)
     x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous):
+        raise ValueError(f"erf out must be a C-contiguous {x.shape} {x.dtype} array")
+    y = np.empty_like(x) if out is None else out
     fn = lib.erf_f32 if x.dtype == np.float32 else lib.erf_f64
     ctype = "float *" if x.dtype == np.float32 else "double *"
     fn(ffi.cast(ctype, x.ctypes.data), ffi.cast(ctype, y.ctypes.data), x.size)

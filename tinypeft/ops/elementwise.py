@@ -25,7 +25,21 @@ def erf(x):
         return cupyx.scipy.special.erf(x)
     x = np.asarray(x)
     if cmatmul.available():
-        return cmatmul.erf(x)
+        threads = cmatmul.get_num_threads()
+        if threads == 1 or x.size < (1 << 16) or x.dtype not in (np.float32, np.float64):
+            return cmatmul.erf(x)
+        # libm's erf is scalar (~9 ns an element): share a big array among the matmul threads (cffi lets
+        # go of the GIL). MiniLM's 6 x [704, 1536] GELUs: 60 -> ~30 ms on 2 threads.
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        bounds = np.linspace(0, x.size, threads + 1).astype(int)
+        xs, ys = x.reshape(-1), y.reshape(-1)
+        parts = [(xs[lo:hi], ys[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        futures = [backend._pool(threads).submit(cmatmul.erf, a, out=b) for a, b in parts[1:]]
+        cmatmul.erf(*parts[0][:1], out=parts[0][1])
+        for f in futures:
+            f.result()
+        return y
     return np.asarray(_math_erf(x), dtype=x.dtype)
 
 
