@@ -170,3 +170,24 @@ def _pool(threads):
 
         _executor = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="tinypeft-matmul")
     return _executor
+
+
+def parallel_elementwise(fn, *arrays):
+    """fn(*chunks) on matching slices of same-sized C-contiguous arrays, shared among the matmul threads.
+
+    NumPy's ufuncs let go of the GIL, so a chain of in-place ufuncs over a big activation runs on all
+    threads. Small, strided or non-NumPy arrays get one call on the whole arrays instead."""
+    threads = cmatmul.get_num_threads() if cmatmul.available() else 1
+    n = arrays[0].size
+    if threads == 1 or n < (1 << 16) or not all(
+        isinstance(a, np.ndarray) and a.flags.c_contiguous and a.size == n for a in arrays
+    ):
+        fn(*arrays)
+        return
+    flats = [a.reshape(-1) for a in arrays]
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    parts = [[f[lo:hi] for f in flats] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [_pool(threads).submit(fn, *part) for part in parts[1:]]
+    fn(*parts[0])
+    for f in futures:
+        f.result()

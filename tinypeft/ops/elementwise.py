@@ -144,6 +144,36 @@ class ReLU(Function):
         return g * positive
 
 
+def _gelu_tanh_forward(x, t, out):
+    """t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), out = 0.5 x (1 + t), in place: x**3 is a slow powf."""
+    xp = backend.xp_of(x)
+    xp.multiply(x, x, out=t)
+    t *= 0.044715
+    t += 1
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    xp.tanh(t, out=t)
+    xp.add(t, 1, out=out)
+    out *= x
+    out *= 0.5
+
+
+def _gelu_tanh_backward(x, t, g, d, tmp):
+    """d = g * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), in two buffers."""
+    xp = backend.xp_of(x)
+    xp.multiply(x, x, out=d)
+    d *= 0.134145
+    d += 1
+    d *= x
+    xp.multiply(t, t, out=tmp)
+    xp.subtract(1, tmp, out=tmp)  # 1 - t^2
+    d *= tmp
+    d *= 0.5 * _SQRT_2_OVER_PI
+    d += 0.5
+    d += xp.multiply(t, 0.5, out=tmp)  # + 0.5 t, in the spent buffer
+    d *= g
+
+
 class GELU(Function):
     """gelu(x) = x Phi(x); approximate="tanh" is GPT-2's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
 
@@ -154,17 +184,9 @@ class GELU(Function):
         xp = backend.xp_of(x)
         ctx.approximate = approximate
         if approximate == "tanh":
-            # t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), built in one buffer: x**3 is a slow powf per element
-            t = xp.multiply(x, x, out=xp.empty_like(x))  # an array even for a 0-d x
-            t *= 0.044715
-            t += 1
-            t *= x
-            t *= _SQRT_2_OVER_PI
-            xp.tanh(t, out=t)
+            t, out = xp.empty_like(x), xp.empty_like(x)  # arrays even for a 0-d x
+            backend.parallel_elementwise(_gelu_tanh_forward, x, t, out)
             ctx.save_for_backward(x, t)
-            out = t + 1
-            out *= x
-            out *= 0.5
             return out
         if approximate != "none":
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}.")
@@ -178,18 +200,9 @@ class GELU(Function):
         xp = backend.xp_of(x)
         if ctx.approximate == "tanh":
             # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-            t = saved
-            d = xp.multiply(x, x, out=xp.empty_like(x))  # two buffers, d and sech2, not one per term
-            d *= 0.134145
-            d += 1
-            d *= x
-            sech2 = xp.multiply(t, t, out=xp.empty_like(t))
-            xp.subtract(1, sech2, out=sech2)  # 1 - t^2
-            d *= sech2
-            d *= 0.5 * _SQRT_2_OVER_PI
-            d += 0.5
-            d += xp.multiply(t, 0.5, out=sech2)  # + 0.5 t, in the spent buffer
-            d *= g
+            d, tmp = xp.empty_like(x), xp.empty_like(x)
+            g = g if g.shape == x.shape else xp.broadcast_to(g, x.shape)
+            backend.parallel_elementwise(_gelu_tanh_backward, x, saved, g, d, tmp)
             return d
         # d/dx x Phi(x) = Phi(x) + x phi(x)
         return g * (saved + x * _INV_SQRT_2PI * xp.exp(-0.5 * x * x))
