@@ -19,7 +19,7 @@ from ..ops.shape import cat
 from ..tensor import Tensor
 from .config import PeftType, TaskType
 from .utils.other import ModulesToSaveWrapper
-from .utils.save_and_load import _to_file_key
+from .utils.save_and_load import _to_file_key, copy_file_state
 
 
 def _np(x):
@@ -158,21 +158,7 @@ class PromptLearningMixin:
         params = self.state_dict(keep_vars=True)
         wanted = {_to_file_key(k, adapter_name): k for k in params if f".modules_to_save.{adapter_name}." in k}
         wanted["prompt_embeddings"] = f"prompt_encoder.{adapter_name}.embedding.weight"
-        unexpected = []
-        for fk, value in file_state.items():
-            mk = wanted.get(fk)
-            if mk is None:
-                unexpected.append(fk)
-                continue
-            target = params[mk]
-            if tuple(target.shape) != tuple(value.shape):
-                raise ValueError(
-                    f"Error(s) in loading state_dict for {type(self).__name__}: size mismatch for {mk}: copying a "
-                    f"param with shape {tuple(value.shape)} from checkpoint, the shape in current model is "
-                    f"{tuple(target.shape)}."
-                )
-            target.data[...] = value
-        return sorted(set(wanted) - set(file_state)), unexpected
+        return copy_file_state(self, params, file_state, wanted)
 
     # -- running -------------------------------------------------------------------------------------------
     def _prompt_kwargs(self, input_ids, attention_mask, inputs_embeds, kwargs, prefix_labels=None):

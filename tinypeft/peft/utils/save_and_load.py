@@ -67,9 +67,17 @@ def set_peft_model_state_dict(model, file_state, adapter_name="default"):
     for k in params:
         if _owned(k, adapter_name, prefix):
             file_to_model[_to_file_key(k, adapter_name)] = k
+    for fk in file_state:
+        if fk not in file_to_model and fk in params:
+            file_to_model[fk] = fk  # a plain model key (e.g. a trained bias) is loaded as it is
+    return copy_file_state(model, params, file_state, file_to_model)
+
+
+def copy_file_state(model, params, file_state, file_to_model):
+    """Copy each file entry into the model parameter it maps to; returns (missing, unexpected) file keys."""
     unexpected = []
     for fk, value in file_state.items():
-        mk = file_to_model.get(fk, fk if fk in params else None)
+        mk = file_to_model.get(fk)
         if mk is None:
             unexpected.append(fk)
             continue
@@ -81,5 +89,4 @@ def set_peft_model_state_dict(model, file_state, adapter_name="default"):
                 f"{tuple(target.shape)}."
             )
         target.data[...] = value
-    missing = sorted(set(file_to_model) - set(file_state))
-    return missing, unexpected
+    return sorted(set(file_to_model) - set(file_state)), unexpected
