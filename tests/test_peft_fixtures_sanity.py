@@ -19,7 +19,9 @@ PEFT_DIR = ROOT / "tests" / "fixtures" / "peft"
 CASES = ["lora_gpt2", "lora_gpt2_all_linear", "lora_opt", "lora_opt_two", "lora_llama", "dora_llama",
          "lora_bert_seqcls", "lora_t5", "lora_mt5", "lora_embedding_gpt2", "ia3_opt", "ia3_t5",
          "prompt_tuning_gpt2", "prompt_tuning_t5", "prompt_tuning_bert_seqcls", "prefix_tuning_gpt2",
-         "prefix_tuning_llama", "prefix_tuning_t5", "p_tuning_gpt2", "p_tuning_bert_seqcls"]
+         "prefix_tuning_llama", "prefix_tuning_t5", "p_tuning_gpt2", "p_tuning_bert_seqcls",
+         "ia3_gpt2", "ia3_llama", "ia3_bert_seqcls", "ia3_mt5", "prompt_tuning_opt", "prompt_tuning_llama",
+         "prompt_tuning_mt5", "prefix_tuning_opt", "p_tuning_opt", "p_tuning_llama", "p_tuning_t5"]
 PEFT_TYPES = {"lora": "LORA", "dora": "LORA", "ia3": "IA3", "prompt": "PROMPT_TUNING", "prefix": "PREFIX_TUNING",
               "p": "P_TUNING"}
 

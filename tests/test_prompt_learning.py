@@ -24,7 +24,9 @@ from tinypeft.testing import gradcheck
 
 PEFT = Path(__file__).parent / "fixtures" / "peft"
 CASES = ["prompt_tuning_gpt2", "prompt_tuning_t5", "prompt_tuning_bert_seqcls", "prefix_tuning_gpt2",
-         "prefix_tuning_llama", "prefix_tuning_t5", "p_tuning_gpt2", "p_tuning_bert_seqcls"]
+         "prefix_tuning_llama", "prefix_tuning_t5", "p_tuning_gpt2", "p_tuning_bert_seqcls",
+         "prompt_tuning_opt", "prompt_tuning_llama", "prompt_tuning_mt5", "prefix_tuning_opt", "p_tuning_opt",
+         "p_tuning_llama", "p_tuning_t5"]
 COUNTS = json.loads((PEFT / "counts.json").read_text())["cases"]
 MODELS = Path(__file__).parent / "fixtures" / "models"
 
