@@ -81,6 +81,10 @@ def test_sampling_is_reproducible_and_respects_top_k(model, ref):
     tp.manual_seed(0)
     b = model.generate(**kw).numpy()
     np.testing.assert_array_equal(a, b)
+    # top_k=1 leaves one candidate per step: sampling must then equal greedy decoding
+    one = model.generate(**{**kw, "top_k": 1}).numpy()
+    greedy = model.generate(input_ids=kw["input_ids"], max_new_tokens=5).numpy()
+    np.testing.assert_array_equal(one, greedy)
 
 
 def test_generate_builds_no_graph(model, ref):
