@@ -255,7 +255,3 @@ def gelu(x, approximate="none"):
 def silu(x):
     return SiLU.apply(x)
 
-
-def bind_tensor_methods(Tensor):
-    Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.tanh = exp, log, sqrt, tanh
-    Tensor.sigmoid, Tensor.relu = sigmoid, relu

@@ -1,6 +1,9 @@
 """Reductions: sum, mean, max over axes (torch's `dim` / `keepdim`)."""
+from collections import namedtuple
+
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor
 
 
 def _axes(dim, ndim):
@@ -84,3 +87,16 @@ def mean(x, dim=None, keepdim=False):
 
 def amax(x, dim=None, keepdim=False):
     return Max.apply(x, dim=dim, keepdim=keepdim)
+
+
+_MaxResult = namedtuple("max", ["values", "indices"])
+
+
+def max(x, dim=None, keepdim=False):
+    """torch semantics: x.max() is a scalar; x.max(dim) is (values, indices), the indices without gradient."""
+    if dim is None:
+        return amax(x)
+    indices = x.data.argmax(axis=dim)
+    if keepdim:
+        indices = x.xp.expand_dims(indices, dim)
+    return _MaxResult(amax(x, dim, keepdim), Tensor._wrap(indices))

@@ -5,6 +5,7 @@ number came from: the inverse permutation, a scatter-add for indexing, a slice f
 """
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor, as_array
 
 
 class Reshape(Function):
@@ -202,13 +203,6 @@ class Cast(Function):
 
 
 # -- torch-named functions ---------------------------------------------------------------------------------
-def _raw(x):
-    """The array behind a Tensor index/mask argument (ndarrays have a .data too, so check the type)."""
-    from ..tensor import Tensor
-
-    return x.data if isinstance(x, Tensor) else x
-
-
 def reshape(x, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     return Reshape.apply(x, shape=tuple(shape))
@@ -251,19 +245,18 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def getitem(x, index):
-    if isinstance(index, tuple):
-        index = tuple(_raw(i) for i in index)
-    else:
-        index = _raw(index)
+    # a Tensor inside the index becomes its array; slices, ints, None and Ellipsis stay as they are
+    unwrap = lambda i: as_array(i) if isinstance(i, Tensor) else i  # noqa: E731
+    index = tuple(unwrap(i) for i in index) if isinstance(index, tuple) else unwrap(index)
     return GetItem.apply(x, index=index)
 
 
 def gather(x, dim, index):
-    return Gather.apply(x, dim=dim, index=_raw(index))
+    return Gather.apply(x, dim=dim, index=as_array(index))
 
 
 def embedding(input, weight, padding_idx=None):
-    return Embedding.apply(weight, input=_raw(input), padding_idx=padding_idx)
+    return Embedding.apply(weight, input=as_array(input), padding_idx=padding_idx)
 
 
 def cat(tensors, dim=0):
@@ -293,11 +286,11 @@ def split(x, split_size_or_sections, dim=0):
 
 
 def where(condition, input, other):
-    return Where.apply(input, other, condition=_raw(condition))
+    return Where.apply(input, other, condition=as_array(condition))
 
 
 def masked_fill(x, mask, value):
-    return MaskedFill.apply(x, mask=_raw(mask), value=value)
+    return MaskedFill.apply(x, mask=as_array(mask), value=value)
 
 
 def cast(x, dtype, copy=False):

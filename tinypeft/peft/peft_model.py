@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import nn
 from ..checkpoint_io import load_file, save_file_atomic
+from ..tensor import as_array
 from ..hub import resolve_model_dir
 from .config import PeftConfig
 from .prompt_learning import PromptLearningMixin
@@ -288,9 +289,9 @@ class PeftModelForSeq2SeqLM(PeftModel):
         config = self.active_peft_config
         if config.peft_type == "PREFIX_TUNING":
             if decoder_attention_mask is not None:
-                m = np.asarray(getattr(decoder_attention_mask, "data", decoder_attention_mask))
+                m = as_array(decoder_attention_mask)
                 decoder_attention_mask = np.concatenate([np.ones((m.shape[0], config.num_virtual_tokens), m.dtype), m], 1)
-            B = (inputs_embeds if input_ids is None else np.asarray(getattr(input_ids, "data", input_ids))).shape[0]
+            B = (inputs_embeds if input_ids is None else as_array(input_ids)).shape[0]
             kwargs.pop("position_ids", None)
             return self.get_base_model()(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
                                          decoder_attention_mask=decoder_attention_mask,
