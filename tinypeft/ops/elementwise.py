@@ -180,7 +180,7 @@ class GELU(Function):
     name = "gelu"
 
     @staticmethod
-    def forward(ctx, x, approximate="none"):
+    def forward(ctx, x, *, approximate="none"):
         xp = backend.xp_of(x)
         ctx.approximate = approximate
         if approximate == "tanh":

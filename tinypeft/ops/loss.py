@@ -26,7 +26,7 @@ class CrossEntropy(Function):
     name = "cross_entropy"
 
     @staticmethod
-    def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
+    def forward(ctx, x, *, target, weight, ignore_index, reduction, label_smoothing):
         xp = backend.xp_of(x)
         cdim = 0 if x.ndim == 1 else 1
         C = x.shape[cdim]
@@ -98,7 +98,7 @@ class MSELoss(Function):
     name = "mse_loss"
 
     @staticmethod
-    def forward(ctx, input, target, reduction):
+    def forward(ctx, input, target, *, reduction):
         diff = input - target
         ctx.reduction, ctx.n = reduction, diff.size
         ctx.save_for_backward(diff)

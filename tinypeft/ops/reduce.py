@@ -24,7 +24,7 @@ class Sum(Function):
     name = "sum"
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
+    def forward(ctx, x, *, dim=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, _axes(dim, x.ndim), keepdim
         return x.sum(axis=ctx.axes, keepdims=keepdim)
 
@@ -40,7 +40,7 @@ class Mean(Function):
     name = "mean"
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
+    def forward(ctx, x, *, dim=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, _axes(dim, x.ndim), keepdim
         ctx.count = 1
         for ax in ctx.axes:
@@ -59,7 +59,7 @@ class Max(Function):
     name = "max"
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
+    def forward(ctx, x, *, dim=None, keepdim=False):
         axes = _axes(dim, x.ndim)
         out = x.max(axis=axes, keepdims=True)
         # Ties share the gradient equally (like torch.amax), so the subgradient is symmetric.

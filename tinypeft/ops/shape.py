@@ -12,7 +12,7 @@ class Reshape(Function):
     name = "reshape"
 
     @staticmethod
-    def forward(ctx, x, shape):
+    def forward(ctx, x, *, shape):
         ctx.shape = x.shape
         return x.reshape(shape)
 
@@ -25,7 +25,7 @@ class Permute(Function):
     name = "permute"
 
     @staticmethod
-    def forward(ctx, x, dims):
+    def forward(ctx, x, *, dims):
         ctx.dims = tuple(d % x.ndim for d in dims)
         return x.transpose(ctx.dims)
 
@@ -42,7 +42,7 @@ class Expand(Function):
     name = "expand"
 
     @staticmethod
-    def forward(ctx, x, shape):
+    def forward(ctx, x, *, shape):
         shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
         return backend.xp_of(x).broadcast_to(x, shape)
 
@@ -57,7 +57,7 @@ class GetItem(Function):
     name = "getitem"
 
     @staticmethod
-    def forward(ctx, x, index):
+    def forward(ctx, x, *, index):
         ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
         return x[index]
 
@@ -81,7 +81,7 @@ class Gather(Function):
     name = "gather"
 
     @staticmethod
-    def forward(ctx, x, dim, index):
+    def forward(ctx, x, *, dim, index):
         xp = backend.xp_of(x)
         where = list(xp.indices(index.shape, sparse=True))
         where[dim % x.ndim] = index
@@ -103,7 +103,7 @@ class Embedding(Function):
     name = "embedding"
 
     @staticmethod
-    def forward(ctx, weight, input, padding_idx=None):
+    def forward(ctx, weight, *, input, padding_idx=None):
         ctx.num, ctx.input, ctx.padding_idx = weight.shape[0], input, padding_idx
         return weight[input]
 
@@ -159,7 +159,7 @@ class Where(Function):
     name = "where"
 
     @staticmethod
-    def forward(ctx, a, b, condition):
+    def forward(ctx, a, b, *, condition):
         ctx.condition = condition
         return backend.xp_of(a).where(condition, a, b)
 
@@ -177,7 +177,7 @@ class MaskedFill(Function):
     name = "masked_fill"
 
     @staticmethod
-    def forward(ctx, x, mask, value):
+    def forward(ctx, x, *, mask, value):
         ctx.mask = mask
         xp = backend.xp_of(x)
         return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
@@ -193,7 +193,7 @@ class Cast(Function):
     name = "cast"
 
     @staticmethod
-    def forward(ctx, x, dtype, copy=False):
+    def forward(ctx, x, *, dtype, copy=False):
         ctx.dtype = x.dtype
         return x.astype(dtype, copy=copy)
 
