@@ -25,3 +25,21 @@ def test_tensor_methods_are_written_in_the_class_body(name):
     fn = member.fget if isinstance(member, property) else member
     assert inspect.getsourcefile(fn).endswith("tensor.py")
 
+
+
+def test_prompt_learning_is_its_own_class_in_front_of_the_task_class():
+    from tinypeft.models.gpt2 import GPT2Config, GPT2LMHeadModel
+    from tinypeft.peft.prompt_learning import PromptLearningMixin
+
+    def base():
+        return GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=20, n_positions=16))
+
+    prompt = tp.get_peft_model(base(), tp.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3))
+    lora = tp.get_peft_model(base(), tp.LoraConfig(task_type="CAUSAL_LM", target_modules=["c_attn"],
+                                                   fan_in_fan_out=True))
+    assert type(prompt).__name__ == type(lora).__name__ == "PeftModelForCausalLM"
+    assert isinstance(prompt, tp.PeftModelForCausalLM) and isinstance(prompt, PromptLearningMixin)
+    assert not isinstance(lora, PromptLearningMixin)
+    assert type(prompt) is type(tp.get_peft_model(base(), tp.PromptTuningConfig(task_type="CAUSAL_LM",
+                                                                                  num_virtual_tokens=2)))
+    assert prompt.get_base_model() is prompt.base_model and lora.get_base_model() is lora.base_model.model
