@@ -7,6 +7,7 @@ from collections import namedtuple
 from . import arithmetic, reduce, shape  # noqa: F401  (registration by import)
 from . import elementwise  # noqa: F401
 from . import attention, dropout, linear, lora, loss, normalization, softmax  # noqa: F401
+from . import conv  # noqa: F401
 
 _MaxResult = namedtuple("max", ["values", "indices"])
 
