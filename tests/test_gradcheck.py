@@ -349,6 +349,20 @@ def _lora(draw, dora=False):
     return fn, inputs
 
 
+@st.composite
+def _quantized_linear(draw):
+    # the weight is frozen and quantized (no gradient); x and the bias are checked
+    from tinypeft.quantization import Int8Params, Params4bit, quantized_linear
+
+    n, k = draw(st.integers(1, 5)), draw(st.integers(1, 70))
+    W = draw(arrays((n, k))).astype(np.float32)
+    kind = draw(st.sampled_from(["nf4", "fp4", "int8"]))
+    w = Int8Params(W) if kind == "int8" else Params4bit(W, quant_type=kind, compress_statistics=draw(st.booleans()))
+    x = leaf(draw(arrays(draw(st.lists(dims, min_size=0, max_size=2).map(tuple)) + (k,))))
+    b = maybe_leaf(draw, (n,))
+    return (lambda x, b: quantized_linear(x, w, b)), [x, b]
+
+
 SPECS = {
     "add": binary(tp.add),
     "sub": binary(tp.sub),
@@ -390,6 +404,7 @@ SPECS = {
     "mse_loss": _mse_loss(),
     "lora_linear": _lora(),
     "dora_linear": _lora(dora=True),
+    "quantized_linear": _quantized_linear(),
 }
 
 

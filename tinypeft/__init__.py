@@ -54,3 +54,4 @@ from .trainer import (  # noqa: E402,F401
     set_seed,
 )
 from .data import Dataset, DatasetDict, load_dataset  # noqa: E402,F401
+from .quantization import BitsAndBytesConfig  # noqa: E402,F401

@@ -97,6 +97,7 @@ class PreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, config=None, revision=None, **kwargs):
         path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
+        quantization_config = kwargs.pop("quantization_config", None)
         if config is None:
             config = cls.config_class.from_pretrained(path, **kwargs)
         config.name_or_path = str(pretrained_model_name_or_path)
@@ -104,7 +105,13 @@ class PreTrainedModel(nn.Module):
             model = cls(config)
         model.name_or_path = str(pretrained_model_name_or_path)
         model.tie_weights()
-        model._load_checkpoint(load_checkpoint(path), str(pretrained_model_name_or_path))
+        if quantization_config is not None:  # quantized layer by layer as the tensors stream in
+            from ..quantization.loading import prepare_quantized_load
+
+            state = prepare_quantized_load(model, quantization_config, path)
+        else:
+            state = load_checkpoint(path)
+        model._load_checkpoint(state, str(pretrained_model_name_or_path))
         model.eval()  # like transformers: dropout off until train() is called
         return model
 
