@@ -363,6 +363,25 @@ def _quantized_linear(draw):
     return (lambda x, b: quantized_linear(x, w, b)), [x, b]
 
 
+@st.composite
+def _checkpoint(draw):
+    # a recomputed block: one output, or a tuple (tensor, None, tensor) joined and split inside the op
+    from tinypeft.utils.checkpoint import checkpoint
+
+    shape = draw(shapes_nd)
+    multi = draw(st.booleans())
+
+    def block(a, b):
+        h = (a * b).tanh()
+        return (h * a, None, h.sum()) if multi else h * a
+
+    def fn(a, b):
+        out = checkpoint(block, a, b)
+        return [out[0], out[2]] if multi else out
+
+    return fn, [leaf(draw(arrays(shape))), leaf(draw(arrays(shape)))]
+
+
 SPECS = {
     "add": binary(tp.add),
     "sub": binary(tp.sub),
@@ -405,6 +424,7 @@ SPECS = {
     "lora_linear": _lora(),
     "dora_linear": _lora(dora=True),
     "quantized_linear": _quantized_linear(),
+    "checkpoint": _checkpoint(),
 }
 
 
