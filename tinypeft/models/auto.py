@@ -71,9 +71,11 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision=None, **kwargs):
+        quantization_config = kwargs.pop("quantization_config", None)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
-        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision)
+        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,
+                                                       quantization_config=quantization_config)
 
 
 class AutoModel(_AutoModel):
