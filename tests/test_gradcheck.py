@@ -330,6 +330,7 @@ def _lora(draw, dora=False):
     A, B = leaf(draw(arrays((r, n_in)))), leaf(draw(arrays((n_out, r))))
     s = draw(st.sampled_from([0.5, 2.0]))
     p = draw(st.sampled_from([0.0, 0.3]))
+    include_base = draw(st.booleans())  # False: the term a second active adapter adds
     seed = draw(st.integers(0, 1000))
     inputs = [t for t in (x, W, b, A, B) if t is not None and t.requires_grad]
     if dora:
@@ -343,8 +344,10 @@ def _lora(draw, dora=False):
     def fn(*_):
         tp.manual_seed(seed)
         if dora:
-            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, p, training=True, fan_in_fan_out=fifo)
-        return tp.ops.lora.lora_linear(x, W, b, A, B, s, p, training=True, fan_in_fan_out=fifo)
+            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, p, training=True, fan_in_fan_out=fifo,
+                                           include_base=include_base)
+        return tp.ops.lora.lora_linear(x, W, b, A, B, s, p, training=True, fan_in_fan_out=fifo,
+                                       include_base=include_base)
 
     return fn, inputs
 
