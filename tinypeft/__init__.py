@@ -36,6 +36,8 @@ from .trainer import (DataCollatorForCompletionOnlyLM, DataCollatorForLanguageMo
                       TrainingArguments, default_data_collator, set_seed)
 from .data import Dataset, DatasetDict, load_dataset  # noqa: E402
 
+from .quantization import BitsAndBytesConfig  # noqa: E402
+
 __all__ = [
     # autograd, devices, tensors
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backend_info", "get_device",
@@ -63,6 +65,7 @@ __all__ = [
     "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM", "PeftModelForSequenceClassification",
     "PeftModelForTokenClassification",
     # Trainer and data
+    "BitsAndBytesConfig",
     "Trainer", "TrainingArguments", "set_seed", "default_data_collator", "DataCollatorForCompletionOnlyLM",
     "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq", "DataCollatorForTokenClassification",
     "DataCollatorWithPadding", "Dataset", "DatasetDict", "load_dataset",

@@ -23,6 +23,7 @@ from .generation import GenerationMixin
 from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
 from .masking import attention_mask_4d
+from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
 
 
@@ -96,7 +97,7 @@ class OPTAttention(nn.Module):
         return self.out_proj(out), present
 
 
-class OPTDecoderLayer(nn.Module):
+class OPTDecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config, layer_idx=0):
         super().__init__()
         self.embed_dim = config.hidden_size
