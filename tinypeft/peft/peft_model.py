@@ -22,7 +22,8 @@ from ..checkpoint_io import folder_lock, load_file, save_file_atomic
 from ..tensor import as_array
 from ..hub import resolve_model_dir
 from .config import PeftConfig, check_adapter_name
-from .prompt_learning import PromptLearningMixin, with_prompt_learning as _with_prompt_learning
+from .prompt_learning import with_prompt_learning as _with_prompt_learning
+from .tuners.tuners_utils import getattr_or_wrapped
 from .utils.save_and_load import (SAFETENSORS_WEIGHTS_NAME, check_adapter_file, get_peft_model_state_dict,
                                   set_peft_model_state_dict)
 
@@ -149,12 +150,7 @@ class PeftModel(nn.Module):
         return self.get_base_model().generate(*args, **kwargs)
 
     def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "base_model":
-                raise
-            return getattr(self.base_model, name)  # merge_and_unload, merge_adapter, config, ...
+        return getattr_or_wrapped(self, name, "base_model")  # merge_and_unload, merge_adapter, config, ...
 
     # -- files ---------------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory, selected_adapters=None, **kwargs):
