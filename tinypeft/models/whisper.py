@@ -51,7 +51,10 @@ def sinusoids(length, channels, max_timescale=10000):
     if channels % 2:
         raise ValueError(f"Sinusoidal positions need an even number of channels, got {channels}.")
     log_increment = math.log(max_timescale) / (channels // 2 - 1)
-    inv_timescales = np.exp(-log_increment * np.arange(channels // 2, dtype=np.float32))  # float32, as torch
+    # float32 products as torch forms them; exp correctly rounded to float32 (through float64): a last-bit
+    # difference in a frequency grows to 5e-5 at position 1500
+    exponents = np.float32(-log_increment) * np.arange(channels // 2, dtype=np.float32)
+    inv_timescales = np.exp(exponents.astype(np.float64)).astype(np.float32)
     scaled = np.arange(length, dtype=np.float32)[:, None] * inv_timescales[None, :]
     return np.concatenate([np.sin(scaled), np.cos(scaled)], axis=1)
 
