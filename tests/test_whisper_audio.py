@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinypeft as tp
-from tinypeft.audio import load_wav, resample, save_wav
+from tinypeft.audio import load_wav, resample, resample_reference, save_wav
 from tinypeft.cli import main
 from tinypeft.models import AutoModelForSpeechSeq2Seq, AutoProcessor
 
@@ -36,6 +36,12 @@ def test_resample_reproduces_band_limited_tones(orig):
     expected = tone(16000)
     # away from the edges (where the signal stops) the interpolation error is tiny: measured 4e-05 .. 4e-04
     assert np.abs(y[200:-200] - expected[200:-200]).max() < 1e-3
+
+
+@pytest.mark.parametrize("orig,new", [(44100, 16000), (8000, 16000), (22050, 16000), (16001, 16000), (16000, 44100)])
+def test_polyphase_resample_equals_the_plain_formula(orig, new):
+    x = np.random.default_rng(orig).standard_normal(orig // 3)
+    np.testing.assert_allclose(resample(x, orig, new), resample_reference(x, orig, new), atol=1e-6)
 
 
 def test_resample_removes_what_the_new_rate_cannot_hold():
