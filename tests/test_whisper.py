@@ -202,3 +202,19 @@ def test_lora_on_whisper_trains_only_the_adapter(inputs):
     out = peft_model(input_features=tp.tensor(features[:1]), labels=dec[:1])
     out.loss.backward()
     assert all(p.grad is not None for n, p in peft_model.named_parameters() if p.requires_grad)
+
+
+def test_save_pretrained_roundtrip_keeps_generation_config(model, inputs, tmp_path):
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "generation_config.json").is_file()
+    again = AutoModelForSpeechSeq2Seq.from_pretrained(tmp_path)
+    assert again.generation_config.to_dict() == model.generation_config.to_dict()
+    np.testing.assert_array_equal(again.generate(tp.tensor(inputs[0]), language="fr").numpy(), REF["generate_fr"])
+
+
+def test_spec_augment_is_refused_in_training(model, inputs):
+    m = AutoModelForSpeechSeq2Seq.from_pretrained(WHISPER)
+    m.config.apply_spec_augment = True
+    m.train()
+    with pytest.raises(NotImplementedError, match="apply_spec_augment = False"):
+        m(input_features=tp.tensor(inputs[0][:1]), decoder_input_ids=inputs[1][:1])

@@ -125,3 +125,17 @@ def test_tinypeft_lora_on_whisper_loads_in_peft(tmp_path):
     rel = np.abs(a - b).max() / np.abs(b).max()
     print(rel)
     assert rel < 1e-5  # measured 3.5e-06 relative to the largest logit (1.6e-05 absolute)
+
+
+def test_transformers_loads_what_tinypeft_saves(tmp_path):
+    import torch
+    import transformers
+
+    features, dec, _ = reference_inputs()
+    ours = AutoModelForSpeechSeq2Seq.from_pretrained(WHISPER)
+    ours.save_pretrained(tmp_path)
+    theirs = transformers.WhisperForConditionalGeneration.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        b = theirs(input_features=torch.tensor(features), decoder_input_ids=torch.tensor(dec)).logits.numpy()
+    np.testing.assert_allclose(b, np.load(FIXTURES / "reference" / "whisper.npz")["logits"], atol=0, rtol=0)
+    assert theirs.generation_config.lang_to_id == ours.generation_config.lang_to_id
