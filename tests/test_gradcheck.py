@@ -367,6 +367,39 @@ def _conv(draw, n):
     return _with_optional(lambda t, w, b: op(t, w, b, s, padding, d, G), x, [w, b])
 
 
+@st.composite
+def _quantized_linear(draw):
+    # the weight is frozen and quantized (no gradient); x and the bias are checked
+    from tinypeft.quantization import Int8Params, Params4bit, quantized_linear
+
+    n, k = draw(st.integers(1, 5)), draw(st.integers(1, 70))
+    W = draw(arrays((n, k))).astype(np.float32)
+    kind = draw(st.sampled_from(["nf4", "fp4", "int8"]))
+    w = Int8Params(W) if kind == "int8" else Params4bit(W, quant_type=kind, compress_statistics=draw(st.booleans()))
+    x = leaf(draw(arrays(draw(st.lists(dims, min_size=0, max_size=2).map(tuple)) + (k,))))
+    b = maybe_leaf(draw, (n,))
+    return (lambda x, b: quantized_linear(x, w, b)), [x, b]
+
+
+@st.composite
+def _checkpoint(draw):
+    # a recomputed block: one output, or a tuple (tensor, None, tensor) joined and split inside the op
+    from tinypeft.utils.checkpoint import checkpoint
+
+    shape = draw(shapes_nd)
+    multi = draw(st.booleans())
+
+    def block(a, b):
+        h = (a * b).tanh()
+        return (h * a, None, h.sum()) if multi else h * a
+
+    def fn(a, b):
+        out = checkpoint(block, a, b)
+        return [out[0], out[2]] if multi else out
+
+    return fn, [leaf(draw(arrays(shape))), leaf(draw(arrays(shape)))]
+
+
 SPECS = {
     "add": binary(tp.add),
     "sub": binary(tp.sub),
@@ -410,6 +443,8 @@ SPECS = {
     "dora_linear": _lora(dora=True),
     "conv1d": _conv(1),
     "conv2d": _conv(2),
+    "quantized_linear": _quantized_linear(),
+    "checkpoint": _checkpoint(),
 }
 
 

@@ -1,8 +1,8 @@
 """Auto classes: config.json's model_type picks the architecture, as in transformers."""
 import importlib
-import json
 
 from ..hub import resolve_model_dir
+from .configuration_utils import read_json_object
 
 # model_type -> (module in tinypeft.models, config class, {task: model class})
 _ARCHITECTURES = {
@@ -35,6 +35,18 @@ def _lookup(model_type, what):
     return getattr(module, name)
 
 
+def architecture_class(config):
+    """The class config.architectures names, looked up in this table of tinypeft's classes (never any other
+    name of a module); None when it names none of them (a head tinypeft does not have)."""
+    if config.model_type not in _ARCHITECTURES:
+        _lookup(config.model_type, "config")  # raises, naming the supported model types
+    module_name, _, tasks = _ARCHITECTURES[config.model_type]
+    for arch in getattr(config, "architectures", None) or []:
+        if arch in tasks.values():
+            return getattr(importlib.import_module(f"tinypeft.models.{module_name}"), arch)
+    return None
+
+
 class AutoConfig:
     @staticmethod
     def for_model(model_type, **kwargs):
@@ -43,11 +55,9 @@ class AutoConfig:
     @staticmethod
     def from_pretrained(pretrained_model_name_or_path, revision=None, **kwargs):
         path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
-        try:
-            with open(path / "config.json") as f:
-                model_type = json.load(f).get("model_type")
-        except FileNotFoundError:
-            raise OSError(f"{path} has no config.json: it is not a transformers-format model folder.") from None
+        if not (path / "config.json").is_file():
+            raise OSError(f"{path} has no config.json: it is not a transformers-format model folder.")
+        model_type = read_json_object(path / "config.json").get("model_type")
         if not model_type:
             raise ValueError(f"{path / 'config.json'} has no model_type, so the architecture is unknown.")
         config = _lookup(model_type, "config").from_pretrained(path, **kwargs)
@@ -71,9 +81,11 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision=None, **kwargs):
+        quantization_config = kwargs.pop("quantization_config", None)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
-        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision)
+        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,
+                                                       quantization_config=quantization_config)
 
 
 class AutoModel(_AutoModel):
