@@ -123,3 +123,17 @@ def test_transcribe_usage_errors(tmp_path, capsys):
     assert code == 2 and "No audio file" in err
     code, _, err = run(capsys, "transcribe", "--model", FIXTURES / "models" / "gpt2", tmp_path / "long.wav")
     assert code == 2 and "preprocessor_config.json" in err
+
+
+def test_merge_then_transcribe_equals_transcribe_with_the_adapter(tmp_path, capsys):
+    save_wav(tmp_path / "a.wav", tone(16000), 16000)
+    code, _, err = run(capsys, "merge", "--model", WHISPER, "--adapter", ADAPTER, "--output", tmp_path / "merged")
+    assert code == 0, err
+    assert (tmp_path / "merged" / "preprocessor_config.json").is_file()
+    code, merged, err = run(capsys, "transcribe", "--model", tmp_path / "merged", "--language", "fr", tmp_path / "a.wav")
+    assert code == 0, err
+    code, adapted, err = run(capsys, "transcribe", "--model", WHISPER, "--adapter", ADAPTER, "--language", "fr",
+                             tmp_path / "a.wav")
+    assert code == 0, err
+    assert merged == adapted and merged.strip()
+    assert merged.splitlines() != [_expected(tmp_path / "a.wav", "fr")]  # the adapter did change the text

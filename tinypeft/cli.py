@@ -39,7 +39,8 @@ METHOD_OPTIONS = {
     "num_virtual_tokens": (("prompt_tuning", "prefix_tuning", "p_tuning"), "num_virtual_tokens"),
 }
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "vocab.json", "merges.txt", "spiece.model", "generation_config.json"]
+                   "vocab.json", "merges.txt", "spiece.model", "generation_config.json",
+                   "preprocessor_config.json"]
 
 
 class UsageError(Exception):
@@ -336,7 +337,12 @@ def load_with_adapter(model, adapter, flag="--adapter"):
     n = num_labels_of_adapter(adapter) if task in ("SEQ_CLS", "TOKEN_CLS") else None
     if n is not None:
         kwargs["num_labels"] = n
-    base = auto_class(task).from_pretrained(str(model), **kwargs)
+    if task is None:  # e.g. LoRA on Whisper: the class auto_mapping or config.json's architectures names
+        from .peft.auto import base_class_without_task
+
+        base = base_class_without_task(str(model), config.auto_mapping).from_pretrained(str(model), **kwargs)
+    else:
+        base = auto_class(task).from_pretrained(str(model), **kwargs)
     try:
         return PeftModel.from_pretrained(base, adapter), config
     except ValueError as e:  # target modules absent, shapes that differ: an adapter of another model
