@@ -379,6 +379,7 @@ SPECS = {
     "where": _where(),
     "masked_fill": _masked_fill(),
     "cast": unary(lambda t: t.to(np.float64) * 1.0),
+    "to_device": unary(lambda t: t.to("cpu") * 1.0),
     "softmax": _softmax(F.softmax),
     "log_softmax": _softmax(F.log_softmax),
     "layer_norm": _layer_norm(F.layer_norm),

@@ -34,17 +34,20 @@ def _affine(ctx, g, xhat, params):
 
 
 class LayerNorm(Function):
-    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias are optional positional inputs."""
+    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias are optional positional inputs. The
+    statistics are taken in float32 at least, as rms_norm's; the output keeps the input's dtype."""
 
     name = "layer_norm"
 
     @staticmethod
     def forward(ctx, x, *params, axes, eps, kinds):
         xp = backend.xp_of(x)
-        xhat = x - x.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
+        xf = x.astype(np.promote_types(x.dtype, np.float32), copy=False)  # float16's x^2 overflows past 256
+        xhat = xf - xf.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
         var = (xhat * xhat).mean(axis=axes, keepdims=True)  # biased variance, as torch
         r = 1.0 / xp.sqrt(var + eps)  # [..., 1, ...]
         xhat *= r
+        xhat = xhat.astype(x.dtype, copy=False)
         out = xhat
         for p, kind in zip(params, kinds):
             if out is xhat:  # the first affine op makes the output; xhat itself is kept for backward
@@ -63,7 +66,7 @@ class LayerNorm(Function):
             dxhat = g * params[0] if "weight" in ctx.kinds else g.copy()
             dx = dxhat - dxhat.mean(axis=ctx.axes, keepdims=True)
             dx -= xhat * (dxhat * xhat).mean(axis=ctx.axes, keepdims=True)
-            dx *= r
+            dx *= r.astype(dx.dtype, copy=False)
         return (dx, *_affine(ctx, g, xhat, params))
 
 
