@@ -23,7 +23,7 @@ _ARCHITECTURES = {
 
 
 def _lookup(model_type, what):
-    if model_type not in _ARCHITECTURES:
+    if not isinstance(model_type, str) or model_type not in _ARCHITECTURES:
         raise ValueError(
             f"tinypeft has no architecture for model_type {model_type!r}; supported: {sorted(_ARCHITECTURES)}."
         )

@@ -152,7 +152,8 @@ class PreTrainedModel(nn.Module):
     def _load_checkpoint(self, state, source):
         import re
 
-        own = dict(self.named_parameters())
+        params = dict(self.named_parameters())
+        own = dict(params)
         own.update(dict(self.named_buffers()))
         prefix = self.base_model_prefix + "." if self.base_model_prefix else ""
         has_prefixed = any(k.startswith(prefix) for k in own) if prefix else False
@@ -179,6 +180,9 @@ class PreTrainedModel(nn.Module):
                     f"({type(self).__name__}) expects {tuple(target.shape)}. Check that config.json "
                     "matches the weights."
                 )
+            if array.dtype.kind != "f" and mk in params:
+                raise ValueError(f"Checkpoint {source}: {key} is stored as {array.dtype} but is a float weight of "
+                                 f"{type(self).__name__}; the file is mislabelled or not this model's.")
             if mk in loaded:
                 continue  # a tied weight: the first copy wins
             target.data = np.ascontiguousarray(array, dtype=np.float32 if array.dtype.kind == "f" else array.dtype)
