@@ -55,3 +55,4 @@ from .trainer import (  # noqa: E402,F401
 )
 from .data import Dataset, DatasetDict, load_dataset  # noqa: E402,F401
 from .quantization import BitsAndBytesConfig  # noqa: E402,F401
+from .peft import prepare_model_for_kbit_training  # noqa: E402,F401
