@@ -350,6 +350,24 @@ def _lora(draw, dora=False):
 
 
 @st.composite
+def _conv(draw, n):
+    """conv1d / conv2d: random stride, padding (int, 'valid', 'same'), dilation, groups; bias None, const or leaf."""
+    G = draw(st.integers(1, 2))
+    C, O = G * draw(st.integers(1, 2)), G * draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(n))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(n))
+    padding = draw(st.sampled_from([0, 1, "valid", "same"]))
+    stride = (1,) * n if padding == "same" else tuple(draw(st.integers(1, 2)) for _ in range(n))
+    spatial = tuple(d * (k - 1) + draw(st.integers(1, 4)) for k, d in zip(kernel, dilation))
+    x = leaf(draw(arrays((draw(st.integers(1, 2)), C) + spatial)))
+    w = leaf(draw(arrays((O, C // G) + kernel))) if draw(st.integers(0, 3)) else tp.tensor(draw(arrays((O, C // G) + kernel)))
+    b = maybe_leaf(draw, (O,))
+    op = F.conv1d if n == 1 else F.conv2d
+    s, d = (stride[0], dilation[0]) if n == 1 else (stride, dilation)
+    return _with_optional(lambda t, w, b: op(t, w, b, s, padding, d, G), x, [w, b])
+
+
+@st.composite
 def _quantized_linear(draw):
     # the weight is frozen and quantized (no gradient); x and the bias are checked
     from tinypeft.quantization import Int8Params, Params4bit, quantized_linear
@@ -423,6 +441,8 @@ SPECS = {
     "mse_loss": _mse_loss(),
     "lora_linear": _lora(),
     "dora_linear": _lora(dora=True),
+    "conv1d": _conv(1),
+    "conv2d": _conv(2),
     "quantized_linear": _quantized_linear(),
     "checkpoint": _checkpoint(),
 }

@@ -32,7 +32,7 @@ def test_config_defaults_follow_transformers():
     assert (c.do_layer_norm_before, c.enable_bias, c.layer_norm_elementwise_affine) == (True, True, True)
     assert (c.pad_token_id, c.bos_token_id, c.eos_token_id, c.activation_function) == (1, 2, 2, "relu")
     assert c.initializer_range == c.init_std == 0.02
-    assert OPTConfig(hidden_size=1024, word_embed_proj_dim=512).word_embed_proj_dim == 512
+    assert OPTConfig(hidden_size=1024, num_attention_heads=16, word_embed_proj_dim=512).word_embed_proj_dim == 512
 
 
 def test_state_dict_keys_equal_checkpoint(model, tmp_path):

@@ -1,7 +1,10 @@
 """Reverse-mode autograd: the Function base class, the op registry, grad mode, and backward().
 
-Each op is a Function subclass with a `forward(ctx, *arrays, **options)` that computes on raw arrays and a
-`backward(ctx, grad)` that returns one gradient per positional input (or None where none is needed).
+Each op is a Function subclass with a `forward(ctx, x, weight, bias=None, *, option=...)` that computes on raw
+arrays and a `backward(ctx, grad)` that returns one gradient per positional input (or None where none is
+needed). One convention for every op: the positional arguments are the inputs a gradient may flow to, an
+absent optional input is None (passed straight through, its needs_input_grad is False), and everything
+else (dims, eps, flags, integer indices) is keyword-only.
 `Function.apply` wraps the result in a Tensor and, only when some input requires grad, records the ctx
 as the node that made it. `backward()` sorts the graph topologically and walks it in reverse.
 

@@ -18,6 +18,7 @@ A big model is split into shards: model.safetensors.index.json holds {"weight_ma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -172,3 +173,74 @@ def save_file_atomic(tensors: Dict[str, np.ndarray], path: PathLike,
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+class FolderLockedError(OSError):
+    """Another live process is writing into the folder (its pid is in the folder's lock file)."""
+
+
+LOCK_NAME = ".tinypeft.lock"
+_held_locks: Dict[str, int] = {}  # folder -> how many times this process holds it (re-entrant)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: PathLike, what: str = "writing"):
+    """Hold folder/.tinypeft.lock (created exclusively, holding our pid) while writing into `folder`, so two
+    processes cannot interleave their files there. A lock whose pid is no longer running (a killed run)
+    is taken over; one held by a live process is a FolderLockedError naming that pid."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = str(folder.resolve())
+    if key in _held_locks:
+        _held_locks[key] += 1
+        try:
+            yield
+        finally:
+            _held_locks[key] -= 1
+        return
+    lock = folder / LOCK_NAME
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None and owner != os.getpid() and _pid_alive(owner):
+                raise FolderLockedError(f"{folder} is in use by process {owner} ({lock}); wait for it to finish, "
+                                        "or use another folder") from None
+            try:  # stale: its owner died without removing it
+                os.remove(lock)
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise FolderLockedError(f"{folder}: could not take {lock}; another process keeps taking it")
+    _held_locks[key] = 1
+    try:
+        yield
+    finally:
+        del _held_locks[key]
+        try:
+            if _lock_owner(lock) == os.getpid():
+                os.remove(lock)
+        except FileNotFoundError:
+            pass
+
+
+def _lock_owner(lock: Path) -> Optional[int]:
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # unreadable or half-written: treated as stale
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True

@@ -24,7 +24,7 @@ class LoraLinear(Function):
     name = "lora_linear"
 
     @staticmethod
-    def forward(ctx, x, W, b, A, B, scaling=1.0, keep=None, dropout_scale=1.0, fan_in_fan_out=False):
+    def forward(ctx, x, W, b, A, B, *, scaling=1.0, keep=None, dropout_scale=1.0, fan_in_fan_out=False):
         xd = x if keep is None else x * keep * x.dtype.type(dropout_scale)  # d(x)
         h = backend.matmul(xd, A.T)  # [..., in] -> [..., r]
         y = _base(x, W, fan_in_fan_out)
@@ -64,7 +64,7 @@ class DoraLinear(Function):
     name = "dora_linear"
 
     @staticmethod
-    def forward(ctx, x, W, b, A, B, m, weight_norm, scaling=1.0, keep=None, dropout_scale=1.0,
+    def forward(ctx, x, W, b, A, B, m, weight_norm, *, scaling=1.0, keep=None, dropout_scale=1.0,
                 fan_in_fan_out=False):
         xd = x if keep is None else x * keep * x.dtype.type(dropout_scale)
         mag = m / weight_norm  # [out]: DoRA's per-row rescale g

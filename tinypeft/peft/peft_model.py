@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn
-from ..checkpoint_io import load_file, save_file_atomic
+from ..checkpoint_io import folder_lock, load_file, save_file_atomic
+from ..tensor import as_array
 from ..hub import resolve_model_dir
-from .config import PeftConfig
+from .config import PeftConfig, check_adapter_name
 from .prompt_learning import PromptLearningMixin
-from .utils.save_and_load import SAFETENSORS_WEIGHTS_NAME, get_peft_model_state_dict, set_peft_model_state_dict
+from .utils.save_and_load import (SAFETENSORS_WEIGHTS_NAME, check_adapter_file, get_peft_model_state_dict,
+                                  set_peft_model_state_dict)
 
 
 def _tuner_class(peft_type):
@@ -32,6 +34,7 @@ def _tuner_class(peft_type):
 class PeftModel(PromptLearningMixin, nn.Module):
     def __init__(self, model, peft_config, adapter_name="default"):
         super().__init__()
+        check_adapter_name(adapter_name)
         self._adapters_disabled = False
         self.active_adapter = adapter_name
         self.peft_type = peft_config.peft_type
@@ -66,6 +69,7 @@ class PeftModel(PromptLearningMixin, nn.Module):
 
     def add_adapter(self, adapter_name, peft_config, low_cpu_mem_usage=False):
         """Add a new (inactive, unless it is the only one) adapter with this config."""
+        check_adapter_name(adapter_name)
         if peft_config.peft_type != self.peft_type:
             raise ValueError(
                 f"Cannot combine adapters with different peft types. Found {self.peft_type} and {peft_config.peft_type}."
@@ -188,6 +192,10 @@ class PeftModel(PromptLearningMixin, nn.Module):
         save_directory = Path(save_directory)
         if save_directory.is_file():
             raise ValueError(f"Provided path ({save_directory}) should be a directory, not a file")
+        with folder_lock(save_directory):  # two processes saving here would mix one's config with the other's weights
+            self._save_locked(save_directory, selected_adapters)
+
+    def _save_locked(self, save_directory, selected_adapters):
         names = list(self.peft_config) if selected_adapters is None else list(selected_adapters)
         for name in names:
             if name not in self.peft_config:
@@ -211,6 +219,8 @@ class PeftModel(PromptLearningMixin, nn.Module):
 
         path = _adapter_dir(model_id, kwargs.get("subfolder"))
         config = config or PeftConfig.from_pretrained(path)
+        check_adapter_name(adapter_name)
+        _check_weights(config, path)
         config.inference_mode = not is_trainable
         task_cls = MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(str(config.task_type), PeftModel) if cls is PeftModel else cls
         peft_model = task_cls(model, config, adapter_name)
@@ -225,6 +235,7 @@ class PeftModel(PromptLearningMixin, nn.Module):
         """Add the adapter saved at model_id under adapter_name, without activating it."""
         path = _adapter_dir(model_id, kwargs.get("subfolder"))
         config = PeftConfig.from_pretrained(path)
+        _check_weights(config, path)
         config.inference_mode = not is_trainable
         self.add_adapter(adapter_name, config)
         result = self._load_weights(path, adapter_name)
@@ -245,6 +256,12 @@ class PeftModel(PromptLearningMixin, nn.Module):
             warnings.warn(f"Loading adapter {adapter_name!r} from {path}: missing keys {missing}, "
                           f"unexpected keys {unexpected}.")
         return missing, unexpected
+
+
+def _check_weights(config, path):
+    file = path / SAFETENSORS_WEIGHTS_NAME
+    if file.is_file():
+        check_adapter_file(config, file)
 
 
 def _adapter_dir(model_id, subfolder=None):
@@ -288,9 +305,9 @@ class PeftModelForSeq2SeqLM(PeftModel):
         config = self.active_peft_config
         if config.peft_type == "PREFIX_TUNING":
             if decoder_attention_mask is not None:
-                m = np.asarray(getattr(decoder_attention_mask, "data", decoder_attention_mask))
+                m = as_array(decoder_attention_mask)
                 decoder_attention_mask = np.concatenate([np.ones((m.shape[0], config.num_virtual_tokens), m.dtype), m], 1)
-            B = (inputs_embeds if input_ids is None else np.asarray(getattr(input_ids, "data", input_ids))).shape[0]
+            B = (inputs_embeds if input_ids is None else as_array(input_ids)).shape[0]
             kwargs.pop("position_ids", None)
             return self.get_base_model()(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
                                          decoder_attention_mask=decoder_attention_mask,

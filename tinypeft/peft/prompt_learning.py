@@ -16,14 +16,10 @@ import numpy as np
 from .. import nn
 from ..models.generation import GenerationMixin
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import as_array
 from .config import PeftType, TaskType
 from .utils.other import ModulesToSaveWrapper
 from .utils.save_and_load import _to_file_key, copy_file_state
-
-
-def _np(x):
-    return None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x)
 
 
 def prepare_prompt_learning_config(config, model_config):
@@ -168,23 +164,23 @@ class PromptLearningMixin:
         """
         config = self.active_peft_config
         N = config.num_virtual_tokens
-        B = (inputs_embeds if input_ids is None else _np(input_ids)).shape[0]
+        B = (inputs_embeds if input_ids is None else as_array(input_ids)).shape[0]
         if attention_mask is not None:
-            mask = _np(attention_mask)
+            mask = as_array(attention_mask)
             attention_mask = np.concatenate([np.ones((B, N), mask.dtype), mask], axis=1)  # [B, N + T]
         kwargs = dict(kwargs, attention_mask=attention_mask)
         if config.peft_type == PeftType.PREFIX_TUNING:
             if kwargs.get("position_ids") is not None:
-                kwargs["position_ids"] = _np(kwargs["position_ids"]) + N  # the real tokens come after the prefix
+                kwargs["position_ids"] = as_array(kwargs["position_ids"]) + N  # the real tokens come after the prefix
             kwargs["past_key_values"] = self.get_prompt(B)
             return dict(kwargs, input_ids=input_ids, inputs_embeds=inputs_embeds)
         # prompt tuning, P-tuning: PEFT drops position_ids (the model counts from the first virtual token)
         kwargs.pop("position_ids", None)
         if kwargs.get("token_type_ids") is not None:
-            tt = _np(kwargs["token_type_ids"])
+            tt = as_array(kwargs["token_type_ids"])
             kwargs["token_type_ids"] = np.concatenate([np.zeros((B, N), np.int64), tt.astype(np.int64)], axis=1)
         if prefix_labels is not None:
-            labels = _np(prefix_labels)
+            labels = as_array(prefix_labels)
             kwargs["labels"] = np.concatenate([np.full((B, N), -100, labels.dtype), labels], axis=1)
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)  # [B, T] -> [B, T, d]
@@ -218,7 +214,7 @@ class _PromptedModel(GenerationMixin):
         config = pm.active_peft_config
         if self.config.is_encoder_decoder:
             N = config.num_virtual_tokens
-            mask = _np(attention_mask)
+            mask = as_array(attention_mask)
             if config.peft_type != PeftType.PREFIX_TUNING:  # the encoder output includes the N virtual tokens
                 kwargs["attention_mask"] = np.concatenate([np.ones((mask.shape[0], N), mask.dtype), mask], axis=1)
             else:
@@ -230,10 +226,10 @@ class _PromptedModel(GenerationMixin):
             kw = pm._prompt_kwargs(input_ids, attention_mask, None, dict(kwargs, position_ids=position_ids))
             return self.model(**kw)
         N = config.num_virtual_tokens
-        mask = _np(attention_mask)
+        mask = as_array(attention_mask)
         mask = np.concatenate([np.ones((mask.shape[0], N), mask.dtype), mask], axis=1)
         if config.peft_type == PeftType.PREFIX_TUNING:
-            position_ids = _np(position_ids) + N
+            position_ids = as_array(position_ids) + N
         else:
             position_ids = None  # as on the first step: positions run on from the cache, virtual tokens included
         return self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
