@@ -172,3 +172,22 @@ def test_adapter_trained_on_a_4bit_base_loads_in_peft(tmp_path):
             assert np.array_equal(sd[k].numpy(), v.data), k
             n += 1
     assert n == 28
+
+
+@pytest.mark.parametrize("second_dora", [False, True])
+def test_two_active_adapters_on_a_quantized_base(second_dora):
+    pq, pf = lora_pair("nf4")
+    cfg = dict(r=2, target_modules=["q_proj", "down_proj"], init_lora_weights=False, use_dora=second_dora)
+    for model in (pq, pf):
+        tp.manual_seed(3)
+        model.add_adapter("second", LoraConfig(**cfg))
+        model.base_model.set_adapter(["default", "second"])
+    lq, lf = pq(input_ids=IDS, labels=IDS).loss, pf(input_ids=IDS, labels=IDS).loss
+    assert abs(lq.item() - lf.item()) < 1e-5
+    lq.backward()
+    lf.backward()
+    gf = dict(pf.named_parameters())
+    trained = [n for n, p in pq.named_parameters() if p.requires_grad]
+    assert any(".second." in n for n in trained)
+    for n in trained:
+        assert np.allclose(dict(pq.named_parameters())[n].grad.numpy(), gf[n].grad.numpy(), rtol=1e-4, atol=1e-6), n

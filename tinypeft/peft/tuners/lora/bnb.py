@@ -10,8 +10,11 @@ import warnings
 
 import numpy as np
 
+from .... import functional as F
+from .... import nn
 from ....quantization.modules import Int8Params, Linear4bit as BnbLinear4bit, Linear8bitLt as BnbLinear8bitLt
 from ....quantization.modules import Params4bit
+from ....quantization.ops import lora_quantized_linear
 from ....tensor import Tensor
 from .layer import LoraLayer
 
@@ -35,27 +38,38 @@ class _QuantizedLoraLayer(LoraLayer):
 
     def forward(self, x, *args, **kwargs):
         active = [a for a in self.active_adapters if a in self.scaling]
-        result = self.base_layer(x, *args, **kwargs)
         if self.disable_adapters or self.merged or not active:
             if self.disable_adapters and self.merged:
                 self.unmerge()
-                return self.base_layer(x, *args, **kwargs)
-            return result
-        for adapter in active:
+            return self.base_layer(x, *args, **kwargs)
+        first, rest = active[0], active[1:]
+        if self.use_dora[first]:
+            result, rest = self.base_layer(x), active
+        else:  # the first adapter rides on the frozen layer's op
+            drop = self.lora_dropout[first]
+            p = drop.p if isinstance(drop, nn.Dropout) else 0.0
+            result = lora_quantized_linear(x, self.base_layer.weight, self.base_layer.bias, self.lora_A[first].weight,
+                                           self.lora_B[first].weight, self.scaling[first], p, self.training)
+            if self.lora_B[first].bias is not None:
+                result = result + self.lora_B[first].bias * self.scaling[first]
+        for adapter in rest:
             xd = self.lora_dropout[adapter](x)
-            s = self.scaling[adapter]
             if not self.use_dora[adapter]:
-                result = result + self.lora_B[adapter](self.lora_A[adapter](xd)) * s
+                result = result + self._lora_path(adapter, xd)
                 continue
             # DoRA: m / ||W + sBA|| rescales the whole (dropped-out) layer, the norm a constant
             mag = self.lora_magnitude_vector[adapter].weight / Tensor(self._weight_norm(adapter))
-            base_d = result if xd is x else self.base_layer(xd)
-            bias = self.base_layer.bias
-            if bias is not None:
-                base_d = base_d - bias
-            lora = self.lora_B[adapter](self.lora_A[adapter](xd)) * s
-            result = result + (mag - 1) * base_d + mag * lora
+            base_d = self.base_layer(xd)
+            if self.base_layer.bias is not None:
+                base_d = base_d - self.base_layer.bias
+            result = result + (mag - 1) * base_d + mag * self._lora_path(adapter, xd)
         return result
+
+    def _lora_path(self, adapter, xd):
+        """s * B(A(xd)), with s folded into B's (small) weight: no [..., out] tensor is kept for a scalar multiply."""
+        B, s = self.lora_B[adapter], self.scaling[adapter]
+        h = self.lora_A[adapter](xd)  # [..., in] -> [..., r]
+        return F.linear(h, B.weight * s, None if B.bias is None else B.bias * s)  # [..., r] -> [..., out]
 
     # -- merging: dequantize, add, quantize again ------------------------------------------------------
     def _requantize(self, W):
