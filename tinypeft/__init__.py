@@ -37,6 +37,7 @@ from .trainer import (DataCollatorForCompletionOnlyLM, DataCollatorForLanguageMo
 from .data import Dataset, DatasetDict, load_dataset  # noqa: E402
 
 from .quantization import BitsAndBytesConfig  # noqa: E402
+from .peft import prepare_model_for_kbit_training  # noqa: E402
 
 __all__ = [
     # autograd, devices, tensors
@@ -63,7 +64,7 @@ __all__ = [
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM", "PeftModelForSequenceClassification",
-    "PeftModelForTokenClassification",
+    "PeftModelForTokenClassification", "prepare_model_for_kbit_training",
     # Trainer and data
     "BitsAndBytesConfig",
     "Trainer", "TrainingArguments", "set_seed", "default_data_collator", "DataCollatorForCompletionOnlyLM",

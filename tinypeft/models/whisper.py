@@ -26,6 +26,7 @@ from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .generation_whisper import WhisperGenerationMixin
 from .masking import attention_mask_4d
+from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
 
 
@@ -114,7 +115,7 @@ class WhisperAttention(nn.Module):
         return self.out_proj(out), present
 
 
-class _FeedForward(nn.Module):
+class _FeedForward(GradientCheckpointingLayer):
     """Shared by both layer types: x + dropout(fc2(act_dropout(act(fc1(LN(x))))))."""
 
     def _ffn(self, x):
