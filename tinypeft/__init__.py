@@ -36,6 +36,9 @@ from .models import (  # noqa: E402,F401
     AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    GenerationConfig,
+    TextIteratorStreamer,
+    TextStreamer,
 )
 from .tokenization import AutoTokenizer  # noqa: E402,F401
 from . import peft as _peft  # noqa: E402

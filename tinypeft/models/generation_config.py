@@ -190,7 +190,7 @@ class GenerationConfig:
         os.replace(tmp, save_directory / GENERATION_CONFIG_NAME)
 
     def __eq__(self, other):
-        return isinstance(other, GenerationConfig) and self.to_dict() == other.to_dict()
+        return isinstance(other, GenerationConfig) and self.to_diff_dict() == other.to_diff_dict()
 
     def __repr__(self):
         return f"GenerationConfig {json.dumps(self.to_diff_dict(), indent=2, sort_keys=True)}"
