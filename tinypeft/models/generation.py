@@ -21,6 +21,7 @@ from ..backend import to_device
 from ..creation import generator
 from ..tensor import Tensor
 from .beam_search import beam_search
+from .fast_decode import StaticCache, fast_decoder
 from .generation_config import GenerationConfig
 from .logits_process import (
     LogitsProcessorList, MinLengthLogitsProcessor, MinNewTokensLengthLogitsProcessor, NoRepeatNGramLogitsProcessor,
@@ -105,10 +106,11 @@ class GenerationMixin:
             mask = np.repeat(mask, expand, axis=0)
             token_types = _np(model_kwargs.pop("token_type_ids", None))
             token_types = None if token_types is None else np.repeat(token_types.astype(np.int64), expand, axis=0)
-            step = _CausalStep(self, mask, token_types, gc.use_cache)
             pad_lengths = None if mask.all() else (mask != 0).argmax(axis=1)  # left padding of each row
 
         max_length, min_length = self._generated_lengths(gc, prompt.shape[1])
+        if not cfg.is_encoder_decoder:
+            step = _CausalStep(self, mask, token_types, gc.use_cache, max_length)
         processors = self._get_logits_processor(gc, prompt.shape[1], min_length, eos, pad_lengths, logits_processor)
         criteria = self._get_stopping_criteria(gc, max_length, eos, tokenizer, stopping_criteria)
         if streamer is not None:
@@ -231,17 +233,25 @@ def sample_next_tokens(scores, rng):
 
 
 class _CausalStep:
-    """Next-token logits of a decoder-only model: the whole prompt first, then only the new tokens (cache)."""
+    """Next-token logits of a decoder-only model: the whole prompt first, then only the new tokens (cache).
 
-    def __init__(self, model, mask, token_types, use_cache):
+    The prompt goes through the modules; with the cache on, later tokens go through fast_decode's plain
+    NumPy decoder when the model has one (a preallocated cache written in place), else the modules again.
+    """
+
+    def __init__(self, model, mask, token_types, use_cache, max_length):
         self.model, self.mask, self.token_types, self.use_cache = model, mask, token_types, use_cache
         self.past, self.cached = None, 0  # cached: how many columns of ids the cache holds
+        self.fast = fast_decoder(model) if use_cache and token_types is None else None
+        self.static, self.max_length = None, max_length
 
     def __call__(self, ids):
         """ids [N, T] -> float32 logits [N, V] for position T."""
         N, T = ids.shape
         if self.mask.shape[1] < T:  # generated tokens are real tokens
             self.mask = np.concatenate([self.mask, np.ones((N, T - self.mask.shape[1]), np.int64)], axis=1)
+        if self.fast is not None and self.past is not None and T == self.cached + 1:
+            return self._fast_step(ids)
         start = self.cached if self.use_cache else 0
         kwargs = {}
         if self.token_types is not None:  # a new token takes the type of the token before it
@@ -255,9 +265,21 @@ class _CausalStep:
             self.past, self.cached = out.past_key_values, T
         return np.array(to_device(out.logits.data[:, -1, :], "cpu"), dtype=np.float32)
 
+    def _fast_step(self, ids):
+        if self.static is None:
+            self.static = StaticCache(self.past, self.max_length)
+        mask = self.mask.astype(bool)
+        logits = self.fast(ids[:, -1], mask.sum(1) - 1, mask, self.static)  # the new token's position, keys
+        self.static.length += 1
+        self.cached += 1
+        return np.asarray(logits, dtype=np.float32)
+
     def reorder(self, rows):
         """Beam search: row i of the cache becomes the old row rows[i]."""
-        self.past = _reorder_cache(self.past, rows)
+        if self.static is not None:
+            self.static.reorder(rows)
+        else:
+            self.past = _reorder_cache(self.past, rows)
 
 
 class _Seq2SeqStep:
