@@ -127,3 +127,83 @@ def test_stop_strings_match_transformers():
     got = ours.generate(input_ids=ids, attention_mask=mask, tokenizer=our_tok, **opts).numpy()
     np.testing.assert_array_equal(got, want)
     assert want.shape[1] < full.shape[1], "the stop string should have ended generation early"
+
+
+def test_logits_processors_match_transformers():
+    """Each processor on random scores and ids, against transformers' class of the same name."""
+    from transformers.generation import logits_process as T
+
+    from tinypeft.models import logits_process as P
+
+    rng = np.random.default_rng(0)
+    scores = (rng.standard_normal((4, 50)) * 3).astype(np.float32)
+    ids = rng.integers(0, 50, (4, 12))
+    ids[:, 6:9] = ids[:, 2:5]  # a repeated trigram, and the last two tokens start it again: bans to make
+    ids[:, 10:12] = ids[:, 2:4]
+    pairs = [
+        (P.RepetitionPenaltyLogitsProcessor(1.7), T.RepetitionPenaltyLogitsProcessor(1.7)),
+        (P.RepetitionPenaltyLogitsProcessor(0.6, prompt_ignore_length=np.array([0, 3, 5, 11])),
+         T.RepetitionPenaltyLogitsProcessor(0.6, prompt_ignore_length=torch.tensor([0, 3, 5, 11]))),
+        (P.NoRepeatNGramLogitsProcessor(1), T.NoRepeatNGramLogitsProcessor(1)),
+        (P.NoRepeatNGramLogitsProcessor(3), T.NoRepeatNGramLogitsProcessor(3)),
+        (P.MinLengthLogitsProcessor(13, [3, 7]), T.MinLengthLogitsProcessor(13, [3, 7])),
+        (P.MinNewTokensLengthLogitsProcessor(5, 8, [3]), T.MinNewTokensLengthLogitsProcessor(5, 8, [3])),
+        (P.TemperatureLogitsWarper(0.7), T.TemperatureLogitsWarper(0.7)),
+        (P.TopKLogitsWarper(5), T.TopKLogitsWarper(5)),
+        (P.TopKLogitsWarper(3, min_tokens_to_keep=4), T.TopKLogitsWarper(3, min_tokens_to_keep=4)),
+        (P.TopPLogitsWarper(0.8), T.TopPLogitsWarper(0.8)),
+        (P.TopPLogitsWarper(0.3, min_tokens_to_keep=3), T.TopPLogitsWarper(0.3, min_tokens_to_keep=3)),
+    ]
+    for ours, theirs in pairs:
+        got = ours(ids, scores.copy())
+        want = theirs(torch.tensor(ids), torch.tensor(scores)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=type(ours).__name__)
+    assert np.isinf(P.NoRepeatNGramLogitsProcessor(3)(ids, scores)).any()
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_stop_string_criterion_matches_transformers(name):
+    """On every prefix of some text, our StopStringCriteria and transformers' agree, per stop string."""
+    from transformers.generation.stopping_criteria import StopStringCriteria as TheirStop
+
+    from tinypeft.models.stopping_criteria import StopStringCriteria
+    from tinypeft.tokenization import AutoTokenizer
+
+    tok = transformers.AutoTokenizer.from_pretrained(MODELS / name)
+    ours_tok = AutoTokenizer.from_pretrained(MODELS / name)
+    text = "the cat sat on the mat, then stopped; stop! Über 3.14 cats"
+    ids = ours_tok(text, add_special_tokens=False)["input_ids"]
+    assert ids == tok(text, add_special_tokens=False)["input_ids"]
+    for stop in ["sat on", "t, th", "stop", "!", " Üb", "14 c", "cats", "nowhere"]:
+        ours, theirs = StopStringCriteria(ours_tok, [stop]), TheirStop(tok, [stop])
+        for n in range(1, len(ids) + 1):
+            prefix = np.array([ids[:n]])
+            assert ours(prefix)[0] == bool(theirs(torch.tensor(prefix), None)[0]), (name, stop, n)
+
+
+def test_text_streamer_emits_transformers_chunks():
+    """The same ids into both TextStreamers give the same printed chunks (word holding, newlines, the end)."""
+    from transformers import TextStreamer as TheirStreamer
+
+    from tinypeft.models.streamers import TextStreamer
+    from tinypeft.tokenization import AutoTokenizer
+
+    def recorder(cls, tokenizer):
+        class Recorder(cls):
+            def on_finalized_text(self, text, stream_end=False):
+                self.chunks.append((text, stream_end))
+
+        r = Recorder(tokenizer, skip_prompt=True)
+        r.chunks = []
+        return r
+
+    tok = transformers.AutoTokenizer.from_pretrained(MODELS / "gpt2")
+    text = "Once upon a time,\nthere was a cat. It sat.\n\nThe end: 42 cats, Über!"
+    ids = tok(text)["input_ids"]
+    ours, theirs = recorder(TextStreamer, AutoTokenizer.from_pretrained(MODELS / "gpt2")), recorder(TheirStreamer, tok)
+    for s in (ours, theirs):
+        s.put(np.array([[1, 2, 3]]) if s is ours else torch.tensor([[1, 2, 3]]))
+        for i in ids:
+            s.put(np.array([i]) if s is ours else torch.tensor([i]))
+        s.end()
+    assert ours.chunks == theirs.chunks

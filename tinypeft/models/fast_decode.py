@@ -148,7 +148,7 @@ def fast_decoder(model):
         plain |= {GPT2Model, GPT2Block, GPT2Attention, GPT2MLP, GPT2LMHeadModel}
         decoder = GPT2Decoder
     elif type(model) is LlamaForCausalLM:
-        if cfg.hidden_act != "silu":
+        if cfg.hidden_act != "silu" or getattr(cfg, "sliding_window", None):  # the step attends to every key
             return None
         plain |= {LlamaModel, LlamaDecoderLayer, LlamaAttention, LlamaMLP, LlamaRotaryEmbedding, LlamaForCausalLM}
         decoder = LlamaDecoder
