@@ -17,7 +17,7 @@ import logging
 import numpy as np
 
 from ..autograd import no_grad
-from ..backend import to_device
+from ..backend import to_device, xp_of
 from ..creation import generator
 from ..tensor import Tensor
 from .beam_search import beam_search
@@ -287,7 +287,8 @@ class _Seq2SeqStep:
 
     def __init__(self, model, ids, mask, expand, use_cache):
         encoded = model.get_encoder()(input_ids=ids, attention_mask=mask)
-        hidden = np.repeat(_np(encoded["last_hidden_state"]), expand, axis=0)  # [B * expand, S, D]
+        hidden = encoded["last_hidden_state"].data  # on the model's device
+        hidden = xp_of(hidden).repeat(hidden, expand, axis=0)  # [B * expand, S, D]
         self.encoder_outputs = ModelOutput(last_hidden_state=Tensor(hidden))
         self.model, self.mask, self.use_cache = model, np.repeat(mask, expand, axis=0), use_cache
         self.past, self.cached = None, 0
@@ -307,7 +308,7 @@ class _Seq2SeqStep:
 def _reorder_cache(past, rows):
     if past is None:
         return None
-    return tuple(tuple(Tensor(t.data[rows]) for t in layer) for layer in past)
+    return tuple(tuple(Tensor(t.data[xp_of(t.data).asarray(rows)]) for t in layer) for layer in past)
 
 
 __all__ = ["GenerationMixin", "GenerationConfig", "sample_next_tokens"]
