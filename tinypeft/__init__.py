@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # transformers', PEFT's and their Trainer's names, so `from tinypeft import ...` reads like their quicktours
 from .models import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,  # noqa: E402
                      AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTokenClassification)
+from .models import GenerationConfig, TextIteratorStreamer, TextStreamer  # noqa: E402
 from .tokenization import AutoTokenizer  # noqa: E402
 from .peft import (AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeatureExtraction,  # noqa: E402
                    AutoPeftModelForQuestionAnswering, AutoPeftModelForSeq2SeqLM, AutoPeftModelForSequenceClassification,
@@ -56,6 +57,7 @@ __all__ = [
     # transformers
     "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
     "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoTokenizer",
+    "GenerationConfig", "TextStreamer", "TextIteratorStreamer",
     # PEFT
     "get_peft_model", "AutoPeftModel", "AutoPeftModelForCausalLM", "AutoPeftModelForFeatureExtraction",
     "AutoPeftModelForQuestionAnswering", "AutoPeftModelForSeq2SeqLM", "AutoPeftModelForSequenceClassification",
