@@ -23,6 +23,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from .cli_chat import add_chat_parser, cmd_chat
+
 METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
            "p_tuning": "P_TUNING"}
 TASKS = ["CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS"]
@@ -156,6 +158,7 @@ def build_parser():
     p.add_argument("--model", required=True, help="model folder or repo id")
     p.add_argument("--task", choices=TASKS, default=None, help="which head (default: config.json's architectures)")
     add_method_options(p, default_method=None)
+    add_chat_parser(sub, fmt)
     parser.commands = sub.choices  # name -> its parser, whose .error() prints that command's usage
     return parser
 
@@ -433,6 +436,9 @@ def cmd_info(args):
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info}
+
+
+COMMANDS["chat"] = cmd_chat
 
 
 def main(argv=None):
