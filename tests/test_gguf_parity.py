@@ -133,3 +133,29 @@ def test_chat_template_strings_identical(hf, ours):
     last = CHATS[3][:2]
     assert ours[1].apply_chat_template(last, tokenize=False, continue_final_message=True) == \
         hf[1].apply_chat_template(last, tokenize=False, continue_final_message=True)
+
+
+def test_peft_loads_the_chat_demo_adapter_with_the_same_logits(gguf_dir, ours, tmp_path):
+    """The demo's adapter (a short run) on transformers' GGUF model through PEFT gives tinypeft's logits."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tinypeft.demo.chat import run_chat_demo
+    from tinypeft.hub import SMOLLM2_GGUF
+    from tinypeft.peft import AutoPeftModelForCausalLM
+
+    out = tmp_path / "adapter"
+    run_chat_demo(output_dir=out, steps=6, n_eval=2, log=print)
+    ids = np.asarray(ours[1].apply_chat_template(CHATS[1], add_generation_prompt=True, return_tensors="np")["input_ids"])
+    mine = AutoPeftModelForCausalLM.from_pretrained(out)
+    got = mine(input_ids=ids).logits.data
+    base = ours[0](input_ids=ids).logits.data
+    hf_base = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    theirs = PeftModel.from_pretrained(hf_base, out).eval()
+    with torch.no_grad():
+        ref = theirs(torch.from_numpy(ids)).logits.numpy()
+    moved, diff = float(np.abs(got - base).max()), float(np.abs(got - ref).max())
+    print(f"adapter moves the logits by up to {moved:.3f}; tinypeft vs PEFT max diff {diff:.2e}")
+    assert moved > 0.1  # the adapter does something, so agreeing on it means something
+    assert diff < 2e-4
