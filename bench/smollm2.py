@@ -20,8 +20,11 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tinypeft, not an installed one
 
 CHAT = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
 
