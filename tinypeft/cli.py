@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from . import cli_transcribe
+from .cli_chat import add_chat_parser, cmd_chat
 
 METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
            "p_tuning": "P_TUNING"}
@@ -196,6 +197,7 @@ def build_parser():
     p.add_argument("--task", choices=TASKS, default=None, help="which head (default: config.json's architectures)")
     add_method_options(p, default_method=None)
     cli_transcribe.add_parser(sub, fmt)
+    add_chat_parser(sub, fmt)
     parser.commands = sub.choices  # name -> its parser, whose .error() prints that command's usage
     return parser
 
@@ -548,7 +550,7 @@ def cmd_info(args):
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info,
-            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir)}
+            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir), "chat": cmd_chat}
 
 
 def main(argv=None):
