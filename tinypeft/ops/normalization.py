@@ -26,7 +26,7 @@ def _input_grad(g, xhat, r, weight, axes, centered):
     dx += dxhat
     if centered:  # layer_norm subtracted the mean in the forward
         dx -= dxhat.mean(axis=axes, keepdims=True)
-    dx *= r.astype(dx.dtype, copy=False)  # rms_norm keeps r in float32 for a float16 input
+    dx *= r.astype(dx.dtype, copy=False)  # r is float32 for a float16 input: the statistics are taken in float32
     return dx
 
 
@@ -39,17 +39,20 @@ def _weight_bias_grads(g, xhat, axes, need_weight, need_bias):
 
 
 class LayerNorm(Function):
-    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias may each be None."""
+    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias may each be None. The statistics are
+    taken in float32 at least, as rms_norm's; the output keeps the input's dtype."""
 
     name = "layer_norm"
 
     @staticmethod
     def forward(ctx, x, weight=None, bias=None, *, axes, eps):
         xp = backend.xp_of(x)
-        xhat = x - x.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
+        xf = x.astype(np.promote_types(x.dtype, np.float32), copy=False)  # float16's x^2 overflows past 256
+        xhat = xf - xf.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
         var = (xhat * xhat).mean(axis=axes, keepdims=True)  # biased variance, as torch
         r = 1.0 / xp.sqrt(var + eps)  # [..., 1, ...]
         xhat *= r
+        xhat = xhat.astype(x.dtype, copy=False)
         if weight is not None:  # a new array: xhat itself is kept for the backward
             out = xhat * weight
             if bias is not None:
