@@ -54,6 +54,9 @@ class IA3Model(BaseTuner):
                               "Setting fan_in_fan_out to False.")
                 config.fan_in_fan_out = False
             new = Linear(target, is_feedforward=feedforward)
+        elif isinstance(target, (nn.Conv1d, nn.Conv2d)):
+            raise NotImplementedError(f"(IA)^3 on {type(target).__name__} ({current_key}) is not implemented by "
+                                      "tinypeft; it works on Linear and GPT-2's Conv1D layers.")
         else:
             raise ValueError(
                 f"Target module {current_key} ({type(target).__name__}) is not supported. tinypeft's (IA)^3 works "
