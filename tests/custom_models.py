@@ -78,3 +78,55 @@ class ModelConv2DGroups(nn.Module):
 
 MODELS = {"MLP": MLP, "EmbConv1D": ModelEmbConv1D, "Conv1d": ModelConv1D, "Conv2d": ModelConv2D,
           "Conv2dGroups": ModelConv2DGroups}
+
+
+class ModelConv1DBigger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1d = nn.Conv1d(64, 16, 2)
+        self.lin0 = nn.Linear(144, 2)
+
+    def forward(self, X):
+        X = X.reshape(-1, 1, 10) * tp.tensor(np.ones((1, 64, 1), np.float32))  # 64 copies of the row as channels
+        X = F.relu(self.conv1d(X))                                              # -> [B, 16, 9]
+        return F.log_softmax(self.lin0(X.flatten(1)), -1)
+
+
+class ModelConv1DGroups(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1d = nn.Conv1d(8, 8, 3, groups=2)
+        self.lin0 = nn.Linear(64, 2)
+
+    def forward(self, X):
+        X = X.reshape(-1, 1, 10) * tp.tensor(np.ones((1, 8, 1), np.float32))  # [B, 8, 10]
+        X = F.relu(self.conv1d(X))                                             # -> [B, 8, 8]
+        return F.log_softmax(self.lin0(X.flatten(1)), -1)
+
+
+class ModelConv2D1x1(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv2d = nn.Conv2d(1, 10, kernel_size=(1, 1), padding=0)
+        self.lin0 = nn.Linear(10 * 3 * 3, 2)
+
+    def forward(self, X):
+        X = F.relu(self.conv2d(X.reshape(-1, 1, 3, 3)))  # [10, 1, 3, 3] -> [10, 10, 3, 3]
+        return F.log_softmax(self.lin0(X.flatten(1)), -1)
+
+
+class ModelConv2DGroups2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv2d = nn.Conv2d(16, 32, 3, padding=1, groups=2)
+        self.lin0 = nn.Linear(12800, 2)
+
+    def forward(self, X):
+        # PEFT's model ignores its input and convolves a fixed ramp
+        X = tp.tensor(np.arange(9 * 16 * 20 * 20, dtype=np.float32).reshape(9, 16, 20, 20))
+        X = F.relu(self.conv2d(X))                        # -> [9, 32, 20, 20]
+        return F.log_softmax(self.lin0(X.flatten(1)), -1)
+
+
+MODELS.update({"Conv1dBigger": ModelConv1DBigger, "Conv1dGroups": ModelConv1DGroups, "Conv2d1x1": ModelConv2D1x1,
+               "Conv2dGroups2": ModelConv2DGroups2})

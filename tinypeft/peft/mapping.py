@@ -16,6 +16,8 @@ from .tuners.prefix_tuning import PrefixEncoder, PrefixTuningConfig
 from .tuners.prompt_tuning import PromptEmbedding, PromptTuningConfig
 from .tuners.ia3.config import IA3Config
 from .tuners.ia3.model import IA3Model
+from .tuners.loha import LoHaConfig, LoHaModel
+from .tuners.lokr import LoKrConfig, LoKrModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -62,5 +64,7 @@ def get_peft_model(model, peft_config, adapter_name="default", mixed=False, auto
 
 
 register_peft_method("IA3", IA3Config, IA3Model)
+register_peft_method("LOHA", LoHaConfig, LoHaModel)
+register_peft_method("LOKR", LoKrConfig, LoKrModel)
 
 __all__ = ["get_peft_model", "TaskType"]
