@@ -130,3 +130,20 @@ class ModelConv2DGroups2(nn.Module):
 
 MODELS.update({"Conv1dBigger": ModelConv1DBigger, "Conv1dGroups": ModelConv1DGroups, "Conv2d1x1": ModelConv2D1x1,
                "Conv2dGroups2": ModelConv2DGroups2})
+
+
+class MLP_LayerNorm(nn.Module):
+    def __init__(self, bias=True):
+        super().__init__()
+        self.layernorm0 = nn.LayerNorm(10, 10)  # PEFT's model passes 10 as eps (LayerNorm's second argument)
+        self.lin0 = nn.Linear(10, 20, bias=bias)
+        self.drop = nn.Dropout(0.5)
+        self.layernorm1 = nn.LayerNorm(20, 20)
+        self.lin1 = nn.Linear(20, 2, bias=bias)
+
+    def forward(self, X):
+        X = self.drop(F.relu(self.lin0(self.layernorm0(X))))
+        return F.log_softmax(self.lin1(self.layernorm1(X)), -1)
+
+
+MODELS["MLP_LayerNorm"] = MLP_LayerNorm

@@ -23,11 +23,11 @@ from transformers.pytorch_utils import Conv1D as TorchConv1D
 
 import tinypeft as tp
 from custom_models import MODELS, inputs
-from tinypeft.peft import IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, get_peft_model
+from tinypeft.peft import IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, get_peft_model
 
 pytestmark = pytest.mark.parity
 
-L, I, LH, LK = "LORA", "IA3", "LOHA", "LOKR"
+L, I, LH, LK, LN = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING"
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -149,6 +149,11 @@ TEST_CASES = [
                                      "decompose_both": True, "decompose_factor": 4}),
     ("Conv2d Groups LOKR", "Conv2dGroups", LK, {"target_modules": ["conv2d"]}),
     ("Conv2d Groups2 LOKR", "Conv2dGroups2", LK, {"target_modules": ["conv2d"]}),
+    ("LayerNorm 1 LNTuning", "MLP_LayerNorm", LN, {"target_modules": "layernorm0"}),
+    ("LayerNorm 2 LNTuning", "MLP_LayerNorm", LN, {"target_modules": ["layernorm0"]}),
+    ("LayerNorm 3 LNTuning", "MLP_LayerNorm", LN, {"target_modules": ["layernorm0"], "modules_to_save": ["layernorm1"]}),
+    ("Linear 4 LNTuning", "MLP_LayerNorm", LN, {"target_modules": "lin0"}),
+    ("Linear 5 LNTuning", "MLP_LayerNorm", LN, {"target_modules": ["lin0"]}),
 ]
 # PEFT's table has 331 rows at that revision; these 68 are its LoRA and IA3 rows (the other 263 belong to methods
 # tinypeft does not have yet: LoHa 20, LoKr 23, OFT 17, BOFT 12, VeRA 6, ... see the report of issue 14).
@@ -241,9 +246,20 @@ class TorchConv2dGroups2(tnn.Module):
         return torch.log_softmax(self.lin0(torch.relu(self.conv2d(X)).flatten(1)), -1)
 
 
+class TorchMLP_LayerNorm(tnn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layernorm0, self.lin0, self.drop = tnn.LayerNorm(10, 10), tnn.Linear(10, 20), tnn.Dropout(0.5)
+        self.layernorm1, self.lin1 = tnn.LayerNorm(20, 20), tnn.Linear(20, 2)
+
+    def forward(self, X):
+        X = self.drop(torch.relu(self.lin0(self.layernorm0(X.float()))))
+        return torch.log_softmax(self.lin1(self.layernorm1(X)), -1)
+
+
 TORCH_MODELS = {"MLP": TorchMLP, "EmbConv1D": TorchEmbConv1D, "Conv1d": TorchConv1d, "Conv2d": TorchConv2d,
                 "Conv2dGroups": TorchConv2dGroups, "Conv1dBigger": TorchConv1dBigger, "Conv1dGroups": TorchConv1dGroups,
-                "Conv2d1x1": TorchConv2d1x1, "Conv2dGroups2": TorchConv2dGroups2}
+                "Conv2d1x1": TorchConv2d1x1, "Conv2dGroups2": TorchConv2dGroups2, "MLP_LayerNorm": TorchMLP_LayerNorm}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
@@ -258,6 +274,9 @@ def configs(method, kwargs):
     if method == I:
         our = lambda: IA3Config(**kwargs, init_ia3_weights=False)  # noqa: E731
         return our, PeftIA3Config(**(our() and kwargs), init_ia3_weights=False)
+    if method == LN:
+        our = lambda: LNTuningConfig(**kwargs)  # noqa: E731
+        return our, peft.LNTuningConfig(**(our() and kwargs))
     ours, theirs = {LH: (LoHaConfig, peft.LoHaConfig), LK: (LoKrConfig, peft.LoKrConfig)}[method]
     our = lambda: ours(**kwargs, init_weights=False)  # noqa: E731
     return our, theirs(**(our() and kwargs), init_weights=False)
