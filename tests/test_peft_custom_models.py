@@ -23,11 +23,12 @@ from transformers.pytorch_utils import Conv1D as TorchConv1D
 
 import tinypeft as tp
 from custom_models import MODELS, inputs
-from tinypeft.peft import IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, get_peft_model
+from tinypeft.peft import (IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, VeraConfig,
+                           get_peft_model)
 
 pytestmark = pytest.mark.parity
 
-L, I, LH, LK, LN = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING"
+L, I, LH, LK, LN, V = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA"
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -154,6 +155,12 @@ TEST_CASES = [
     ("LayerNorm 3 LNTuning", "MLP_LayerNorm", LN, {"target_modules": ["layernorm0"], "modules_to_save": ["layernorm1"]}),
     ("Linear 4 LNTuning", "MLP_LayerNorm", LN, {"target_modules": "lin0"}),
     ("Linear 5 LNTuning", "MLP_LayerNorm", LN, {"target_modules": ["lin0"]}),
+    ("Vanilla MLP 1 VeRA", "MLP", V, {"target_modules": "lin0"}),
+    ("Vanilla MLP 2 VeRA", "MLP", V, {"target_modules": ["lin0"]}),
+    ("Vanilla MLP 3 VeRA", "MLP", V, {"target_modules": ["lin1"]}),
+    ("Vanilla MLP 4 VeRA", "MLP", V, {"target_modules": ["lin0", "lin1"]}),
+    ("Vanilla MLP 5 VeRA", "MLP", V, {"target_modules": ["lin0"], "modules_to_save": ["lin1"]}),
+    ("Embedding + transformers Conv1D 1 VeRA", "EmbConv1D", V, {"target_modules": ["conv1d"]}),
 ]
 # PEFT's table has 331 rows at that revision; these 68 are its LoRA and IA3 rows (the other 263 belong to methods
 # tinypeft does not have yet: LoHa 20, LoKr 23, OFT 17, BOFT 12, VeRA 6, ... see the report of issue 14).
@@ -274,6 +281,9 @@ def configs(method, kwargs):
     if method == I:
         our = lambda: IA3Config(**kwargs, init_ia3_weights=False)  # noqa: E731
         return our, PeftIA3Config(**(our() and kwargs), init_ia3_weights=False)
+    if method == V:
+        our = lambda: VeraConfig(**kwargs, init_weights=False)  # noqa: E731
+        return our, peft.VeraConfig(**(our() and kwargs), init_weights=False)
     if method == LN:
         our = lambda: LNTuningConfig(**kwargs)  # noqa: E731
         return our, peft.LNTuningConfig(**(our() and kwargs))

@@ -19,6 +19,7 @@ from .tuners.ia3.model import IA3Model
 from .tuners.loha import LoHaConfig, LoHaModel
 from .tuners.lokr import LoKrConfig, LoKrModel
 from .tuners.ln_tuning import LNTuningConfig, LNTuningModel
+from .tuners.vera import VeraConfig, VeraModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -68,5 +69,6 @@ register_peft_method("IA3", IA3Config, IA3Model)
 register_peft_method("LOHA", LoHaConfig, LoHaModel)
 register_peft_method("LOKR", LoKrConfig, LoKrModel)
 register_peft_method("LN_TUNING", LNTuningConfig, LNTuningModel)
+register_peft_method("VERA", VeraConfig, VeraModel)
 
 __all__ = ["get_peft_model", "TaskType"]
