@@ -120,5 +120,23 @@ def test_conv_lora_groups_rules():
         pm = get_peft_model(ModelConv2DGroups(), LoraConfig(r=8, target_modules=["conv2d"]))
     with pytest.raises(NotImplementedError, match="groups > 1"):
         pm.merge_adapter()
-    with pytest.raises(NotImplementedError, match="DoRA on Conv2d"):
-        get_peft_model(ModelConv2D(), LoraConfig(target_modules=["conv2d"], use_dora=True))
+
+
+@pytest.mark.parametrize("name, model, target", [("Conv2d", ModelConv2D, "conv2d"), ("Conv1d", ModelConv1D, "conv1d")])
+def test_conv_dora_is_a_no_op_at_init_and_merges_exactly(name, model, target):
+    base = model().eval()
+    want = out(base, name)
+    pm = get_peft_model(base, LoraConfig(r=2, target_modules=[target], use_dora=True))
+    m = getattr(pm.base_model.model, target).lora_magnitude_vector["default"].weight
+    assert m.shape == (1, getattr(pm.base_model.model, target).out_features) + (1,) * (m.ndim - 2)
+    np.testing.assert_allclose(out(pm, name), want, rtol=1e-5, atol=1e-6)
+    pm = get_peft_model(model().eval(), LoraConfig(r=2, target_modules=[target], use_dora=True,
+                                                 init_lora_weights=False))
+    layer = getattr(pm.base_model.model, target)
+    layer.lora_magnitude_vector["default"].weight.data *= 1.5  # m != n: the magnitude now matters
+    W0 = layer.base_layer.weight.data.copy()
+    y = out(pm, name)
+    pm.merge_adapter()
+    np.testing.assert_allclose(out(pm, name), y, rtol=1e-5, atol=1e-5)
+    pm.unmerge_adapter()
+    np.testing.assert_allclose(layer.base_layer.weight.data, W0, rtol=1e-5, atol=1e-6)

@@ -11,14 +11,21 @@ With groups = 1 the two convs compose into one of the base layer's shape, which 
 
 As in PEFT, lora_A gets neither the base layer's dilation nor its groups, and merging a grouped conv is refused.
 No new op is needed: the forward is two calls of the conv op, whose backward is proven in ops/conv.py.
+
+DoRA (use_dora): with n = ||W + s L|| over all axes but the output channel (a constant, no gradient, as in
+PEFT), L = B.view(-1, r) @ A.view(r, -1) reshaped like W, and a trained magnitude m [1, out, 1..]:
+
+    y = (m / n) * (conv(x, W) + s B(A(x))) + bias       merge: W' = (m / n) (W + delta), undone exactly
 """
 import math
 import warnings
 
 import numpy as np
 
+from .... import functional as F
 from .... import nn
 from ....autograd import no_grad
+from ....tensor import Tensor
 from .layer import LoraLayer
 
 
@@ -49,15 +56,13 @@ class _ConvNd(LoraLayer):
                 "limited to conv layers where the rank is divisible by groups. Either choose a different rank or do "
                 "not target this specific layer."
             )
-        if use_dora:
-            raise NotImplementedError(f"DoRA on {type(base).__name__} (use_dora=True) is not implemented by tinypeft.")
         if lora_bias and base.bias is None:
             warnings.warn(f"`lora_bias=True` was passed but the targeted layer of type {type(base).__name__} has no "
                           "bias. This means that merging LoRA weights won't be possible.")
         self.r[adapter_name], self.lora_alpha[adapter_name] = r, lora_alpha
         self.scaling[adapter_name] = lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
         self.lora_dropout[adapter_name] = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
-        self.use_dora[adapter_name] = False
+        self.use_dora[adapter_name] = use_dora
         ones = (1,) * len(base.kernel_size)
         self.lora_A[adapter_name] = self._conv_cls(self.in_features, r, base.kernel_size, base.stride, base.padding,
                                                    bias=False)
@@ -65,7 +70,21 @@ class _ConvNd(LoraLayer):
                                                    bias=lora_bias)
         if init_lora_weights is not False:  # False keeps the convs' own random init (PEFT's test setting)
             self.reset_lora_parameters(adapter_name, init_lora_weights)
+        if use_dora:  # m starts at n: a no-op
+            dora = nn.Module()
+            dora.weight = nn.Parameter(self._dora_norm(adapter_name))
+            self.lora_magnitude_vector[adapter_name] = dora
         self.set_adapter(self.active_adapters)
+
+    def _dora_norm(self, adapter, delta=None):
+        """n = ||W + s L|| per output channel, shaped [1, out, 1..] like the magnitude (PEFT's layout)."""
+        W = self.base_layer.weight.data
+        if delta is None:
+            r = self.r[adapter]
+            L = self.lora_B[adapter].weight.data.reshape(-1, r) @ self.lora_A[adapter].weight.data.reshape(r, -1)
+            delta = L.reshape(W.shape) * self.scaling[adapter]
+        n = np.sqrt(((W + delta).astype(np.float64) ** 2).sum(axis=tuple(range(1, W.ndim))))
+        return n.astype(W.dtype).reshape((1, -1) + (1,) * (W.ndim - 2))
 
     def reset_lora_parameters(self, adapter_name, init_lora_weights):
         """A Kaiming-uniform (fan_in = in * prod(kernel)) or N(0, 1/r) for "gaussian"; B = 0: a no-op at start."""
@@ -92,7 +111,12 @@ class _ConvNd(LoraLayer):
             if adapter in self.merged_adapters or adapter not in self.lora_A:
                 continue
             W, b = self.base_layer.weight, self.base_layer.bias
-            merged = W.data + self.get_delta_weight(adapter)
+            delta = self.get_delta_weight(adapter)
+            merged = W.data + delta
+            if self.use_dora[adapter]:  # W' = (m / n) (W + delta), the factor on each output channel
+                factor = (self.lora_magnitude_vector[adapter].weight.data / self._dora_norm(adapter, delta))
+                self._dora_factor = {**getattr(self, "_dora_factor", {}), adapter: factor.swapaxes(0, 1)}
+                merged = merged * self._dora_factor[adapter]
             B_bias = self.lora_B[adapter].bias
             if B_bias is not None and b is None:
                 raise RuntimeError("Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.")
@@ -107,6 +131,8 @@ class _ConvNd(LoraLayer):
         while self.merged_adapters:
             adapter = self.merged_adapters.pop()
             W, b = self.base_layer.weight, self.base_layer.bias
+            if self.use_dora[adapter]:
+                W.data = W.data / self._dora_factor.pop(adapter)
             W.data = (W.data - self.get_delta_weight(adapter)).astype(W.dtype)
             if self.lora_B[adapter].bias is not None:
                 b.data = (b.data - self.lora_B[adapter].bias.data * self.scaling[adapter]).astype(b.dtype)
@@ -118,9 +144,18 @@ class _ConvNd(LoraLayer):
         if self.disable_adapters or self.merged:
             return result
         for adapter in self.active_adapters:
-            if adapter in self.lora_A:  # [B, C_in, *S] -> [B, r, *S'] -> [B, C_out, *S']
-                A, B, drop = self.lora_A[adapter], self.lora_B[adapter], self.lora_dropout[adapter]
-                result = result + B(A(drop(x))) * self.scaling[adapter]
+            if adapter not in self.lora_A:
+                continue
+            A, B, drop, s = self.lora_A[adapter], self.lora_B[adapter], self.lora_dropout[adapter], self.scaling[adapter]
+            xd = drop(x)
+            if not self.use_dora[adapter]:  # [B, C_in, *S] -> [B, r, *S'] -> [B, C_out, *S']
+                result = result + B(A(xd)) * s
+                continue
+            factor = self.lora_magnitude_vector[adapter].weight / Tensor(self._dora_norm(adapter))  # [1, out, 1..]
+            base = self.base_layer
+            conv = F.conv2d if isinstance(base, nn.Conv2d) else F.conv1d
+            plain = conv(xd, base.weight, None, base.stride, base.padding, base.dilation, base.groups)
+            result = result + (factor - 1) * plain + factor * B(A(xd)) * s
         return result
 
 
