@@ -23,12 +23,12 @@ from transformers.pytorch_utils import Conv1D as TorchConv1D
 
 import tinypeft as tp
 from custom_models import MODELS, inputs
-from tinypeft.peft import (IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, VeraConfig,
-                           get_peft_model)
+from tinypeft.peft import (IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, MissConfig, PeftModel,
+                           VeraConfig, get_peft_model)
 
 pytestmark = pytest.mark.parity
 
-L, I, LH, LK, LN, V = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA"
+L, I, LH, LK, LN, V, MS = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA", "MISS"
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -161,6 +161,21 @@ TEST_CASES = [
     ("Vanilla MLP 4 VeRA", "MLP", V, {"target_modules": ["lin0", "lin1"]}),
     ("Vanilla MLP 5 VeRA", "MLP", V, {"target_modules": ["lin0"], "modules_to_save": ["lin1"]}),
     ("Embedding + transformers Conv1D 1 VeRA", "EmbConv1D", V, {"target_modules": ["conv1d"]}),
+    ("Vanilla MLP 1 MiSS", "MLP", MS, {"target_modules": "lin0", "r": 2}),
+    ("Vanilla MLP 2 MiSS", "MLP", MS, {"target_modules": ["lin0"], "r": 2}),
+    ("Vanilla MLP 3 MiSS", "MLP", MS, {"target_modules": ["lin0", "lin1"], "r": 2}),
+    ("Vanilla MLP 5 MiSS", "MLP", MS, {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "r": 2}),
+    ("Vanilla MLP 1 MiSS (bat)", "MLP", MS, {"target_modules": "lin0", "r": 2, "init_weights": "bat"}),
+    ("Vanilla MLP 2 MiSS (bat)", "MLP", MS, {"target_modules": ["lin0"], "r": 2, "init_weights": "bat"}),
+    ("Vanilla MLP 3 MiSS with bat", "MLP", MS, {"target_modules": ["lin0", "lin1"], "r": 2, "init_weights": "bat"}),
+    ("Vanilla MLP 5 MiSS (bat)", "MLP", MS,
+     {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "r": 2, "init_weights": "bat"}),
+    ("BD-LoRA A only", "MLP", L,
+     {"target_modules": ["lin0", "lin1"], "use_bdlora": {"target_modules_bd_a": ["lin0"], "match_strict": False}}),
+    ("BD-LoRA B only", "MLP", L, {"target_modules": ["lin0", "lin1"],
+                                  "use_bdlora": {"target_modules_bd_b": ["lin1"], "nblocks": 2, "match_strict": False}}),
+    ("BD-LoRA both A and B", "MLP", L, {"target_modules": ["lin0", "lin1"], "use_bdlora": {
+        "target_modules_bd_a": ["lin0"], "target_modules_bd_b": ["lin1"], "nblocks": 2}}),
 ]
 # PEFT's table has 331 rows at that revision; these 68 are its LoRA and IA3 rows (the other 263 belong to methods
 # tinypeft does not have yet: LoHa 20, LoKr 23, OFT 17, BOFT 12, VeRA 6, ... see the report of issue 14).
@@ -284,6 +299,10 @@ def configs(method, kwargs):
     if method == V:
         our = lambda: VeraConfig(**kwargs, init_weights=False)  # noqa: E731
         return our, peft.VeraConfig(**(our() and kwargs), init_weights=False)
+    if method == MS:
+        kwargs = {"init_weights": False, **kwargs}
+        our = lambda: MissConfig(**kwargs)  # noqa: E731
+        return our, peft.MissConfig(**(our() and kwargs))
     if method == LN:
         our = lambda: LNTuningConfig(**kwargs)  # noqa: E731
         return our, peft.LNTuningConfig(**(our() and kwargs))

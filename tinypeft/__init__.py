@@ -27,7 +27,7 @@ from .peft import (AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeat
                    AutoPeftModelForTokenClassification, get_peft_model)
 from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraConfig, LoraModel,  # noqa: E402
                    IA3Config, IA3Model, LoHaConfig, LoHaModel, LoKrConfig, LoKrModel, LNTuningConfig,
-                   LNTuningModel, VeraConfig, VeraModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
+                   LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
@@ -61,7 +61,7 @@ __all__ = [
     "AutoPeftModelForQuestionAnswering", "AutoPeftModelForSeq2SeqLM", "AutoPeftModelForSequenceClassification",
     "AutoPeftModelForTokenClassification", "PeftConfig", "PeftType", "PromptLearningConfig", "TaskType",
     "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "LoHaConfig", "LoHaModel", "LoKrConfig", "LoKrModel",
-    "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel",
+    "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel", "MissConfig", "MissModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

@@ -28,6 +28,7 @@ class PeftType(str, enum.Enum):
     LOKR = "LOKR"
     VERA = "VERA"
     LN_TUNING = "LN_TUNING"
+    MISS = "MISS"
 
     def __str__(self):
         return self.value

@@ -20,6 +20,7 @@ from .tuners.loha import LoHaConfig, LoHaModel
 from .tuners.lokr import LoKrConfig, LoKrModel
 from .tuners.ln_tuning import LNTuningConfig, LNTuningModel
 from .tuners.vera import VeraConfig, VeraModel
+from .tuners.miss import MissConfig, MissModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -70,5 +71,6 @@ register_peft_method("LOHA", LoHaConfig, LoHaModel)
 register_peft_method("LOKR", LoKrConfig, LoKrModel)
 register_peft_method("LN_TUNING", LNTuningConfig, LNTuningModel)
 register_peft_method("VERA", VeraConfig, VeraModel)
+register_peft_method("MISS", MissConfig, MissModel)
 
 __all__ = ["get_peft_model", "TaskType"]
