@@ -177,9 +177,14 @@ TEST_CASES = [
     ("BD-LoRA both A and B", "MLP", L, {"target_modules": ["lin0", "lin1"], "use_bdlora": {
         "target_modules_bd_a": ["lin0"], "target_modules_bd_b": ["lin1"], "nblocks": 2}}),
 ]
-# PEFT's table has 331 rows at that revision; these 68 are its LoRA and IA3 rows (the other 263 belong to methods
-# tinypeft does not have yet: LoHa 20, LoKr 23, OFT 17, BOFT 12, VeRA 6, ... see the report of issue 14).
-PEFT_TABLE_ROWS = 331
+# Rows per method in PEFT's TEST_CASES at that revision (331 in all, every method also in PEFT 0.21.2). The rows
+# above are all of those for LoRA, IA3, LoHa, LoKr, LN tuning, VeRA and MiSS; the other methods have no rows here.
+PEFT_ROWS = {"LORA": 46, "LOKR": 23, "IA3": 22, "LOHA": 20, "WAVEFT": 20, "OFT": 17, "HIRA": 14, "BOFT": 12,
+             "PSOFT": 10, "DEFT": 9, "MISS": 8, "TINYLORA": 8, "GRALORA": 8, "RANDLORA": 7, "ADAMSS": 7, "GLORA": 6,
+             "VERA": 6, "PVERA": 6, "FOURIERFT": 6, "VBLORA": 6, "UNILORA": 6, "C3A": 6, "ROAD": 6, "BEFT": 5,
+             "HRA": 5, "LN_TUNING": 5, "SHIRA": 5, "SUPERTUNING": 5, "FROD": 5, "DELORA": 5, "LILY": 5, "PEANUT": 5,
+             "ADALORA": 4, "OSF": 2, "TRAINABLE_TOKENS": 1}
+PEFT_TABLE_ROWS = sum(PEFT_ROWS.values())
 
 
 # -- PEFT's models in torch ------------------------------------------------------------------------------------
@@ -501,7 +506,12 @@ def test_table_of_rows(tmp_path, capsys):
         run, passed = table.get(row[2], (0, 0))
         table[row[2]] = (run + 1, passed + (result == "pass"))
     with capsys.disabled():
-        print(f"\nPEFT custom-model rows (of {PEFT_TABLE_ROWS} in PEFT's table): method: rows run, rows passing")
-        for method, (run, passed) in table.items():
-            print(f"  {method}: {run} run, {passed} passing")
-    assert table[L][1] >= 20 and table[I][1] >= 12
+        print(f"\nPEFT's custom-model rows: method, rows in PEFT's table, rows run here, rows passing all checks")
+        for method, n in PEFT_ROWS.items():
+            run, passed = table.get(method, (0, 0))
+            print(f"  {method:17s} {n:3d} {run:3d} {passed:3d}")
+        total = sum(p for _, p in table.values())
+        print(f"  {'all':17s} {PEFT_TABLE_ROWS:3d} {len(TEST_CASES):3d} {total:3d}")
+    assert all(table[m][0] == PEFT_ROWS[m] for m in table)  # every row of a method we name is run
+    assert table[LH][1] == 20 and table[LK][1] == 23 and table[V][1] == 6 and table[LN][1] == 5 and table[MS][1] == 8
+    assert table[L][1] >= 25 and table[I][1] >= 17
