@@ -143,3 +143,14 @@ def test_library_errors_are_one_line_without_a_traceback(capsys, tmp_path, gpt2_
     (gpt2_copy / "config.json").write_text(json.dumps(config))
     code, _, err = run(capsys, "info", "--model", gpt2_copy)
     assert_usage_error(code, err, "n_layer")
+
+
+def test_demo_refuses_to_write_into_its_model_folder(capsys, gpt2_copy):
+    code, _, err = run(capsys, "demo", "--model", gpt2_copy, "--output-dir", gpt2_copy)
+    assert_usage_error(code, err, "--output-dir", "is the model")
+
+
+def test_a_config_json_that_is_not_an_object_is_one_line(capsys, tmp_path, gpt2_copy, lm_data):
+    (gpt2_copy / "config.json").write_text("[1, 2]")
+    code, _, err = run(capsys, "train", gpt2_copy, "--data", lm_data, "--output-dir", tmp_path / "o")
+    assert_usage_error(code, err, "config.json", "not an object")

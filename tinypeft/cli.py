@@ -243,8 +243,9 @@ def output_folder(output, flag, **inputs):
 
 
 def read_config(path):
-    with open(Path(path) / "config.json") as f:
-        return json.load(f)
+    from .models.configuration_utils import read_json_object
+
+    return read_json_object(Path(path) / "config.json")
 
 
 def default_task(config):
@@ -346,6 +347,9 @@ def load_with_adapter(model, adapter, flag="--adapter"):
 
 def cmd_demo(args):
     from .demo import run_demo
+
+    model = model_dir(args.model) if args.model else None
+    output_folder(args.output_dir, "--output-dir", model=model)
 
     run_demo(output_dir=args.output_dir, model=args.model, epochs=args.epochs,
              learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
@@ -485,7 +489,9 @@ def cmd_merge(args):
     for name in TOKENIZER_FILES:
         for source in (Path(args.adapter), path):
             if (source / name).is_file():
-                shutil.copyfile(source / name, out / name)
+                tmp = out / f".{name}.tmp"
+                shutil.copyfile(source / name, tmp)
+                os.replace(tmp, out / name)  # atomic: a reader sees the old file or the whole new one
                 copied.append(name)
                 break
     print(f"merged {config.peft_type} adapter {args.adapter} into {type(merged).__name__}; saved to {out} "
