@@ -21,17 +21,13 @@ def four_threads(monkeypatch):
     """Force the threaded paths whatever this machine's core count (they split work, not results)."""
     monkeypatch.setattr(cmatmul, "get_num_threads", lambda: 4)
     submitted = []
-    real_pool = backend._pool
+    real_fan_out = backend.run_on_threads
 
-    class Counting:
-        def __init__(self, pool):
-            self.pool = pool
+    def counting(fn, jobs):
+        submitted.extend(jobs[1:])  # the first job runs on the caller, the rest on the pool
+        return real_fan_out(fn, jobs)
 
-        def submit(self, fn, *args):
-            submitted.append(args)
-            return self.pool.submit(fn, *args)
-
-    monkeypatch.setattr(backend, "_pool", lambda threads: Counting(real_pool(threads)))
+    monkeypatch.setattr(backend, "run_on_threads", counting)
     previous = backend.backend_info()["matmul"]
     if cmatmul.available():
         backend.set_matmul_backend("c")

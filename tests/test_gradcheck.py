@@ -333,6 +333,7 @@ def _lora(draw, dora=False):
     A, B = leaf(draw(arrays((r, n_in)))), leaf(draw(arrays((n_out, r))))
     s = draw(st.sampled_from([0.5, 2.0]))
     p = draw(st.sampled_from([0.0, 0.3]))
+    include_base = draw(st.booleans())  # False: the term a second active adapter adds
     seed = draw(st.integers(0, 1000))
     inputs = [t for t in (x, W, b, A, B) if t is not None and t.requires_grad]
     if dora:
@@ -346,10 +347,63 @@ def _lora(draw, dora=False):
     def fn(*_):
         tp.manual_seed(seed)
         if dora:
-            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, p, training=True, fan_in_fan_out=fifo)
-        return tp.ops.lora.lora_linear(x, W, b, A, B, s, p, training=True, fan_in_fan_out=fifo)
+            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, p, training=True, fan_in_fan_out=fifo,
+                                           include_base=include_base)
+        return tp.ops.lora.lora_linear(x, W, b, A, B, s, p, training=True, fan_in_fan_out=fifo,
+                                       include_base=include_base)
 
     return fn, inputs
+
+
+@st.composite
+def _conv(draw, n):
+    """conv1d / conv2d: random stride, padding (int, 'valid', 'same'), dilation, groups; bias None, const or leaf."""
+    G = draw(st.integers(1, 2))
+    C, O = G * draw(st.integers(1, 2)), G * draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(n))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(n))
+    padding = draw(st.sampled_from([0, 1, "valid", "same"]))
+    stride = (1,) * n if padding == "same" else tuple(draw(st.integers(1, 2)) for _ in range(n))
+    spatial = tuple(d * (k - 1) + draw(st.integers(1, 4)) for k, d in zip(kernel, dilation))
+    x = leaf(draw(arrays((draw(st.integers(1, 2)), C) + spatial)))
+    w = leaf(draw(arrays((O, C // G) + kernel))) if draw(st.integers(0, 3)) else tp.tensor(draw(arrays((O, C // G) + kernel)))
+    b = maybe_leaf(draw, (O,))
+    op = F.conv1d if n == 1 else F.conv2d
+    s, d = (stride[0], dilation[0]) if n == 1 else (stride, dilation)
+    return _with_optional(lambda t, w, b: op(t, w, b, s, padding, d, G), x, [w, b])
+
+
+@st.composite
+def _quantized_linear(draw):
+    # the weight is frozen and quantized (no gradient); x and the bias are checked
+    from tinypeft.quantization import Int8Params, Params4bit, quantized_linear
+
+    n, k = draw(st.integers(1, 5)), draw(st.integers(1, 70))
+    W = draw(arrays((n, k))).astype(np.float32)
+    kind = draw(st.sampled_from(["nf4", "fp4", "int8"]))
+    w = Int8Params(W) if kind == "int8" else Params4bit(W, quant_type=kind, compress_statistics=draw(st.booleans()))
+    x = leaf(draw(arrays(draw(st.lists(dims, min_size=0, max_size=2).map(tuple)) + (k,))))
+    b = maybe_leaf(draw, (n,))
+    return (lambda x, b: quantized_linear(x, w, b)), [x, b]
+
+
+@st.composite
+def _checkpoint(draw):
+    # a recomputed block: one output, or a tuple (tensor, None, tensor) joined and split inside the op
+    from tinypeft.utils.checkpoint import checkpoint
+
+    shape = draw(shapes_nd)
+    multi = draw(st.booleans())
+
+    def block(a, b):
+        h = (a * b).tanh()
+        return (h * a, None, h.sum()) if multi else h * a
+
+    def fn(a, b):
+        out = checkpoint(block, a, b)
+        return [out[0], out[2]] if multi else out
+
+    return fn, [leaf(draw(arrays(shape))), leaf(draw(arrays(shape)))]
 
 
 SPECS = {
@@ -394,6 +448,10 @@ SPECS = {
     "mse_loss": _mse_loss(),
     "lora_linear": _lora(),
     "dora_linear": _lora(dora=True),
+    "conv1d": _conv(1),
+    "conv2d": _conv(2),
+    "quantized_linear": _quantized_linear(),
+    "checkpoint": _checkpoint(),
 }
 
 

@@ -25,6 +25,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from . import cli_transcribe
+
 METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
            "p_tuning": "P_TUNING"}
 TASKS = ["CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", "TOKEN_CLS"]
@@ -192,6 +194,7 @@ def build_parser():
     p.add_argument("--model", required=True, help="model folder or repo id")
     p.add_argument("--task", choices=TASKS, default=None, help="which head (default: config.json's architectures)")
     add_method_options(p, default_method=None)
+    cli_transcribe.add_parser(sub, fmt)
     parser.commands = sub.choices  # name -> its parser, whose .error() prints that command's usage
     return parser
 
@@ -544,7 +547,8 @@ def cmd_info(args):
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info,
+            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir)}
 
 
 def main(argv=None):

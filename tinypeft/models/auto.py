@@ -17,6 +17,8 @@ _ARCHITECTURES = {
         "token_cls": "BertForTokenClassification", "qa": "BertForQuestionAnswering"}),
     "t5": ("t5", "T5Config", {"base": "T5Model", "seq2seq_lm": "T5ForConditionalGeneration"}),
     "mt5": ("t5", "MT5Config", {"base": "MT5Model", "seq2seq_lm": "MT5ForConditionalGeneration"}),
+    "whisper": ("whisper", "WhisperConfig", {
+        "base": "WhisperModel", "speech_seq2seq": "WhisperForConditionalGeneration"}),
 }
 
 
@@ -79,9 +81,11 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision=None, **kwargs):
+        quantization_config = kwargs.pop("quantization_config", None)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
-        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision)
+        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,
+                                                       quantization_config=quantization_config)
 
 
 class AutoModel(_AutoModel):
@@ -96,6 +100,10 @@ class AutoModelForSeq2SeqLM(_AutoModel):
     task = "seq2seq_lm"
 
 
+class AutoModelForSpeechSeq2Seq(_AutoModel):
+    task = "speech_seq2seq"
+
+
 class AutoModelForSequenceClassification(_AutoModel):
     task = "seq_cls"
 
@@ -106,3 +114,31 @@ class AutoModelForTokenClassification(_AutoModel):
 
 class AutoModelForQuestionAnswering(_AutoModel):
     task = "qa"
+
+
+class AutoFeatureExtractor:
+    """preprocessor_config.json -> the feature extractor it names (tinypeft has Whisper's)."""
+
+    @staticmethod
+    def from_pretrained(pretrained_model_name_or_path, revision=None, **kwargs):
+        from .feature_extraction_whisper import WhisperFeatureExtractor
+
+        return WhisperFeatureExtractor.from_pretrained(pretrained_model_name_or_path, revision=revision, **kwargs)
+
+
+class AutoProcessor:
+    """A speech folder (preprocessor_config.json) with a tokenizer.json -> WhisperProcessor pairing the two;
+    only preprocessor_config.json -> the feature extractor; only a tokenizer -> the tokenizer."""
+
+    @staticmethod
+    def from_pretrained(pretrained_model_name_or_path, revision=None, **kwargs):
+        from ..tokenization import AutoTokenizer
+        from .processing_whisper import WhisperProcessor
+
+        path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
+        has_features = (path / "preprocessor_config.json").is_file()
+        if has_features and (path / "tokenizer.json").is_file():
+            return WhisperProcessor.from_pretrained(path, **kwargs)
+        if has_features:
+            return AutoFeatureExtractor.from_pretrained(path, **kwargs)
+        return AutoTokenizer.from_pretrained(path, **kwargs)

@@ -9,12 +9,8 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..creation import generator
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from .masking import position_ids_from_mask
-
-
-def _np(x):
-    return None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x)
 
 
 def _softmax(x):
@@ -53,7 +49,7 @@ class GenerationMixin:
                  temperature=1.0, top_k=50, top_p=1.0, eos_token_id=None, pad_token_id=None,
                  use_cache=True, max_length=None, decoder_start_token_id=None, **model_kwargs):
         """Token ids [B, prompt + new] (decoder-only) or [B, 1 + new] (encoder-decoder), as a Tensor."""
-        ids = _np(input_ids)
+        ids = as_array(input_ids)
         if ids is None or ids.ndim != 2:
             raise ValueError("generate() needs input_ids of shape [batch, length].")
         ids = ids.astype(np.int64)
@@ -63,7 +59,7 @@ class GenerationMixin:
         pad = pad_token_id if pad_token_id is not None else cfg.pad_token_id
         if pad is None:
             pad = min(eos_set) if eos_set else 0
-        mask = np.ones_like(ids) if attention_mask is None else _np(attention_mask).astype(np.int64)
+        mask = np.ones_like(ids) if attention_mask is None else as_array(attention_mask).astype(np.int64)
         if max_length is not None:
             max_new_tokens = max_length - (1 if cfg.is_encoder_decoder else ids.shape[1])
         if cfg.is_encoder_decoder:

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..tensor import as_array
 from .softmax import _shifted
 
 
@@ -25,7 +26,7 @@ class CrossEntropy(Function):
     name = "cross_entropy"
 
     @staticmethod
-    def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
+    def forward(ctx, x, *, target, weight, ignore_index, reduction, label_smoothing):
         xp = backend.xp_of(x)
         cdim = 0 if x.ndim == 1 else 1
         C = x.shape[cdim]
@@ -97,7 +98,7 @@ class MSELoss(Function):
     name = "mse_loss"
 
     @staticmethod
-    def forward(ctx, input, target, reduction):
+    def forward(ctx, input, target, *, reduction):
         diff = input - target
         ctx.reduction, ctx.n = reduction, diff.size
         ctx.save_for_backward(diff)
@@ -120,9 +121,7 @@ class MSELoss(Function):
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """torch.nn.functional.cross_entropy for class-index targets (int64); the class dim is 1 ([N, C, ...])."""
-    from .shape import _raw
-
-    target, w = _raw(target), _raw(weight)
+    target, w = as_array(target), as_array(weight)
     if target.dtype.kind not in "iu":
         raise TypeError("cross_entropy: tinypeft supports class-index targets (integer dtype) only.")
     if w is not None and w.dtype != input.dtype:

@@ -49,6 +49,10 @@ class Trainer:
                  processing_class=None, compute_metrics=None, optimizers=(None, None)):
         if model is None:
             raise ValueError("Trainer needs a model.")
+        if getattr(model, "is_quantized", False) and not hasattr(model, "peft_config"):
+            from ..quantization.ops import PURELY_QUANTIZED_MESSAGE
+
+            raise ValueError(PURELY_QUANTIZED_MESSAGE)
         self.model = model
         self.args = args if args is not None else TrainingArguments()
         self.processing_class = processing_class
@@ -113,6 +117,8 @@ class Trainer:
         logging_steps, eval_steps, save_steps = (
             args.interval(name, max_steps) for name in ("logging_steps", "eval_steps", "save_steps"))
 
+        if args.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs)
         # made afresh for each train() call (unless given), so a second run starts without old moments
         given_optimizer, given_scheduler = self._given_optimizers
         self.optimizer = given_optimizer if given_optimizer is not None else create_optimizer(model, args)

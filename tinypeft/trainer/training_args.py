@@ -53,6 +53,8 @@ class TrainingArguments:
     report_to: str = "none"
     disable_tqdm: bool = False
     label_names: Optional[List[str]] = field(default=None)
+    gradient_checkpointing: bool = False  # recompute each block's activations in backward
+    gradient_checkpointing_kwargs: Optional[dict] = None
 
     def __post_init__(self):
         if not isinstance(self.output_dir, str) or not self.output_dir:
