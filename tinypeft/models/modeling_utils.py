@@ -15,6 +15,7 @@ from .. import nn
 from ..checkpoint_io import load_checkpoint, save_file_atomic
 from ..hub import resolve_model_dir
 from ..tensor import Tensor
+from .generation_config import GenerationConfig
 
 logger = logging.getLogger("tinypeft")
 
@@ -146,6 +147,8 @@ class PreTrainedModel(nn.Module):
         else:
             state = load_checkpoint(path)
         model._load_checkpoint(state, str(pretrained_model_name_or_path))
+        if hasattr(type(model), "generation_config"):  # generation_config.json, else config.json's special tokens
+            model.generation_config = GenerationConfig.from_pretrained(path, config=config)
         model.eval()  # like transformers: dropout off until train() is called
         return model
 
@@ -218,6 +221,9 @@ class PreTrainedModel(nn.Module):
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
+        generation_config = getattr(self, "generation_config", None)
+        if isinstance(generation_config, GenerationConfig):  # Whisper keeps and writes its own
+            generation_config.save_pretrained(save_directory)
         tensors, seen = {}, set()
         for k, p in self.state_dict().items():
             arr = p.data if isinstance(p, Tensor) else p

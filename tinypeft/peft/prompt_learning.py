@@ -283,6 +283,7 @@ class _PromptedModel(GenerationMixin):
         self.peft_model = peft_model
         self.model = peft_model.get_base_model()
         self.config = self.model.config
+        self.generation_config = self.model.generation_config
 
     def __call__(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, **kwargs):
         pm = self.peft_model
