@@ -2,7 +2,6 @@
 history, /reset and /exit, streaming equal to generate(), and clear errors for bad arguments."""
 import io
 
-import numpy as np
 import pytest
 
 pytest.importorskip("gguf")
@@ -11,7 +10,7 @@ pytest.importorskip("jinja2")
 from test_gguf import reference_model, write_tiny_gguf  # noqa: E402
 
 from tinypeft.cli import main  # noqa: E402
-from tinypeft.cli_chat import Chat, load_chat_model, stream_generate  # noqa: E402
+from tinypeft.cli_chat import Chat, load_chat_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +20,15 @@ def tiny_dir(tmp_path_factory):
     return d
 
 
-def test_stream_generate_equals_generate(tiny_dir):
+def test_streamed_answer_is_generates_answer(tiny_dir):
     model, tok = load_chat_model(str(tiny_dir))
-    ids = tok.apply_chat_template([{"role": "user", "content": "hello world"}], add_generation_prompt=True,
-                                  return_dict=False)
-    streamed = list(stream_generate(model, ids, 12, eos_token_ids=set()))
-    full = model.generate(np.array([ids]), max_new_tokens=12, eos_token_id=[]).data[0, len(ids):]
-    assert streamed == full.tolist()
+    enc = tok.apply_chat_template([{"role": "user", "content": "hello world"}], add_generation_prompt=True,
+                                  return_tensors="np")
+    full = model.generate(enc["input_ids"], max_new_tokens=12).numpy()[0, enc["input_ids"].shape[1]:]
+    out = io.StringIO()
+    answer = Chat(model, tok, max_new_tokens=12).say("hello world", out=out)
+    assert answer == tok.decode(full, skip_special_tokens=True)
+    assert out.getvalue() == answer + "\n"
 
 
 def test_history_and_reset(tiny_dir):

@@ -10,7 +10,7 @@ this machine (tinypeft.hub.fetch_smollm2); other models come from a folder or th
 """
 import sys
 
-import numpy as np
+from .models.streamers import TextStreamer
 
 
 def add_chat_parser(sub, formatter_class):
@@ -31,25 +31,17 @@ def add_chat_parser(sub, formatter_class):
     p.add_argument("--seed", type=int, default=0)
 
 
-def stream_generate(model, input_ids, max_new_tokens, eos_token_ids, do_sample=False, temperature=1.0, top_p=1.0):
-    """Yield new token ids one at a time (a batch of one), with the key/value cache: after the prompt,
-    each step feeds only the newest token. Stops after an end-of-turn id (which is yielded too)."""
-    from .autograd import no_grad
-    from .models.generation import select_next_tokens
+class WriterStreamer(TextStreamer):
+    """TextStreamer (models/streamers.py) writing the answer, without the prompt, to `out` instead of stdout."""
 
-    ids = np.asarray(input_ids, dtype=np.int64).reshape(1, -1)
-    past, cur = None, ids
-    with no_grad():
-        for _ in range(max_new_tokens):
-            mask = np.ones((1, ids.shape[1]), dtype=np.int64)
-            out = model(input_ids=cur, attention_mask=mask, past_key_values=past, use_cache=True)
-            scores = np.asarray(out.logits.data[:, -1, :], dtype=np.float64)
-            nxt = int(select_next_tokens(scores, do_sample, temperature, 0, top_p)[0])
-            yield nxt
-            if nxt in eos_token_ids:
-                return
-            ids = np.concatenate([ids, [[nxt]]], axis=1)
-            past, cur = out.past_key_values, np.array([[nxt]])
+    def __init__(self, tokenizer, out):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.out = out
+
+    def on_finalized_text(self, text, stream_end=False):
+        if self.out is not None:
+            self.out.write(text + ("\n" if stream_end else ""))
+            self.out.flush()
 
 
 class Chat:
@@ -58,32 +50,21 @@ class Chat:
     def __init__(self, model, tokenizer, system=None, max_new_tokens=256, **sampling):
         self.model, self.tokenizer, self.system = model, tokenizer, system
         self.max_new_tokens, self.sampling = max_new_tokens, sampling
-        eos = model.config.eos_token_id
-        self.eos_token_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) | {tokenizer.eos_token_id}
-        self.eos_token_ids.discard(None)
         self.reset()
 
     def reset(self):
         self.messages = [{"role": "system", "content": self.system}] if self.system else []
 
     def say(self, text, out=None):
-        """Add the user's message, generate the answer (printed piece by piece to out), remember it."""
+        """Add the user's message, generate the answer (printed as it comes to out), remember it."""
         self.messages.append({"role": "user", "content": text})
-        ids = self.tokenizer.apply_chat_template(self.messages, add_generation_prompt=True, return_dict=False)
-        new, shown = [], ""
-        for token in stream_generate(self.model, ids, self.max_new_tokens, self.eos_token_ids, **self.sampling):
-            new.append(token)
-            text_so_far = self.tokenizer.decode(new, skip_special_tokens=True)
-            if text_so_far.endswith("\ufffd"):
-                continue  # half of a multi-byte character: wait for the rest
-            if out is not None:
-                out.write(text_so_far[len(shown):])
-                out.flush()
-            shown = text_so_far
-        answer = self.tokenizer.decode(new, skip_special_tokens=True)
-        if out is not None:
-            out.write(answer[len(shown):] + "\n")
-            out.flush()
+        ids = self.tokenizer.apply_chat_template(self.messages, add_generation_prompt=True, return_tensors="np")
+        prompt = ids["input_ids"]
+        sampling = dict(self.sampling) if self.sampling.get("do_sample") else {}
+        generated = self.model.generate(prompt, attention_mask=ids["attention_mask"],
+                                        max_new_tokens=self.max_new_tokens, streamer=WriterStreamer(self.tokenizer, out),
+                                        **sampling)
+        answer = self.tokenizer.decode(generated.numpy()[0, prompt.shape[1]:], skip_special_tokens=True)
         self.messages.append({"role": "assistant", "content": answer})
         return answer
 
