@@ -19,9 +19,13 @@ Data files for `train` (JSON Lines, a JSON array, or CSV with a header row):
 """
 import argparse
 import json
+import math
+import os
 import shutil
 import sys
 from pathlib import Path
+
+from . import cli_transcribe
 
 METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
            "p_tuning": "P_TUNING"}
@@ -54,13 +58,32 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def non_negative_float(text):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # inf would train every weight to inf/NaN and still "succeed"
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -68,6 +91,20 @@ def probability(text):
     value = non_negative_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def dropout_probability(text):
+    value = probability(text)
+    if value >= 1:  # p = 1 drops everything and scales by 1 / (1 - p) = inf
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def seed(text):
+    value = non_negative_int(text)
+    if value >= 2 ** 32:  # NumPy's seeds are 32-bit
+        raise argparse.ArgumentTypeError(f"must be below 2**32, got {value}")
     return value
 
 
@@ -104,7 +141,7 @@ def build_parser():
     p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"])
     p.add_argument("--learning-rate", type=non_negative_float, default=DEFAULTS["learning_rate"])
     p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"])
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    p.add_argument("--seed", type=seed, default=DEFAULTS["seed"])
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("train", help="train an adapter on a JSONL/CSV file and save it",
@@ -121,12 +158,13 @@ def build_parser():
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model's)")
     p.add_argument("--learning-rate", type=non_negative_float, default=None,
                    help="default: 1e-3 for lora/ia3, 1e-2 for prompt methods")
-    p.add_argument("--epochs", type=non_negative_float, default=3.0)
+    p.add_argument("--epochs", type=positive_float, default=3.0)
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps (wins over --epochs)")
     p.add_argument("--batch-size", type=positive_int, default=8)
-    p.add_argument("--max-length", type=positive_int, default=128, help="truncate examples to this many tokens")
+    p.add_argument("--max-length", type=positive_int, default=None,
+                   help="truncate examples to this many tokens (default: 128, or the model's positions if fewer)")
     p.add_argument("--output-dir", default="tinypeft-adapter")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("generate", help="generate text from a causal or seq2seq model, optionally with an adapter",
@@ -138,9 +176,9 @@ def build_parser():
     p.add_argument("--max-new-tokens", type=positive_int, default=32)
     p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--temperature", type=non_negative_float, default=1.0)
-    p.add_argument("--top-k", type=int, default=50, help="sample from the k most likely tokens (0: all)")
+    p.add_argument("--top-k", type=non_negative_int, default=50, help="sample from the k most likely tokens (0: all)")
     p.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling mass")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
 
     p = sub.add_parser("merge", help="merge a LoRA adapter into its model; save a transformers model folder",
                        description="merge_and_unload the adapter and save config.json + model.safetensors + the "
@@ -156,6 +194,7 @@ def build_parser():
     p.add_argument("--model", required=True, help="model folder or repo id")
     p.add_argument("--task", choices=TASKS, default=None, help="which head (default: config.json's architectures)")
     add_method_options(p, default_method=None)
+    cli_transcribe.add_parser(sub, fmt)
     parser.commands = sub.choices  # name -> its parser, whose .error() prints that command's usage
     return parser
 
@@ -165,7 +204,7 @@ def add_method_options(p, default_method="lora"):
                    help="PEFT method (those whose config class this tinypeft has)")
     p.add_argument("--r", type=positive_int, default=None, help="LoRA rank (default 8)")
     p.add_argument("--lora-alpha", type=non_negative_float, default=None, help="LoRA scale numerator (default 16)")
-    p.add_argument("--lora-dropout", type=probability, default=None, help="dropout on the LoRA input (default 0)")
+    p.add_argument("--lora-dropout", type=dropout_probability, default=None, help="dropout on the LoRA input (default 0)")
     p.add_argument("--target-modules", nargs="+", default=None, metavar="NAME",
                    help="module names (or 'all-linear'); commas also separate. Default: the model type's")
     p.add_argument("--num-virtual-tokens", type=positive_int, default=None,
@@ -186,6 +225,24 @@ def model_dir(name, flag="--model"):
     if not (path / "config.json").is_file():
         raise UsageError(f"argument {flag}: {path} has no config.json, so it is not a model folder")
     return path
+
+
+def output_folder(output, flag, **inputs):
+    """The output folder, refused when it is a file, or is, contains or lies inside one of `inputs`
+    (flag -> path): writing there would overwrite what is being read (a merge into its own base model)."""
+    out = Path(output).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"argument {flag}: {output} is an existing file; give a folder path")
+    resolved = out.resolve()
+    for name, path in inputs.items():
+        if path is None:
+            continue
+        source = Path(path).expanduser().resolve()
+        if resolved == source or source.is_relative_to(resolved) or resolved.is_relative_to(source):
+            how = "is" if resolved == source else ("contains" if source.is_relative_to(resolved) else "is inside")
+            raise UsageError(f"argument {flag}: {output} {how} the {name.replace('_', ' ')} {path}, which would be "
+                             f"overwritten; choose a new folder")
+    return out
 
 
 def read_config(path):
@@ -239,7 +296,8 @@ def peft_config(args, task, model_type=None):
 
 
 def load_tokenizer(*candidates, flag="--tokenizer"):
-    """The first folder of candidates that holds a tokenizer.json."""
+    """The first folder of candidates that holds a tokenizer.json (an explicit --tokenizer is checked by
+    existing_tokenizer_dir first, so it is never passed over)."""
     from .tokenization import AutoTokenizer
 
     for c in candidates:
@@ -279,7 +337,12 @@ def load_with_adapter(model, adapter, flag="--adapter"):
     if n is not None:
         kwargs["num_labels"] = n
     base = auto_class(task).from_pretrained(str(model), **kwargs)
-    return PeftModel.from_pretrained(base, adapter), config
+    try:
+        return PeftModel.from_pretrained(base, adapter), config
+    except ValueError as e:  # target modules absent, shapes that differ: an adapter of another model
+        trained_on = config.base_model_name_or_path or "an unrecorded model"
+        raise UsageError(f"argument {flag}: it does not fit {model} (it was trained on {trained_on}): "
+                         f"{str(e).splitlines()[0]}") from None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -295,7 +358,7 @@ def cmd_demo(args):
 
 def cmd_train(args):
     from .cli_data import make_dataset
-    from .trainer import Trainer, TrainingArguments, set_seed
+    from .trainer import NonFiniteLossError, Trainer, TrainingArguments, set_seed
 
     if args.model and args.model_option and args.model != args.model_option:
         raise UsageError(f"argument --model: two different models given ({args.model}, {args.model_option})")
@@ -303,9 +366,18 @@ def cmd_train(args):
     if not name:
         raise UsageError("argument model: a model folder or repo id is required")
     path = model_dir(name, "model")
-    task = args.task or default_task(read_config(path))
-    config = peft_config(args, task, read_config(path).get("model_type"))
-    tokenizer = load_tokenizer(args.tokenizer, path)
+    tokenizer_dir = existing_tokenizer_dir(args.tokenizer)
+    output_dir = output_folder(args.output_dir, "--output-dir", model=path, tokenizer=tokenizer_dir)
+    model_config = read_config(path)
+    task = args.task or default_task(model_config)
+    context = context_length(model_config)
+    if args.max_length is None:
+        args.max_length = min(128, context or 128)
+    elif context is not None and args.max_length > context:
+        raise UsageError(f"argument --max-length: {args.max_length} is past the model's {context} positions; "
+                         f"use --max-length {context} or less")
+    config = peft_config(args, task, model_config.get("model_type"))
+    tokenizer = load_tokenizer(tokenizer_dir or path)
     try:
         dataset, collator_fn, model_kwargs = make_dataset(args.data, task, tokenizer, args.max_length)
     except (KeyError, ValueError, TypeError) as e:
@@ -318,30 +390,60 @@ def cmd_train(args):
         model = auto_class(task).from_pretrained(name, **model_kwargs)
     except ValueError as e:  # e.g. 3 labels in the data, a 2-way classifier in the checkpoint
         raise UsageError(f"argument model: {e}") from None
-    peft_model = get_peft_model(model, config)
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as e:  # target modules that match nothing in this model
+        raise UsageError(f"argument --target-modules: {e}") from None
     peft_model.print_trainable_parameters()
     lr = args.learning_rate if args.learning_rate is not None else (1e-2 if config.is_prompt_learning else 1e-3)
     training_args = TrainingArguments(
-        output_dir=args.output_dir, learning_rate=lr, num_train_epochs=args.epochs,
+        output_dir=str(output_dir), learning_rate=lr, num_train_epochs=args.epochs,
         max_steps=args.max_steps or -1, per_device_train_batch_size=args.batch_size, save_strategy="no",
         logging_steps=0.1, seed=args.seed, disable_tqdm=args.no_progress)
-    Path(args.output_dir).mkdir(parents=True, exist_ok=True)  # the Trainer writes loss_curve.png there
+    output_dir.mkdir(parents=True, exist_ok=True)  # the Trainer writes loss_curve.png there
     trainer = Trainer(peft_model, training_args, data_collator=collator_fn(model), train_dataset=dataset)
-    result = trainer.train()
-    peft_model.save_pretrained(args.output_dir)
-    tokenizer.save_pretrained(args.output_dir)
+    try:
+        result = trainer.train()
+        peft_model.save_pretrained(output_dir)  # refuses non-finite weights: a diverged run is no success
+    except (NonFiniteLossError, ValueError) as e:
+        raise UsageError(f"argument --learning-rate: {e}") from None
+    tokenizer.save_pretrained(output_dir)
     print(f"train loss {result.training_loss:.4f} over {result.global_step} steps; "
           f"adapter saved to {args.output_dir}")
     return 0
+
+
+def context_length(config):
+    """How many positions the model has (None: relative positions, as T5's, have no fixed limit)."""
+    for key in ("n_positions", "max_position_embeddings"):
+        if isinstance(config.get(key), int):
+            return config[key]
+    return None
+
+
+def existing_tokenizer_dir(folder, flag="--tokenizer"):
+    """--tokenizer FOLDER: it must hold a tokenizer.json; never a silent fall-back to another tokenizer."""
+    if folder is None:
+        return None
+    if not Path(folder).is_dir():
+        raise UsageError(f"argument {flag}: directory not found: {folder}")
+    if not (Path(folder) / "tokenizer.json").is_file():
+        raise UsageError(f"argument {flag}: {folder} has no tokenizer.json; give a folder that has one")
+    return folder
 
 
 def cmd_generate(args):
     from . import manual_seed
 
     path = model_dir(args.model)
-    if args.tokenizer is not None and not Path(args.tokenizer).is_dir():
-        raise UsageError(f"argument --tokenizer: directory not found: {args.tokenizer}")
-    tokenizer = load_tokenizer(args.tokenizer, args.adapter, path)
+    tokenizer_dir = existing_tokenizer_dir(args.tokenizer)
+    if args.do_sample and args.temperature == 0:
+        raise UsageError("argument --temperature: 0 with --do-sample divides by zero; drop --do-sample for greedy "
+                         "decoding or give a temperature > 0")
+    empty = [i for i, p in enumerate(args.prompt) if not p.strip()]
+    if empty:
+        raise UsageError(f"argument --prompt: prompt {empty[0] + 1} is empty; give some text to continue")
+    tokenizer = load_tokenizer(tokenizer_dir, args.adapter, path)
     if args.adapter:
         model, _ = load_with_adapter(args.model, args.adapter)
     else:
@@ -349,9 +451,18 @@ def cmd_generate(args):
         model = auto_class("SEQ_2_SEQ_LM" if default_task(config) == "SEQ_2_SEQ_LM" else "CAUSAL_LM").from_pretrained(args.model)
     model.eval()
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    context = None if encoder_decoder else context_length(read_config(path))
+    batches = [tokenizer([prompt], return_tensors="np") for prompt in args.prompt]
+    for prompt, batch in zip(args.prompt, batches):
+        n = batch["input_ids"].shape[1]
+        if n == 0:
+            raise UsageError(f"argument --prompt: {prompt!r} gives no tokens; give some text to continue")
+        if context is not None and n + args.max_new_tokens > context:
+            raise UsageError(f"argument --max-new-tokens: the prompt's {n} tokens + {args.max_new_tokens} new ones "
+                             f"are past the model's {context} positions; use --max-new-tokens {max(context - n, 0)} "
+                             "or less, or a shorter prompt")
     manual_seed(args.seed)
-    for prompt in args.prompt:  # one at a time: no padding to reason about, and output appears as it is made
-        batch = tokenizer([prompt], return_tensors="np")
+    for prompt, batch in zip(args.prompt, batches):  # one at a time: no padding, and output appears as it is made
         out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                              max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
@@ -365,13 +476,13 @@ def cmd_generate(args):
 
 def cmd_merge(args):
     path = model_dir(args.model)
+    out = output_folder(args.output, "--output", model=path, adapter=args.adapter)
     model, config = load_with_adapter(args.model, args.adapter)
     if config.is_prompt_learning or str(config.peft_type) not in ("LORA", "IA3"):
         raise UsageError(f"argument --adapter: a {config.peft_type} adapter cannot be merged into weights "
                          "(only LoRA and IA3 can); use it with --adapter instead")
     merged = model.merge_and_unload()
     merged.config.architectures = [type(merged).__name__]
-    out = Path(args.output)
     merged.save_pretrained(out)
     copied = []
     for name in TOKENIZER_FILES:
@@ -394,11 +505,9 @@ def cmd_info(args):
     if args.task is not None:
         cls = auto_class(args.task).model_class(config)
     else:
-        cls = auto_class(None).model_class(config)
-        for arch in getattr(config, "architectures", None) or []:
-            module = sys.modules[cls.__module__]
-            cls = getattr(module, arch, cls)
-            break
+        from .models.auto import architecture_class
+
+        cls = architecture_class(config) or auto_class(None).model_class(config)
     with nn.init_empty_weights():  # placeholders only: no memory for the weights
         model = cls(config)
     if hasattr(model, "tie_weights"):
@@ -432,7 +541,8 @@ def cmd_info(args):
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info,
+            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir)}
 
 
 def main(argv=None):
@@ -443,6 +553,13 @@ def main(argv=None):
         return COMMANDS[args.command](args)
     except UsageError as e:
         sub.error(str(e))  # prints usage + "tinypeft <command>: error: ...", exits with 2
+    except (ValueError, OSError, NotImplementedError) as e:
+        # what the library refuses (a malformed file, an unsupported option) is the user's to fix: one line,
+        # no traceback, unless asked for one
+        if os.environ.get("TINYPEFT_TRACEBACK"):
+            raise
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        sub.error(f"{first} (set TINYPEFT_TRACEBACK=1 to see where it was raised)")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

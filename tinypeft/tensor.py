@@ -1,7 +1,8 @@
 """Tensor: an ndarray (NumPy or CuPy) plus what autograd needs: requires_grad, .grad and the op that made it.
 
 Methods mirror torch.Tensor's names and signatures (`sum(dim, keepdim)`, `transpose(d0, d1)`, `view`,
-`masked_fill`, ...). The maths lives in tinypeft/ops; this file only wires operators and methods to it.
+`masked_fill`, ...). The maths lives in tinypeft/ops; every method here is one line down to its op there,
+so "go to definition" on `x.sum` lands on ops.reduce.sum, and from there on the Sum Function.
 """
 import numpy as np
 
@@ -23,10 +24,20 @@ def get_default_dtype():
 
 
 def as_array(x, like=None, dtype=None):
-    """The raw array behind x. Python numbers take the dtype of `like` (so float32 * 2.0 stays float32)."""
+    """The array behind x: the one way tinypeft unwraps its inputs.
+
+    A Tensor gives its .data; None stays None (an absent optional input); an array keeps its module;
+    anything else (lists, Python numbers) goes through xp.asarray. Python numbers take the dtype of
+    `like` (so float32 * 2.0 stays float32); with `like`, the result lives on like's device.
+    """
+    if x is None:
+        return None
     if isinstance(x, Tensor):
         return x.data
-    xp = like.xp if like is not None else backend.default_xp()
+    if like is not None:
+        xp = like.xp
+    else:  # an array stays where it is; lists and numbers go to the default device
+        xp = backend.xp_of(x) if hasattr(x, "shape") and hasattr(x, "dtype") else backend.default_xp()
     if dtype is None and isinstance(x, (int, float)) and not isinstance(x, bool):
         dtype = like.dtype if like is not None and like.dtype.kind == "f" else _default_dtype
     return xp.asarray(x, dtype=dtype)
@@ -143,10 +154,10 @@ class Tensor:
     def tolist(self):
         return backend.to_device(self.data, "cpu").tolist()
 
-    # -- dtype and device (no gradient across dtype changes is needed for tinypeft's uses) -------------
+    # -- dtype and device: both differentiable, as in torch ---------------------------------------------
     def to(self, dtype_or_device):
         if isinstance(dtype_or_device, str) and (dtype_or_device == "cpu" or dtype_or_device.startswith("cuda")):
-            return Tensor._wrap(backend.to_device(self.data, dtype_or_device), self.requires_grad)
+            return ops.shape.to_device(self, dtype_or_device)
         return ops.shape.cast(self, dtype_or_device)
 
     def float(self):
@@ -169,6 +180,79 @@ class Tensor:
 
     def contiguous(self):
         return self
+
+
+    # -- ops: one line each, down to the torch-named function in tinypeft/ops ------------------------------
+    def __add__(self, other): return ops.arithmetic.add(self, other)
+    def __radd__(self, other): return ops.arithmetic.add(other, self)
+    def __sub__(self, other): return ops.arithmetic.sub(self, other)
+    def __rsub__(self, other): return ops.arithmetic.sub(other, self)
+    def __mul__(self, other): return ops.arithmetic.mul(self, other)
+    def __rmul__(self, other): return ops.arithmetic.mul(other, self)
+    def __truediv__(self, other): return ops.arithmetic.div(self, other)
+    def __rtruediv__(self, other): return ops.arithmetic.div(other, self)
+    def __pow__(self, other): return ops.arithmetic.pow(self, other)
+    def __rpow__(self, other): return ops.arithmetic.pow(other, self)
+    def __matmul__(self, other): return ops.arithmetic.matmul(self, other)
+    def __rmatmul__(self, other): return ops.arithmetic.matmul(other, self)
+    def __neg__(self): return ops.arithmetic.neg(self)
+    def __getitem__(self, index): return ops.shape.getitem(self, index)
+
+    def add(self, other): return ops.arithmetic.add(self, other)
+    def sub(self, other): return ops.arithmetic.sub(self, other)
+    def mul(self, other): return ops.arithmetic.mul(self, other)
+    def div(self, other): return ops.arithmetic.div(self, other)
+    def neg(self): return ops.arithmetic.neg(self)
+    def pow(self, exponent): return ops.arithmetic.pow(self, exponent)
+    def matmul(self, other): return ops.arithmetic.matmul(self, other)
+
+    def sum(self, dim=None, keepdim=False): return ops.reduce.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return ops.reduce.mean(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False): return ops.reduce.amax(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return ops.reduce.max(self, dim, keepdim)
+
+    def exp(self): return ops.elementwise.exp(self)
+    def log(self): return ops.elementwise.log(self)
+    def sqrt(self): return ops.elementwise.sqrt(self)
+    def tanh(self): return ops.elementwise.tanh(self)
+    def sigmoid(self): return ops.elementwise.sigmoid(self)
+    def relu(self): return ops.elementwise.relu(self)
+    def softmax(self, dim, dtype=None): return ops.softmax.softmax(self, dim, dtype)
+    def log_softmax(self, dim, dtype=None): return ops.softmax.log_softmax(self, dim, dtype)
+
+    def reshape(self, *shape): return ops.shape.reshape(self, *shape)
+    def view(self, *shape): return ops.shape.reshape(self, *shape)
+    def permute(self, *dims): return ops.shape.permute(self, *dims)
+    def transpose(self, dim0, dim1): return ops.shape.transpose(self, dim0, dim1)
+    def unsqueeze(self, dim): return ops.shape.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return ops.shape.squeeze(self, dim)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.shape.flatten(self, start_dim, end_dim)
+    def expand(self, *shape): return ops.shape.expand(self, *shape)
+    def gather(self, dim, index): return ops.shape.gather(self, dim, index)
+    def split(self, split_size_or_sections, dim=0): return ops.shape.split(self, split_size_or_sections, dim)
+    def masked_fill(self, mask, value): return ops.shape.masked_fill(self, mask, value)
+
+    @property
+    def T(self): return ops.shape.permute(self, tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self): return ops.shape.transpose(self, -2, -1)
+
+    # -- comparisons, logic and argmax: plain arrays with no gradient --------------------------------------
+    def __lt__(self, other): return Tensor._wrap(self.data < as_array(other, like=self))
+    def __le__(self, other): return Tensor._wrap(self.data <= as_array(other, like=self))
+    def __gt__(self, other): return Tensor._wrap(self.data > as_array(other, like=self))
+    def __ge__(self, other): return Tensor._wrap(self.data >= as_array(other, like=self))
+    def __eq__(self, other): return Tensor._wrap(self.data == as_array(other, like=self))
+    def __ne__(self, other): return Tensor._wrap(self.data != as_array(other, like=self))
+    __hash__ = object.__hash__  # __eq__ is elementwise, as in torch; tensors stay usable as dict keys
+    def __invert__(self): return Tensor._wrap(~self.data)
+    def __and__(self, other): return Tensor._wrap(self.data & as_array(other))
+    def __or__(self, other): return Tensor._wrap(self.data | as_array(other))
+    def argmax(self, dim=None, keepdim=False): return Tensor._wrap(self.data.argmax(axis=dim, keepdims=keepdim))
+    def argmin(self, dim=None, keepdim=False): return Tensor._wrap(self.data.argmin(axis=dim, keepdims=keepdim))
+    def all(self, dim=None, keepdim=False): return Tensor._wrap(self.data.all(axis=dim, keepdims=keepdim))
+    def any(self, dim=None, keepdim=False): return Tensor._wrap(self.data.any(axis=dim, keepdims=keepdim))
 
     # -- in-place, outside autograd (initialisers, optimisers) ------------------------------------------
     def _check_inplace(self):
@@ -198,6 +282,7 @@ class Tensor:
         self.data[index] = as_array(value, like=self)
 
 
-from . import ops  # noqa: E402  (ops import Tensor lazily; this binds the methods below)
 
-ops.bind_tensor_methods(Tensor)
+
+# Imported last: the ops import Tensor (through creation), so Tensor must exist first.
+from . import ops  # noqa: E402

@@ -13,7 +13,10 @@ from . import cmatmul
 _device = "cpu"
 _cupy = None
 # "c" uses the blocked C kernel when it was built; "numpy" uses NumPy's BLAS. Env var overrides.
-_matmul_backend = os.environ.get("TINYPEFT_MATMUL", "c" if cmatmul.available() else "numpy")
+_matmul_backend = os.environ.get("TINYPEFT_MATMUL", "c" if cmatmul.available() else "numpy").strip().lower()
+if _matmul_backend not in ("c", "numpy"):  # a typo must not leave a name that no dispatch ever matches
+    raise ValueError(f"TINYPEFT_MATMUL={os.environ['TINYPEFT_MATMUL']!r} is not a matmul backend: "
+                     "set it to 'c' or 'numpy', or unset it.")
 
 if not cmatmul.available():
     # The one warning of an install without a compiler: pip hides build output, so say it here, once.
@@ -96,10 +99,24 @@ def set_matmul_backend(name):
 
 
 def backend_info():
-    """Which matmul backend is active, and how the extension was built."""
+    """Which matmul backend is active, what each kind of product runs on (see matmul below), and how the
+    extension was built."""
+    if _device != "cpu":
+        paths = {"every product": "cupy"}
+    elif _matmul_backend != "c":
+        paths = {"every product": "numpy matmul"}
+    else:
+        paths = {
+            "2-D, and batches folded into rows ([..., m, k] @ [k, n])": "c",
+            "one row ([1, k] @ [k, n], a decoding step)": "numpy einsum",
+            f"batched, under {_BATCHED_C_MIN_WORK} multiply-adds per matrix": "numpy matmul",
+            f"batched, larger: one C call per matrix, shared among {cmatmul.get_num_threads()} threads": "c",
+            "1-D operands, integer or mixed dtypes, non-NumPy arrays": "numpy matmul",
+        }
     return {
         "device": _device,
         "matmul": _matmul_backend if _device == "cpu" else "cupy",
+        "matmul_paths": paths,
         "c_extension": cmatmul.build_info(),
         "numpy": np.__version__,
     }
@@ -123,12 +140,12 @@ def matmul(a, b):
         a2 = a.reshape(-1, a.shape[-1])
         if a2.shape[0] == 1:
             # One row (a decoding step): the kernel would pack all of b for one dot per column. einsum
-            # reads b once, on one thread, no BLAS threads to wake: GPT-2's x @ wte^T 39.7 -> 11.9 ms.
+            # reads b once, on one thread, with no BLAS threads to wake (bench/ measures the difference).
             return np.einsum("ik,kj->ij", a2, b).reshape(*lead, b.shape[-1])
         return cmatmul.matmul(a2, b).reshape(*lead, b.shape[-1])
     # Batched (attention heads): many small GEMMs. Tiny ones (a decoding step, short sentences) stay in
     # NumPy, whose per-call cost is lowest. Above ~64K multiply-adds OpenBLAS starts its threads on every
-    # matrix, and on a busy machine that made 128x64x128 heads 50x slower than one C call each.
+    # matrix, which on a busy machine costs far more than one single-threaded C call each.
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     if m * k * n < _BATCHED_C_MIN_WORK:
         return np.matmul(a, b)
@@ -145,14 +162,8 @@ def matmul(a, b):
     threads = cmatmul.get_num_threads()
     if threads == 1 or len(idx) == 1 or m * k * n >= _C_MIN_WORK_PER_THREAD * threads:
         run(idx)  # few or big matrices: the C kernel splits each one across its own threads
-    else:
-        # Many matrices, each too small for the kernel's threads: give each thread a share of the batch.
-        # cffi releases the GIL during the C call, so the shares run at once.
-        chunks = [idx[t::threads] for t in range(threads)]
-        futures = [_pool(threads).submit(run, c) for c in chunks[1:]]
-        run(chunks[0])
-        for f in futures:
-            f.result()
+    else:  # many matrices, each too small for the kernel's threads: each thread takes a share of the batch
+        run_on_threads(run, [(idx[t::threads],) for t in range(threads)])
     return out
 
 
@@ -162,14 +173,23 @@ _BATCHED_C_MIN_WORK = 1 << 16
 _executor = None
 
 
-def _pool(threads):
-    """A lasting pool of threads - 1 workers (the caller is the last one): no thread start per call."""
+def run_on_threads(fn, jobs):
+    """fn(*job) for every job at once: the first on the calling thread, the others on a lasting pool.
+
+    The one thread fan-out in tinypeft. It pays only where fn lets go of the GIL (a cffi call into the C
+    kernel, NumPy's ufuncs on big arrays), which is what every caller hands it."""
     global _executor
-    if _executor is None or _executor._max_workers != threads - 1:
+    if len(jobs) == 1:
+        fn(*jobs[0])
+        return
+    if _executor is None or _executor._max_workers != len(jobs) - 1:  # no thread start per call
         from concurrent.futures import ThreadPoolExecutor
 
-        _executor = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="tinypeft-matmul")
-    return _executor
+        _executor = ThreadPoolExecutor(max_workers=len(jobs) - 1, thread_name_prefix="tinypeft-matmul")
+    futures = [_executor.submit(fn, *job) for job in jobs[1:]]
+    fn(*jobs[0])
+    for f in futures:
+        f.result()
 
 
 def parallel_elementwise(fn, *arrays):
@@ -186,8 +206,4 @@ def parallel_elementwise(fn, *arrays):
         return
     flats = [a.reshape(-1) for a in arrays]
     bounds = np.linspace(0, n, threads + 1).astype(int)
-    parts = [[f[lo:hi] for f in flats] for lo, hi in zip(bounds[:-1], bounds[1:])]
-    futures = [_pool(threads).submit(fn, *part) for part in parts[1:]]
-    fn(*parts[0])
-    for f in futures:
-        f.result()
+    run_on_threads(fn, [[f[lo:hi] for f in flats] for lo, hi in zip(bounds[:-1], bounds[1:])])

@@ -23,6 +23,10 @@ int tp_matmul_f64(size_t m, size_t n, size_t k,
                   const double *a, ptrdiff_t rsa, ptrdiff_t csa,
                   const double *b, ptrdiff_t rsb, ptrdiff_t csb,
                   double *c, ptrdiff_t ldc, int nthreads);
+void tp_matmul_reference_f32(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                             const float *b, ptrdiff_t rsb, ptrdiff_t csb, float *c, ptrdiff_t ldc);
+void tp_matmul_reference_f64(size_t m, size_t n, size_t k, const double *a, ptrdiff_t rsa, ptrdiff_t csa,
+                             const double *b, ptrdiff_t rsb, ptrdiff_t csb, double *c, ptrdiff_t ldc);
 const char *tp_kernel_name(void);
 int tp_kernel_supported(const char *name);
 int tp_select_kernel(const char *name);
@@ -32,6 +36,17 @@ void erf_f32(const float *x, float *y, size_t n);
 void erf_f64(const double *x, double *y, size_t n);
 const char *tp_build_flags(void);
 const char *tp_compiler(void);
+"""
+# csrc/quant.h, the quantized-weight kernels (same caveat: declarations only)
+CDEF += """
+typedef struct { int kind; const uint8_t *data; const float *scale; const float *code;
+                 size_t blocksize; size_t n, k; } tp_qweight;
+void tp_dequantize_absmax(const uint8_t *q, const float *code8, const float *absmax2, size_t blocksize2,
+                          float offset, size_t count, float *out);
+void tp_dequantize(const tp_qweight *w, size_t r0, size_t r1, size_t c0, size_t c1, float *out, size_t ldo);
+int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float *y, size_t ldy, int nthreads);
+int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads);
+void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads);
 """
 
 if sys.platform == "win32":
@@ -61,6 +76,7 @@ ffibuilder.set_source(
     "tinypeft.backend._cmatmul",
     f"""
 #include "matmul.h"
+#include "quant.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -70,8 +86,8 @@ static const char *tp_compiler(void) {{
 #endif
 }}
 """,
-    sources=[_source_path("matmul.c"), _source_path("erf.c")],
-    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h")],
+    sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c")],
+    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

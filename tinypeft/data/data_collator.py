@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 from ..creation import generator
+from ..tensor import as_array
 
 IGNORE_INDEX = -100
 
@@ -204,7 +205,7 @@ class DataCollatorForSeq2Seq:
             prepare = getattr(self.model, "prepare_decoder_input_ids_from_labels", None)
             if prepare is not None and "decoder_input_ids" not in features[0]:
                 decoder_input_ids = prepare(labels=batch["labels"])
-                batch["decoder_input_ids"] = np.asarray(getattr(decoder_input_ids, "data", decoder_input_ids))
+                batch["decoder_input_ids"] = as_array(decoder_input_ids)
         return _stack_rest(batch, features, skip=("labels",))
 
 

@@ -1,8 +1,8 @@
 """Auto classes: config.json's model_type picks the architecture, as in transformers."""
 import importlib
-import json
 
 from ..hub import resolve_model_dir
+from .configuration_utils import read_json_object
 
 # model_type -> (module in tinypeft.models, config class, {task: model class})
 _ARCHITECTURES = {
@@ -17,11 +17,13 @@ _ARCHITECTURES = {
         "token_cls": "BertForTokenClassification", "qa": "BertForQuestionAnswering"}),
     "t5": ("t5", "T5Config", {"base": "T5Model", "seq2seq_lm": "T5ForConditionalGeneration"}),
     "mt5": ("t5", "MT5Config", {"base": "MT5Model", "seq2seq_lm": "MT5ForConditionalGeneration"}),
+    "whisper": ("whisper", "WhisperConfig", {
+        "base": "WhisperModel", "speech_seq2seq": "WhisperForConditionalGeneration"}),
 }
 
 
 def _lookup(model_type, what):
-    if model_type not in _ARCHITECTURES:
+    if not isinstance(model_type, str) or model_type not in _ARCHITECTURES:
         raise ValueError(
             f"tinypeft has no architecture for model_type {model_type!r}; supported: {sorted(_ARCHITECTURES)}."
         )
@@ -33,6 +35,18 @@ def _lookup(model_type, what):
     return getattr(module, name)
 
 
+def architecture_class(config):
+    """The class config.architectures names, looked up in this table of tinypeft's classes (never any other
+    name of a module); None when it names none of them (a head tinypeft does not have)."""
+    if config.model_type not in _ARCHITECTURES:
+        _lookup(config.model_type, "config")  # raises, naming the supported model types
+    module_name, _, tasks = _ARCHITECTURES[config.model_type]
+    for arch in getattr(config, "architectures", None) or []:
+        if arch in tasks.values():
+            return getattr(importlib.import_module(f"tinypeft.models.{module_name}"), arch)
+    return None
+
+
 class AutoConfig:
     @staticmethod
     def for_model(model_type, **kwargs):
@@ -41,11 +55,9 @@ class AutoConfig:
     @staticmethod
     def from_pretrained(pretrained_model_name_or_path, revision=None, **kwargs):
         path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
-        try:
-            with open(path / "config.json") as f:
-                model_type = json.load(f).get("model_type")
-        except FileNotFoundError:
-            raise OSError(f"{path} has no config.json: it is not a transformers-format model folder.") from None
+        if not (path / "config.json").is_file():
+            raise OSError(f"{path} has no config.json: it is not a transformers-format model folder.")
+        model_type = read_json_object(path / "config.json").get("model_type")
         if not model_type:
             raise ValueError(f"{path / 'config.json'} has no model_type, so the architecture is unknown.")
         config = _lookup(model_type, "config").from_pretrained(path, **kwargs)
@@ -69,9 +81,11 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision=None, **kwargs):
+        quantization_config = kwargs.pop("quantization_config", None)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
-        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision)
+        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,
+                                                       quantization_config=quantization_config)
 
 
 class AutoModel(_AutoModel):
@@ -86,6 +100,10 @@ class AutoModelForSeq2SeqLM(_AutoModel):
     task = "seq2seq_lm"
 
 
+class AutoModelForSpeechSeq2Seq(_AutoModel):
+    task = "speech_seq2seq"
+
+
 class AutoModelForSequenceClassification(_AutoModel):
     task = "seq_cls"
 
@@ -96,3 +114,31 @@ class AutoModelForTokenClassification(_AutoModel):
 
 class AutoModelForQuestionAnswering(_AutoModel):
     task = "qa"
+
+
+class AutoFeatureExtractor:
+    """preprocessor_config.json -> the feature extractor it names (tinypeft has Whisper's)."""
+
+    @staticmethod
+    def from_pretrained(pretrained_model_name_or_path, revision=None, **kwargs):
+        from .feature_extraction_whisper import WhisperFeatureExtractor
+
+        return WhisperFeatureExtractor.from_pretrained(pretrained_model_name_or_path, revision=revision, **kwargs)
+
+
+class AutoProcessor:
+    """A speech folder (preprocessor_config.json) with a tokenizer.json -> WhisperProcessor pairing the two;
+    only preprocessor_config.json -> the feature extractor; only a tokenizer -> the tokenizer."""
+
+    @staticmethod
+    def from_pretrained(pretrained_model_name_or_path, revision=None, **kwargs):
+        from ..tokenization import AutoTokenizer
+        from .processing_whisper import WhisperProcessor
+
+        path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
+        has_features = (path / "preprocessor_config.json").is_file()
+        if has_features and (path / "tokenizer.json").is_file():
+            return WhisperProcessor.from_pretrained(path, **kwargs)
+        if has_features:
+            return AutoFeatureExtractor.from_pretrained(path, **kwargs)
+        return AutoTokenizer.from_pretrained(path, **kwargs)

@@ -14,10 +14,12 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..tensor import as_array
 from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .heads import sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
+from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
 
 
@@ -126,7 +128,7 @@ class BertOutput(nn.Module):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)  # [B, T, D]
 
 
-class BertLayer(nn.Module):
+class BertLayer(GradientCheckpointingLayer):
     def __init__(self, config):
         super().__init__()
         self.attention = BertAttention(config)
@@ -227,7 +229,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         loss = None
         if labels is not None:
             # one prediction per token; label -100 (padding, continuation word pieces) is left out
-            labels = np.asarray(getattr(labels, "data", labels))
+            labels = as_array(labels)
             loss = F.cross_entropy(logits.reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=-100)
         return ModelOutput(loss=loss, logits=logits)
 
@@ -253,8 +255,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         if start_positions is not None and end_positions is not None:
             # transformers: an answer outside the (truncated) input is clamped to T and then ignored
             T = start_logits.shape[1]
-            start = np.clip(np.asarray(getattr(start_positions, "data", start_positions)).reshape(-1), 0, T)
-            end = np.clip(np.asarray(getattr(end_positions, "data", end_positions)).reshape(-1), 0, T)
+            start = np.clip(as_array(start_positions).reshape(-1), 0, T)
+            end = np.clip(as_array(end_positions).reshape(-1), 0, T)
             loss = (F.cross_entropy(start_logits, start, ignore_index=T)
                     + F.cross_entropy(end_logits, end, ignore_index=T)) / 2
         return ModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits)

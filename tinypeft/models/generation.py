@@ -19,7 +19,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..backend import to_device, xp_of
 from ..creation import generator
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from .beam_search import beam_search
 from .fast_decode import StaticCache, fast_decoder
 from .generation_config import GenerationConfig
@@ -39,10 +39,6 @@ MODEL_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
 UNSUPPORTED_ARGUMENTS = {"prefix_allowed_tokens_fn", "synced_gpus", "assistant_model", "negative_prompt_ids",
                          "negative_prompt_attention_mask", "custom_generate", "assistant_tokenizer", "inputs_embeds",
                          "decoder_input_ids", "past_key_values", "encoder_outputs"}
-
-
-def _np(x):
-    return None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x)
 
 
 class GenerationMixin:
@@ -70,7 +66,7 @@ class GenerationMixin:
         inputs (input_ids, attention_mask, token_type_ids) or `tokenizer` (needed by stop_strings).
         """
         gc, model_kwargs, tokenizer = self._prepare_generation_config(generation_config, kwargs)
-        ids = _np(inputs if inputs is not None else model_kwargs.pop("input_ids", None))
+        ids = as_array(inputs if inputs is not None else model_kwargs.pop("input_ids", None))
         if ids is None or ids.ndim != 2 or ids.dtype.kind not in "iu":
             raise ValueError("generate() needs input_ids: integer token ids of shape [batch, length].")
         if ids.shape[1] == 0:
@@ -79,7 +75,7 @@ class GenerationMixin:
         cfg = self.config
         eos = gc.eos_token_ids()
         pad = gc.pad_token_id if gc.pad_token_id is not None else (eos[0] if eos else None)
-        mask = _np(model_kwargs.pop("attention_mask", None))
+        mask = as_array(model_kwargs.pop("attention_mask", None))
         if mask is None:
             mask = self._attention_mask_from_padding(ids, pad, eos)
         elif mask.shape != ids.shape:
@@ -104,7 +100,7 @@ class GenerationMixin:
         else:
             prompt = np.repeat(ids, expand, axis=0)
             mask = np.repeat(mask, expand, axis=0)
-            token_types = _np(model_kwargs.pop("token_type_ids", None))
+            token_types = as_array(model_kwargs.pop("token_type_ids", None))
             token_types = None if token_types is None else np.repeat(token_types.astype(np.int64), expand, axis=0)
             pad_lengths = None if mask.all() else (mask != 0).argmax(axis=1)  # left padding of each row
 

@@ -13,6 +13,7 @@ from ..ops.shape import cat
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .masking import attention_mask_4d, default_position_ids
+from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
 from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
@@ -90,7 +91,7 @@ class GPT2MLP(nn.Module):
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
 
 
-class GPT2Block(nn.Module):
+class GPT2Block(GradientCheckpointingLayer):
     def __init__(self, config, layer_idx=0):
         super().__init__()
         inner = config.n_inner if config.n_inner is not None else 4 * config.n_embd

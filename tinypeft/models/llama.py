@@ -22,6 +22,7 @@ from .generation import GenerationMixin
 from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
+from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
 
 
@@ -168,7 +169,7 @@ class LlamaAttention(nn.Module):
         return self.o_proj(out), present
 
 
-class LlamaDecoderLayer(nn.Module):
+class LlamaDecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config, layer_idx=0):
         super().__init__()
         self.hidden_size = config.hidden_size

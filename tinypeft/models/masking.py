@@ -1,6 +1,8 @@
 """Attention masks: the 2-D padding mask of a batch, turned into the [B, 1, q, k] mask attention uses."""
 import numpy as np
 
+from ..tensor import as_array
+
 
 def attention_mask_4d(attention_mask, batch_size, q_len, kv_len, causal):
     """Boolean [B, 1, q_len, kv_len], True where a query may attend to a key; None when nothing is masked.
@@ -16,7 +18,7 @@ def attention_mask_4d(attention_mask, batch_size, q_len, kv_len, causal):
         past = kv_len - q_len
         allowed &= np.arange(kv_len)[None, :] <= (np.arange(q_len)[:, None] + past)
     if attention_mask is not None:
-        m = np.asarray(getattr(attention_mask, "data", attention_mask))
+        m = as_array(attention_mask)
         if m.shape != (batch_size, kv_len):
             raise ValueError(
                 f"attention_mask has shape {m.shape}; expected (batch, past + new tokens) = {(batch_size, kv_len)}."
@@ -28,7 +30,7 @@ def attention_mask_4d(attention_mask, batch_size, q_len, kv_len, causal):
 
 def position_ids_from_mask(attention_mask, past_len, q_len):
     """Positions that skip left padding: the cumulative count of real tokens, minus one (pads get 1)."""
-    m = np.asarray(getattr(attention_mask, "data", attention_mask)).astype(np.int64)
+    m = as_array(attention_mask).astype(np.int64)
     pos = np.cumsum(m, axis=-1) - 1
     pos[m == 0] = 1
     return pos[:, past_len : past_len + q_len]

@@ -84,6 +84,40 @@ class PreTrainedModel(nn.Module):
     def base_model(self):
         return getattr(self, self.base_model_prefix, self) if self.base_model_prefix else self
 
+    # -- gradient checkpointing (tinypeft.utils.checkpoint) ------------------------------------------------
+    supports_gradient_checkpointing = True
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+        """Recompute each block's activations in backward instead of keeping them (while training)."""
+        from .modeling_layers import set_gradient_checkpointing
+
+        kwargs = dict(gradient_checkpointing_kwargs or {})
+        unknown = set(kwargs) - {"use_reentrant", "preserve_rng_state"}
+        if unknown or not kwargs.get("preserve_rng_state", True):
+            raise ValueError(f"gradient_checkpointing_kwargs {kwargs}: tinypeft takes use_reentrant only, and always "
+                             "preserves the random state (so dropout masks repeat).")
+        if not set_gradient_checkpointing(self, True):
+            raise ValueError(f"{type(self).__name__} does not support gradient checkpointing.")
+
+    def gradient_checkpointing_disable(self):
+        from .modeling_layers import set_gradient_checkpointing
+
+        set_gradient_checkpointing(self, False)
+
+    @property
+    def is_gradient_checkpointing(self):
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
+
+    def enable_input_require_grads(self):
+        """Make the input embeddings' output require grad (transformers' hook for reentrant checkpointing)."""
+        emb = self.get_input_embeddings()
+        forward = emb.forward
+
+        def forward_requiring_grad(*args, **kwargs):
+            return forward(*args, **kwargs).requires_grad_(True)
+
+        emb.forward = forward_requiring_grad
+
     def num_parameters(self, only_trainable=False):
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
 
@@ -98,6 +132,7 @@ class PreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, config=None, revision=None, **kwargs):
         path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
+        quantization_config = kwargs.pop("quantization_config", None)
         if config is None:
             config = cls.config_class.from_pretrained(path, **kwargs)
         config.name_or_path = str(pretrained_model_name_or_path)
@@ -105,7 +140,13 @@ class PreTrainedModel(nn.Module):
             model = cls(config)
         model.name_or_path = str(pretrained_model_name_or_path)
         model.tie_weights()
-        model._load_checkpoint(load_checkpoint(path), str(pretrained_model_name_or_path))
+        if quantization_config is not None:  # quantized layer by layer as the tensors stream in
+            from ..quantization.loading import prepare_quantized_load
+
+            state = prepare_quantized_load(model, quantization_config, path)
+        else:
+            state = load_checkpoint(path)
+        model._load_checkpoint(state, str(pretrained_model_name_or_path))
         if hasattr(type(model), "generation_config"):  # generation_config.json, else config.json's special tokens
             model.generation_config = GenerationConfig.from_pretrained(path, config=config)
         model.eval()  # like transformers: dropout off until train() is called
@@ -114,7 +155,8 @@ class PreTrainedModel(nn.Module):
     def _load_checkpoint(self, state, source):
         import re
 
-        own = dict(self.named_parameters())
+        params = dict(self.named_parameters())
+        own = dict(params)
         own.update(dict(self.named_buffers()))
         prefix = self.base_model_prefix + "." if self.base_model_prefix else ""
         has_prefixed = any(k.startswith(prefix) for k in own) if prefix else False
@@ -141,6 +183,9 @@ class PreTrainedModel(nn.Module):
                     f"({type(self).__name__}) expects {tuple(target.shape)}. Check that config.json "
                     "matches the weights."
                 )
+            if array.dtype.kind != "f" and mk in params:
+                raise ValueError(f"Checkpoint {source}: {key} is stored as {array.dtype} but is a float weight of "
+                                 f"{type(self).__name__}; the file is mislabelled or not this model's.")
             if mk in loaded:
                 continue  # a tied weight: the first copy wins
             target.data = np.ascontiguousarray(array, dtype=np.float32 if array.dtype.kind == "f" else array.dtype)

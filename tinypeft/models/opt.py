@@ -17,17 +17,14 @@ from .. import functional as F
 from .. import nn
 from ..creation import generator
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import as_array
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
 from .masking import attention_mask_4d
+from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
-
-
-def _np(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 class OPTConfig(PretrainedConfig):
@@ -57,9 +54,9 @@ class OPTLearnedPositionalEmbedding(nn.Embedding):
     def forward(self, attention_mask, past_key_values_length=0, position_ids=None):
         if position_ids is None:
             # real tokens count 0, 1, 2, ... from the first unmasked one; pads get -1 (row 1, never used)
-            m = _np(attention_mask).astype(np.int64)
+            m = as_array(attention_mask).astype(np.int64)
             position_ids = (np.cumsum(m, axis=1) * m - 1)[:, past_key_values_length:]
-        position_ids = _np(position_ids)
+        position_ids = as_array(position_ids)
         return super().forward(position_ids + self.offset)  # [B, T] -> [B, T, D]
 
 
@@ -100,7 +97,7 @@ class OPTAttention(nn.Module):
         return self.out_proj(out), present
 
 
-class OPTDecoderLayer(nn.Module):
+class OPTDecoderLayer(GradientCheckpointingLayer):
     def __init__(self, config, layer_idx=0):
         super().__init__()
         self.embed_dim = config.hidden_size

@@ -6,11 +6,12 @@ scaled to unit length, so that the dot product of two embeddings is their cosine
 import numpy as np
 
 from ..ops.shape import where
+from ..tensor import as_array
 
 
 def mean_pooling(last_hidden_state, attention_mask):
     """[B, T, D] token states, [B, T] mask (1 = real token) -> [B, D] mean over the real tokens."""
-    mask = np.asarray(getattr(attention_mask, "data", attention_mask)).astype(last_hidden_state.dtype)
+    mask = as_array(attention_mask).astype(last_hidden_state.dtype)
     m = mask[:, :, None]  # [B, T, 1]
     summed = (last_hidden_state * m).sum(1)  # [B, D]; pads contribute 0
     count = np.maximum(m.sum(1), 1e-9)  # [B, 1]; an all-padding row divides by ~0, not 0

@@ -21,6 +21,7 @@ from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
 from .masking import attention_mask_4d
+from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
 
 
@@ -225,7 +226,7 @@ class T5LayerCrossAttention(nn.Module):
         return x + self.dropout(a), present
 
 
-class T5Block(nn.Module):
+class T5Block(GradientCheckpointingLayer):
     """layer.0 self-attention, (decoder only) layer.1 cross-attention, then the feed-forward layer."""
 
     def __init__(self, config, has_relative_attention_bias=False, is_decoder=False):

@@ -41,12 +41,13 @@ def _mT(a):
 
 
 class ScaledDotProductAttention(Function):
-    """Inputs q [..., L, E], k [..., S, E], v [..., S, Ev], and optionally a float mask broadcastable to [..., L, S]."""
+    """q [..., L, E], k [..., S, E], v [..., S, Ev]; attn_mask None, bool (True = may attend) or float (added
+    to the scores), broadcastable to [..., L, S]."""
 
     name = "scaled_dot_product_attention"
 
     @staticmethod
-    def forward(ctx, q, k, v, *float_mask, bool_mask, dropout_p, scale, groups):
+    def forward(ctx, q, k, v, attn_mask=None, *, dropout_p, scale, groups):
         xp = backend.xp_of(q)
         hq = q.shape[-3] if q.ndim >= 3 else 1
         if groups:  # [..., Hq, L, E] -> [..., Hk, G, L, E]; k, v -> [..., Hk, 1, S, E]
@@ -54,12 +55,12 @@ class ScaledDotProductAttention(Function):
             q, k, v = _group(q, hk), k[..., None, :, :], v[..., None, :, :]
         s = backend.matmul(q, _mT(k))  # [..., L, S]
         s *= s.dtype.type(scale)
-        if bool_mask is not None:
-            mask = _group(bool_mask, hk) if groups else bool_mask
-            s = xp.where(mask, s, s.dtype.type(-np.inf))
-        if float_mask:
-            mask = _group(float_mask[0], hk) if groups else float_mask[0]
-            s = s + mask.astype(s.dtype, copy=False)
+        if attn_mask is not None:
+            mask = _group(attn_mask, hk) if groups else attn_mask
+            if mask.dtype == bool:
+                s = xp.where(mask, s, s.dtype.type(-np.inf))
+            else:
+                s = s + mask.astype(s.dtype, copy=False)
         p = _safe_softmax(s)  # [..., L, S]
         keep = None
         if dropout_p > 0:
@@ -76,8 +77,7 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx, g):
         q, k, v, p, keep = ctx.saved_tensors
-        need_q, need_k, need_v = ctx.needs_input_grad[:3]
-        need_mask = len(ctx.needs_input_grad) > 3 and ctx.needs_input_grad[3]
+        need_q, need_k, need_v, need_mask = ctx.needs_input_grad  # a bool mask never needs one
         if ctx.groups:
             g = _group(g, k.shape[-4])
         drop = 1.0 / (1.0 - ctx.dropout_p)
@@ -120,8 +120,6 @@ def scaled_dot_product_attention(
     [..., L, S]. is_causal: the top-left aligned lower triangle, query i sees keys 0..i (torch's convention).
     Like torch, dropout_p is applied whenever it is > 0: pass 0.0 in evaluation.
     """
-    from ..tensor import Tensor
-
     L, S = query.shape[-2], key.shape[-2]
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
@@ -135,8 +133,6 @@ def scaled_dot_product_attention(
         if hq % hk or value.shape[-3] != hk:
             raise ValueError(f"enable_gqa: query heads ({hq}) must be a multiple of key/value heads ({hk}, {value.shape[-3]}).")
         groups = True
-    mask = attn_mask.data if isinstance(attn_mask, Tensor) and attn_mask.dtype == bool else attn_mask
-    bool_mask, float_mask = (mask, ()) if getattr(mask, "dtype", None) == bool else (None, () if mask is None else (mask,))
     return ScaledDotProductAttention.apply(
-        query, key, value, *float_mask, bool_mask=bool_mask, dropout_p=dropout_p, scale=scale, groups=groups
+        query, key, value, attn_mask, dropout_p=dropout_p, scale=scale, groups=groups
     )

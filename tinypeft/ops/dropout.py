@@ -21,7 +21,7 @@ class Dropout(Function):
     name = "dropout"
 
     @staticmethod
-    def forward(ctx, x, p):
+    def forward(ctx, x, *, p):
         ctx.keep = keep_mask(x.shape, p, x)  # bool: a quarter of the memory of a float mask
         ctx.scale = 1.0 / (1.0 - p)
         out = x * ctx.keep

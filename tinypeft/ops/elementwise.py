@@ -12,6 +12,7 @@ from ..autograd import Function
 from ..backend import cmatmul
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_TANH_C = 0.044715  # the cubic term of GPT-2's tanh approximation (Hendrycks & Gimpel 2016)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _math_erf = np.frompyfunc(math.erf, 1, 1)
@@ -24,23 +25,15 @@ def erf(x):
 
         return cupyx.scipy.special.erf(x)
     x = np.asarray(x)
-    if cmatmul.available():
-        threads = cmatmul.get_num_threads()
-        if threads == 1 or x.size < (1 << 16) or x.dtype not in (np.float32, np.float64):
-            return cmatmul.erf(x)
-        # libm's erf is scalar (~9 ns an element): share a big array among the matmul threads (cffi lets
-        # go of the GIL). MiniLM's 6 x [704, 1536] GELUs: 60 -> ~30 ms on 2 threads.
-        x = np.ascontiguousarray(x)
-        y = np.empty_like(x)
-        bounds = np.linspace(0, x.size, threads + 1).astype(int)
-        xs, ys = x.reshape(-1), y.reshape(-1)
-        parts = [(xs[lo:hi], ys[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
-        futures = [backend._pool(threads).submit(cmatmul.erf, a, out=b) for a, b in parts[1:]]
-        cmatmul.erf(*parts[0][:1], out=parts[0][1])
-        for f in futures:
-            f.result()
-        return y
-    return np.asarray(_math_erf(x), dtype=x.dtype)
+    if not cmatmul.available():
+        return np.asarray(_math_erf(x), dtype=x.dtype)
+    if x.dtype not in (np.float32, np.float64):
+        return cmatmul.erf(x)  # which casts other dtypes to float64
+    # libm's erf is scalar, one element at a time: a big array is shared among the matmul threads
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    backend.parallel_elementwise(lambda xs, ys: cmatmul.erf(xs, out=ys), x, y)
+    return y
 
 
 class Exp(Function):
@@ -144,11 +137,27 @@ class ReLU(Function):
         return g * positive
 
 
+def gelu_tanh_reference(x):
+    """GPT-2's GELU exactly as the formula reads (picoGPT's one line): what the fast path is tested against."""
+    xp = backend.xp_of(x)
+    return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_C * x**3)))
+
+
+def gelu_tanh_backward_reference(x, g):
+    """g * d/dx of gelu_tanh_reference: 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3c x^2)."""
+    xp = backend.xp_of(x)
+    t = xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_C * x**3))
+    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * _GELU_TANH_C * x * x))
+
+
+# The fast path: the same formulas as a chain of in-place ufuncs on preallocated buffers (x**3 is a slow
+# powf, and each temporary of an activation-sized array costs an allocation and a pass over memory),
+# run in slices on the matmul threads by backend.parallel_elementwise.
 def _gelu_tanh_forward(x, t, out):
-    """t = tanh(sqrt(2/pi) x (1 + 0.044715 x^2)), out = 0.5 x (1 + t), in place: x**3 is a slow powf."""
+    """t = tanh(sqrt(2/pi) x (1 + c x^2)), out = 0.5 x (1 + t), in place."""
     xp = backend.xp_of(x)
     xp.multiply(x, x, out=t)
-    t *= 0.044715
+    t *= _GELU_TANH_C
     t += 1
     t *= x
     t *= _SQRT_2_OVER_PI
@@ -159,10 +168,10 @@ def _gelu_tanh_forward(x, t, out):
 
 
 def _gelu_tanh_backward(x, t, g, d, tmp):
-    """d = g * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), in two buffers."""
+    """d = g * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3c x^2)), in two buffers."""
     xp = backend.xp_of(x)
     xp.multiply(x, x, out=d)
-    d *= 0.134145
+    d *= 3 * _GELU_TANH_C
     d += 1
     d *= x
     xp.multiply(t, t, out=tmp)
@@ -175,12 +184,12 @@ def _gelu_tanh_backward(x, t, g, d, tmp):
 
 
 class GELU(Function):
-    """gelu(x) = x Phi(x); approximate="tanh" is GPT-2's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    """gelu(x) = x Phi(x); approximate="tanh" is GPT-2's gelu_tanh_reference, computed by the fast path."""
 
     name = "gelu"
 
     @staticmethod
-    def forward(ctx, x, approximate="none"):
+    def forward(ctx, x, *, approximate="none"):
         xp = backend.xp_of(x)
         ctx.approximate = approximate
         if approximate == "tanh":
@@ -199,7 +208,7 @@ class GELU(Function):
         x, saved = ctx.saved_tensors
         xp = backend.xp_of(x)
         if ctx.approximate == "tanh":
-            # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+            # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3c x^2)
             d, tmp = xp.empty_like(x), xp.empty_like(x)
             g = g if g.shape == x.shape else xp.broadcast_to(g, x.shape)
             backend.parallel_elementwise(_gelu_tanh_backward, x, saved, g, d, tmp)
@@ -255,7 +264,3 @@ def gelu(x, approximate="none"):
 def silu(x):
     return SiLU.apply(x)
 
-
-def bind_tensor_methods(Tensor):
-    Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.tanh = exp, log, sqrt, tanh
-    Tensor.sigmoid, Tensor.relu = sigmoid, relu

@@ -12,14 +12,14 @@ class Linear(Function):
     name = "linear"
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None, fan_in_fan_out=False):
+    def forward(ctx, x, weight, bias=None, *, fan_in_fan_out=False):
         # x [..., in], weight [out, in] ([in, out] with fan_in_fan_out), bias [out] -> [..., out]
         w = weight if fan_in_fan_out else weight.T  # [in, out]
         out = backend.matmul(x, w) if x.ndim >= 2 else backend.matmul(x[None], w)[0]
         if bias is not None:
             out += bias
         # x is needed only for dW, and W only for dx: keep no more than the backward will read
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_x, need_w, _ = ctx.needs_input_grad
         ctx.save_for_backward(x if need_w else None, weight if need_x else None)
         ctx.x_shape = x.shape
         ctx.fifo = fan_in_fan_out
@@ -29,8 +29,7 @@ class Linear(Function):
     def backward(ctx, g):
         # y = x W^T + b:  dx = g W,  dW = g^T x (all leading dims folded into one GEMM),  db = sum(g)
         x, weight = ctx.saved_tensors
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        need_x, need_w, need_b = ctx.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])  # [rows, out]
         dx = backend.matmul(g2, weight.T if ctx.fifo else weight).reshape(ctx.x_shape) if need_x else None
         dw = None
@@ -43,10 +42,9 @@ class Linear(Function):
 
 def linear(input, weight, bias=None):
     """torch.nn.functional.linear: input [..., in], weight [out, in], bias [out] or None."""
-    return Linear.apply(input, weight) if bias is None else Linear.apply(input, weight, bias)
+    return Linear.apply(input, weight, bias)
 
 
 def conv1d_linear(input, weight, bias=None):
     """transformers' Conv1D: input [..., in] @ weight [in, out] + bias [out], one op (no separate add)."""
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return Linear.apply(*args, fan_in_fan_out=True)
+    return Linear.apply(input, weight, bias, fan_in_fan_out=True)

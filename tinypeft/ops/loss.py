@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..tensor import as_array
 from .softmax import _shifted
 
 
@@ -25,7 +26,7 @@ class CrossEntropy(Function):
     name = "cross_entropy"
 
     @staticmethod
-    def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
+    def forward(ctx, x, *, target, weight, ignore_index, reduction, label_smoothing):
         xp = backend.xp_of(x)
         cdim = 0 if x.ndim == 1 else 1
         C = x.shape[cdim]
@@ -97,7 +98,7 @@ class MSELoss(Function):
     name = "mse_loss"
 
     @staticmethod
-    def forward(ctx, input, target, reduction):
+    def forward(ctx, input, target, *, reduction):
         diff = input - target
         ctx.reduction, ctx.n = reduction, diff.size
         ctx.save_for_backward(diff)
@@ -120,15 +121,20 @@ class MSELoss(Function):
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """torch.nn.functional.cross_entropy for class-index targets (int64); the class dim is 1 ([N, C, ...])."""
-    from .shape import _raw
-
-    target, w = _raw(target), _raw(weight)
+    target, w = as_array(target), as_array(weight)
     if target.dtype.kind not in "iu":
         raise TypeError("cross_entropy: tinypeft supports class-index targets (integer dtype) only.")
     if w is not None and w.dtype != input.dtype:
         w = w.astype(input.dtype)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}.")
+    # only ignore_index is special: any other target outside [0, C) is an error (NumPy would wrap -1 to C-1)
+    n_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    used = target[target != ignore_index]
+    if used.size and (used.min() < 0 or used.max() >= n_classes):
+        bad = used.min() if used.min() < 0 else used.max()
+        raise IndexError(f"cross_entropy: target {int(bad)} is out of bounds for {n_classes} classes "
+                         f"(only ignore_index={ignore_index} may lie outside [0, {n_classes})).")
     return CrossEntropy.apply(
         input, target=target, weight=w, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing
     )

@@ -19,52 +19,50 @@ def _norm_axes(x, normalized_shape):
     return tuple(range(x.ndim - len(shape), x.ndim))
 
 
-def _affine(ctx, g, xhat, params):
-    """Gradients of weight and bias (in the order they were passed), summed over the leading dims."""
-    lead = tuple(range(g.ndim - params[0].ndim)) if params else ()
-    grads = []
-    for p, need, kind in zip(params, ctx.needs_input_grad[1:], ctx.kinds):
-        if not need:
-            grads.append(None)
-        elif kind == "weight":
-            grads.append((g * xhat).sum(axis=lead).astype(p.dtype, copy=False))
-        else:
-            grads.append(g.sum(axis=lead).astype(p.dtype, copy=False))
-    return grads
+def _weight_bias_grads(g, xhat, axes, need_weight, need_bias):
+    """dweight = sum(g * xhat) and dbias = sum(g) over the leading dims; None where none is needed."""
+    lead = tuple(range(g.ndim - len(axes)))
+    dweight = (g * xhat).sum(axis=lead) if need_weight else None
+    dbias = g.sum(axis=lead) if need_bias else None
+    return dweight, dbias
 
 
 class LayerNorm(Function):
-    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias are optional positional inputs."""
+    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias may each be None. The statistics are
+    taken in float32 at least, as rms_norm's; the output keeps the input's dtype."""
 
     name = "layer_norm"
 
     @staticmethod
-    def forward(ctx, x, *params, axes, eps, kinds):
+    def forward(ctx, x, weight=None, bias=None, *, axes, eps):
         xp = backend.xp_of(x)
-        xhat = x - x.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
+        xf = x.astype(np.promote_types(x.dtype, np.float32), copy=False)  # float16's x^2 overflows past 256
+        xhat = xf - xf.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
         var = (xhat * xhat).mean(axis=axes, keepdims=True)  # biased variance, as torch
         r = 1.0 / xp.sqrt(var + eps)  # [..., 1, ...]
         xhat *= r
-        out = xhat
-        for p, kind in zip(params, kinds):
-            if out is xhat:  # the first affine op makes the output; xhat itself is kept for backward
-                out = xhat * p if kind == "weight" else xhat + p
-            else:
-                out += p
-        ctx.axes, ctx.kinds = axes, kinds
-        ctx.save_for_backward(xhat, r, *params)
+        xhat = xhat.astype(x.dtype, copy=False)
+        if weight is not None:  # a new array: xhat itself is kept for the backward
+            out = xhat * weight
+            if bias is not None:
+                out += bias
+        else:
+            out = xhat if bias is None else xhat + bias
+        ctx.axes = axes
+        ctx.save_for_backward(xhat, r, weight)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        xhat, r, *params = ctx.saved_tensors
+        xhat, r, weight = ctx.saved_tensors
+        need_x, need_weight, need_bias = ctx.needs_input_grad
         dx = None
-        if ctx.needs_input_grad[0]:
-            dxhat = g * params[0] if "weight" in ctx.kinds else g.copy()
+        if need_x:
+            dxhat = g if weight is None else g * weight
             dx = dxhat - dxhat.mean(axis=ctx.axes, keepdims=True)
             dx -= xhat * (dxhat * xhat).mean(axis=ctx.axes, keepdims=True)
-            dx *= r
-        return (dx, *_affine(ctx, g, xhat, params))
+            dx *= r.astype(dx.dtype, copy=False)
+        return (dx, *_weight_bias_grads(g, xhat, ctx.axes, need_weight, need_bias))
 
 
 class RMSNorm(Function):
@@ -74,42 +72,37 @@ class RMSNorm(Function):
     name = "rms_norm"
 
     @staticmethod
-    def forward(ctx, x, *params, axes, eps, kinds):
+    def forward(ctx, x, weight=None, *, axes, eps):
         xp = backend.xp_of(x)
         acc = np.promote_types(x.dtype, np.float32)
         xf = x.astype(acc, copy=False)
         r = 1.0 / xp.sqrt((xf * xf).mean(axis=axes, keepdims=True) + eps)  # [..., 1, ...] in acc
         xhat = (xf * r).astype(x.dtype, copy=False)
-        out = xhat * params[0] if params else xhat
-        ctx.axes, ctx.kinds = axes, kinds
-        ctx.save_for_backward(xhat, r, *params)
+        out = xhat if weight is None else xhat * weight
+        ctx.axes = axes
+        ctx.save_for_backward(xhat, r, weight)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        xhat, r, *params = ctx.saved_tensors
+        xhat, r, weight = ctx.saved_tensors
+        need_x, need_weight = ctx.needs_input_grad
         dx = None
-        if ctx.needs_input_grad[0]:
-            dxhat = g * params[0] if params else g
+        if need_x:
+            dxhat = g if weight is None else g * weight
             dx = xhat * -(dxhat * xhat).mean(axis=ctx.axes, keepdims=True)
             dx += dxhat
             dx *= r.astype(dx.dtype, copy=False)
-        return (dx, *_affine(ctx, g, xhat, params))
-
-
-def _params(weight, bias=None):
-    named = [(p, k) for p, k in ((weight, "weight"), (bias, "bias")) if p is not None]
-    return [p for p, _ in named], tuple(k for _, k in named)
+        dweight, _ = _weight_bias_grads(g, xhat, ctx.axes, need_weight, False)
+        return dx, dweight
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    params, kinds = _params(weight, bias)
-    return LayerNorm.apply(input, *params, axes=_norm_axes(input, normalized_shape), eps=eps, kinds=kinds)
+    return LayerNorm.apply(input, weight, bias, axes=_norm_axes(input, normalized_shape), eps=eps)
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """torch.nn.functional.rms_norm: eps=None means the machine epsilon of the input's dtype."""
     if eps is None:
         eps = float(np.finfo(input.dtype).eps)
-    params, kinds = _params(weight)
-    return RMSNorm.apply(input, *params, axes=_norm_axes(input, normalized_shape), eps=eps, kinds=kinds)
+    return RMSNorm.apply(input, weight, axes=_norm_axes(input, normalized_shape), eps=eps)

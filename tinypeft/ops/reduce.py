@@ -1,6 +1,9 @@
 """Reductions: sum, mean, max over axes (torch's `dim` / `keepdim`)."""
+from collections import namedtuple
+
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor
 
 
 def _axes(dim, ndim):
@@ -21,7 +24,7 @@ class Sum(Function):
     name = "sum"
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
+    def forward(ctx, x, *, dim=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, _axes(dim, x.ndim), keepdim
         return x.sum(axis=ctx.axes, keepdims=keepdim)
 
@@ -37,7 +40,7 @@ class Mean(Function):
     name = "mean"
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
+    def forward(ctx, x, *, dim=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, _axes(dim, x.ndim), keepdim
         ctx.count = 1
         for ax in ctx.axes:
@@ -56,7 +59,7 @@ class Max(Function):
     name = "max"
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
+    def forward(ctx, x, *, dim=None, keepdim=False):
         axes = _axes(dim, x.ndim)
         out = x.max(axis=axes, keepdims=True)
         # Ties share the gradient equally (like torch.amax), so the subgradient is symmetric.
@@ -84,3 +87,16 @@ def mean(x, dim=None, keepdim=False):
 
 def amax(x, dim=None, keepdim=False):
     return Max.apply(x, dim=dim, keepdim=keepdim)
+
+
+_MaxResult = namedtuple("max", ["values", "indices"])
+
+
+def max(x, dim=None, keepdim=False):
+    """torch semantics: x.max() is a scalar; x.max(dim) is (values, indices), the indices without gradient."""
+    if dim is None:
+        return amax(x)
+    indices = x.data.argmax(axis=dim)
+    if keepdim:
+        indices = x.xp.expand_dims(indices, dim)
+    return _MaxResult(amax(x, dim, keepdim), Tensor._wrap(indices))

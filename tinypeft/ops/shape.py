@@ -5,13 +5,14 @@ number came from: the inverse permutation, a scatter-add for indexing, a slice f
 """
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor, as_array
 
 
 class Reshape(Function):
     name = "reshape"
 
     @staticmethod
-    def forward(ctx, x, shape):
+    def forward(ctx, x, *, shape):
         ctx.shape = x.shape
         return x.reshape(shape)
 
@@ -24,7 +25,7 @@ class Permute(Function):
     name = "permute"
 
     @staticmethod
-    def forward(ctx, x, dims):
+    def forward(ctx, x, *, dims):
         ctx.dims = tuple(d % x.ndim for d in dims)
         return x.transpose(ctx.dims)
 
@@ -41,7 +42,7 @@ class Expand(Function):
     name = "expand"
 
     @staticmethod
-    def forward(ctx, x, shape):
+    def forward(ctx, x, *, shape):
         shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
         return backend.xp_of(x).broadcast_to(x, shape)
 
@@ -56,7 +57,7 @@ class GetItem(Function):
     name = "getitem"
 
     @staticmethod
-    def forward(ctx, x, index):
+    def forward(ctx, x, *, index):
         ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
         return x[index]
 
@@ -80,7 +81,7 @@ class Gather(Function):
     name = "gather"
 
     @staticmethod
-    def forward(ctx, x, dim, index):
+    def forward(ctx, x, *, dim, index):
         xp = backend.xp_of(x)
         where = list(xp.indices(index.shape, sparse=True))
         where[dim % x.ndim] = index
@@ -102,7 +103,7 @@ class Embedding(Function):
     name = "embedding"
 
     @staticmethod
-    def forward(ctx, weight, input, padding_idx=None):
+    def forward(ctx, weight, *, input, padding_idx=None):
         ctx.num, ctx.input, ctx.padding_idx = weight.shape[0], input, padding_idx
         return weight[input]
 
@@ -158,7 +159,7 @@ class Where(Function):
     name = "where"
 
     @staticmethod
-    def forward(ctx, a, b, condition):
+    def forward(ctx, a, b, *, condition):
         ctx.condition = condition
         return backend.xp_of(a).where(condition, a, b)
 
@@ -176,7 +177,7 @@ class MaskedFill(Function):
     name = "masked_fill"
 
     @staticmethod
-    def forward(ctx, x, mask, value):
+    def forward(ctx, x, *, mask, value):
         ctx.mask = mask
         xp = backend.xp_of(x)
         return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
@@ -192,7 +193,7 @@ class Cast(Function):
     name = "cast"
 
     @staticmethod
-    def forward(ctx, x, dtype, copy=False):
+    def forward(ctx, x, *, dtype, copy=False):
         ctx.dtype = x.dtype
         return x.astype(dtype, copy=copy)
 
@@ -201,14 +202,26 @@ class Cast(Function):
         return g.astype(ctx.dtype)
 
 
+class ToDevice(Function):
+    """x on "cpu" or "cuda": a copy of the same values, so the gradient is g moved back to x's device."""
+
+    name = "to_device"
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.device = "cpu" if backend.xp_of(x).__name__ == "numpy" else "cuda"
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.to_device(g, ctx.device)
+
+
+def to_device(x, device):
+    return ToDevice.apply(x, device=device)
+
+
 # -- torch-named functions ---------------------------------------------------------------------------------
-def _raw(x):
-    """The array behind a Tensor index/mask argument (ndarrays have a .data too, so check the type)."""
-    from ..tensor import Tensor
-
-    return x.data if isinstance(x, Tensor) else x
-
-
 def reshape(x, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     return Reshape.apply(x, shape=tuple(shape))
@@ -251,19 +264,22 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def getitem(x, index):
-    if isinstance(index, tuple):
-        index = tuple(_raw(i) for i in index)
-    else:
-        index = _raw(index)
+    # a Tensor inside the index becomes its array; slices, ints, None and Ellipsis stay as they are
+    unwrap = lambda i: as_array(i) if isinstance(i, Tensor) else i  # noqa: E731
+    index = tuple(unwrap(i) for i in index) if isinstance(index, tuple) else unwrap(index)
     return GetItem.apply(x, index=index)
 
 
 def gather(x, dim, index):
-    return Gather.apply(x, dim=dim, index=_raw(index))
+    return Gather.apply(x, dim=dim, index=as_array(index))
 
 
 def embedding(input, weight, padding_idx=None):
-    return Embedding.apply(weight, input=_raw(input), padding_idx=padding_idx)
+    ids = as_array(input)
+    if ids.size and (ids.min() < 0 or ids.max() >= weight.shape[0]):  # NumPy would wrap -1 to the last row
+        bad = ids.min() if ids.min() < 0 else ids.max()
+        raise IndexError(f"embedding: index {int(bad)} is out of range for {weight.shape[0]} rows.")
+    return Embedding.apply(weight, input=ids, padding_idx=padding_idx)
 
 
 def cat(tensors, dim=0):
@@ -293,11 +309,11 @@ def split(x, split_size_or_sections, dim=0):
 
 
 def where(condition, input, other):
-    return Where.apply(input, other, condition=_raw(condition))
+    return Where.apply(input, other, condition=as_array(condition))
 
 
 def masked_fill(x, mask, value):
-    return MaskedFill.apply(x, mask=_raw(mask), value=value)
+    return MaskedFill.apply(x, mask=as_array(mask), value=value)
 
 
 def cast(x, dtype, copy=False):

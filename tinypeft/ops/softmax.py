@@ -19,7 +19,7 @@ class Softmax(Function):
     name = "softmax"
 
     @staticmethod
-    def forward(ctx, x, dim):
+    def forward(ctx, x, *, dim):
         xp = backend.xp_of(x)
         y = _shifted(x, dim)
         xp.exp(y, out=y)
@@ -41,7 +41,7 @@ class LogSoftmax(Function):
     name = "log_softmax"
 
     @staticmethod
-    def forward(ctx, x, dim):
+    def forward(ctx, x, *, dim):
         xp = backend.xp_of(x)
         y = _shifted(x, dim)
         lse = xp.log(xp.exp(y).sum(axis=dim, keepdims=True))  # log sum exp of the shifted row

@@ -36,7 +36,7 @@ class _BaseAutoPeftModel:
         if not peft_config.base_model_name_or_path:
             raise ValueError(f"{path}/adapter_config.json has no base_model_name_or_path: load the base model "
                              "yourself and use PeftModel.from_pretrained(model, path).")
-        base_cls = cls._target_class or _auto_for_task(task)
+        base_cls = cls._target_class or (_auto_for_task(task) if task else _class_without_task(peft_config))
         # other kwargs (num_labels=, id2label=, ...) go to the base model, as in PEFT: a classifier
         # adapter needs a base model built with its number of labels
         base_kwargs = {k: v for k, v in kwargs.items() if k != "subfolder"}
@@ -54,6 +54,29 @@ def _auto_for_task(task):
         "TOKEN_CLS": model_auto.AutoModelForTokenClassification,
         "QUESTION_ANS": model_auto.AutoModelForQuestionAnswering,
     }.get(task, model_auto.AutoModel)
+
+
+def _class_without_task(peft_config):
+    """No task_type (e.g. LoRA on Whisper): the class PEFT recorded in auto_mapping, else the base model's
+    config.json "architectures", looked up by name among tinypeft's models; else the plain AutoModel."""
+    import importlib
+    import json
+
+    from ..hub import resolve_model_dir
+
+    name = (peft_config.auto_mapping or {}).get("base_model_class")
+    base = resolve_model_dir(peft_config.base_model_name_or_path, revision=peft_config.revision)
+    with open(base / "config.json") as f:
+        config = json.load(f)
+    names = [name] if name else list(config.get("architectures") or [])
+    module_name = model_auto._ARCHITECTURES.get(config.get("model_type"), (None,))[0]
+    module = importlib.import_module(f"tinypeft.models.{module_name}") if module_name else None
+    for n in names:
+        if module is not None and hasattr(module, n):
+            return getattr(module, n)
+    if name:
+        raise ValueError(f"adapter_config.json's auto_mapping names {name!r}, which tinypeft does not have.")
+    return model_auto.AutoModel
 
 
 class AutoPeftModel(_BaseAutoPeftModel):

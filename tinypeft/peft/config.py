@@ -6,6 +6,7 @@ PEFT_FORMAT_VERSION is the PEFT release whose adapter format tinypeft reads and 
 import dataclasses
 import enum
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -110,22 +111,30 @@ class PeftConfig:
         file = path / CONFIG_NAME if path.is_dir() else path
         if not file.is_file():
             raise ValueError(f"Can't find '{CONFIG_NAME}' at '{path}'.")
-        with open(file) as f:
-            d = json.load(f)
+        try:
+            with open(file, encoding="utf-8") as f:
+                d = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{file} is not valid JSON ({e}).") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{file} holds a JSON {type(d).__name__}, not an object.")
         d.update(kwargs)
         if "peft_type" not in d:
             raise ValueError(f"{file} has no peft_type, so it is not a PEFT adapter config.")
         if cls is PeftConfig:
             from .mapping import PEFT_TYPE_TO_CONFIG_MAPPING
 
-            config_cls = PEFT_TYPE_TO_CONFIG_MAPPING.get(d["peft_type"])
+            config_cls = PEFT_TYPE_TO_CONFIG_MAPPING.get(d["peft_type"]) if isinstance(d["peft_type"], str) else None
             if config_cls is None:
                 raise ValueError(
                     f"{file}: peft_type {d['peft_type']!r} is not supported by tinypeft; "
                     f"supported: {sorted(PEFT_TYPE_TO_CONFIG_MAPPING)}."
                 )
-            return config_cls.from_dict(d)
-        return cls.from_dict(d)
+            cls = config_cls
+        try:
+            return cls.from_dict(d)
+        except TypeError as e:  # a field of the wrong type (r="8", target_modules=3, ...)
+            raise ValueError(f"{file}: {e}") from None
 
 
 @dataclass
@@ -142,6 +151,32 @@ class PromptLearningConfig(PeftConfig):
     @property
     def is_prompt_learning(self):
         return True
+
+
+def check_number(config, name, low=None, high=None, integer=False, high_open=False):
+    """Refuse a hyper-parameter that is not a finite number in range (lora_alpha=inf would train every weight
+    to inf, lora_dropout=1 divides by zero); None is left alone (the field's "not set")."""
+    value = getattr(config, name)
+    if value is None:
+        return
+    kind = "a whole number" if integer else "a finite number"
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    ok = ok and math.isfinite(value) and (low is None or value >= low)
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        bounds = f" in [{low}, {high}{')' if high_open else ']'}" if high is not None else (
+            f" >= {low}" if low is not None else "")
+        raise ValueError(f"{type(config).__name__}({name}={value!r}): must be {kind}{bounds}.")
+
+
+def check_adapter_name(adapter_name):
+    """Adapter names become folder names (save_directory/<name>) and parts of module paths: a plain name,
+    never a path (an absolute name would be written outside the save folder) and without dots."""
+    bad = not isinstance(adapter_name, str) or not adapter_name or os.path.isabs(adapter_name)
+    if bad or any(c in adapter_name for c in "/\\.\0"):
+        raise ValueError(f"adapter name {adapter_name!r} is not a plain name; use letters, digits, '_' or '-' "
+                         "(it becomes a folder name when saved).")
+    return adapter_name
 
 
 def unsupported(config, **fields):

@@ -8,6 +8,7 @@ Three methods, one idea: learn N "virtual tokens" while the model stays frozen.
 Either way the attention mask gets N leading ones. The adapter file holds one table, `prompt_embeddings`:
 the encoder's output for the N tokens, so a loaded adapter needs no encoder at all (PEFT's inference mode).
 """
+import contextlib
 import inspect
 import re
 
@@ -16,14 +17,10 @@ import numpy as np
 from .. import nn
 from ..models.generation import GenerationMixin
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import as_array
 from .config import PeftType, TaskType
 from .utils.other import ModulesToSaveWrapper
 from .utils.save_and_load import _to_file_key, copy_file_state
-
-
-def _np(x):
-    return None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x)
 
 
 def prepare_prompt_learning_config(config, model_config):
@@ -53,9 +50,86 @@ def prepare_prompt_learning_config(config, model_config):
     return config
 
 
-class PromptLearningMixin:
-    """The prompt-learning half of PeftModel (self.base_model is the transformers model itself here)."""
+def with_prompt_learning(task_cls):
+    """task_cls (PeftModel or a task class) with PromptLearningMixin in front, so the mixin's methods replace
+    PeftModel's tuner ones while the task's _forward_prompt_learning stays. Made once per class; same name."""
+    if issubclass(task_cls, PromptLearningMixin):
+        return task_cls
+    if task_cls not in _PROMPT_LEARNING_CLASSES:
+        names = {"__module__": task_cls.__module__, "__qualname__": task_cls.__qualname__, "__doc__": task_cls.__doc__}
+        _PROMPT_LEARNING_CLASSES[task_cls] = type(task_cls.__name__, (PromptLearningMixin, task_cls), names)
+    return _PROMPT_LEARNING_CLASSES[task_cls]
 
+
+_PROMPT_LEARNING_CLASSES = {}
+
+
+class PromptLearningMixin:
+    """PeftModel for prompt tuning, P-tuning and prefix tuning (PeftModel.__new__ puts it in front of the task class).
+
+    self.base_model is the transformers model itself, as in PEFT, and is never changed: each adapter is a prompt
+    encoder, and forward puts its virtual tokens in (or runs the model alone inside disable_adapter()).
+    """
+
+    _adapters_disabled = False
+
+    def _setup(self, model, peft_config, adapter_name):
+        self._peft_config = {}
+        self.base_model = model
+        self._add_adapter(adapter_name, peft_config)
+
+    @property
+    def peft_config(self):
+        return self._peft_config
+
+    def get_base_model(self):
+        return self.base_model
+
+    def _add_adapter(self, adapter_name, peft_config):
+        self._peft_config[adapter_name] = peft_config
+        self._setup_prompt_encoder(adapter_name)
+
+    def set_adapter(self, adapter_name):
+        if adapter_name not in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name} not found.")
+        self.active_adapter = adapter_name
+        for wrapper in self._modules_to_save_wrappers():
+            wrapper.set_adapter(adapter_name)
+
+    def _delete_adapter(self, adapter_name):
+        del self._peft_config[adapter_name]
+        del self.prompt_encoder[adapter_name]
+        del self.prompt_tokens[adapter_name]
+        for wrapper in self._modules_to_save_wrappers():
+            wrapper.delete_adapter(adapter_name)
+
+    @contextlib.contextmanager
+    def disable_adapter(self):
+        """`with model.disable_adapter():` runs the base model without virtual tokens or modules_to_save copies."""
+        wrappers = self._modules_to_save_wrappers()
+        self._adapters_disabled = True
+        for w in wrappers:
+            w.disabled = True
+        try:
+            yield
+        finally:
+            self._adapters_disabled = False
+            for w in wrappers:
+                w.disabled = False
+
+    def forward(self, *args, **kwargs):
+        """The virtual tokens go in first, as the task class's _forward_prompt_learning says."""
+        if self._adapters_disabled:
+            return self.base_model(*args, **kwargs)
+        return self._forward_prompt_learning(*args, **kwargs)
+
+    def generate(self, input_ids=None, **kwargs):
+        """Token ids without the virtual tokens; the first step feeds them, the key/value cache keeps them."""
+        if self._adapters_disabled:
+            return self.base_model.generate(input_ids=input_ids, **kwargs)
+        return _PromptedModel(self).generate(input_ids=input_ids, **kwargs)
+
+    # -- the prompt encoders -------------------------------------------------------------------------------
     def _setup_prompt_encoder(self, adapter_name):
         from .mapping import PEFT_TYPE_TO_PROMPT_ENCODER_MAPPING
 
@@ -168,23 +242,23 @@ class PromptLearningMixin:
         """
         config = self.active_peft_config
         N = config.num_virtual_tokens
-        B = (inputs_embeds if input_ids is None else _np(input_ids)).shape[0]
+        B = (inputs_embeds if input_ids is None else as_array(input_ids)).shape[0]
         if attention_mask is not None:
-            mask = _np(attention_mask)
+            mask = as_array(attention_mask)
             attention_mask = np.concatenate([np.ones((B, N), mask.dtype), mask], axis=1)  # [B, N + T]
         kwargs = dict(kwargs, attention_mask=attention_mask)
         if config.peft_type == PeftType.PREFIX_TUNING:
             if kwargs.get("position_ids") is not None:
-                kwargs["position_ids"] = _np(kwargs["position_ids"]) + N  # the real tokens come after the prefix
+                kwargs["position_ids"] = as_array(kwargs["position_ids"]) + N  # the real tokens come after the prefix
             kwargs["past_key_values"] = self.get_prompt(B)
             return dict(kwargs, input_ids=input_ids, inputs_embeds=inputs_embeds)
         # prompt tuning, P-tuning: PEFT drops position_ids (the model counts from the first virtual token)
         kwargs.pop("position_ids", None)
         if kwargs.get("token_type_ids") is not None:
-            tt = _np(kwargs["token_type_ids"])
+            tt = as_array(kwargs["token_type_ids"])
             kwargs["token_type_ids"] = np.concatenate([np.zeros((B, N), np.int64), tt.astype(np.int64)], axis=1)
         if prefix_labels is not None:
-            labels = _np(prefix_labels)
+            labels = as_array(prefix_labels)
             kwargs["labels"] = np.concatenate([np.full((B, N), -100, labels.dtype), labels], axis=1)
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)  # [B, T] -> [B, T, d]
@@ -195,9 +269,6 @@ class PromptLearningMixin:
             prompts = prompts.to(inputs_embeds.dtype)
         kwargs["inputs_embeds"] = cat([prompts, inputs_embeds], dim=1)  # [B, N + T, d]
         return kwargs
-
-    def _prompt_generate(self, **kwargs):
-        return _PromptedModel(self).generate(**kwargs)
 
 
 class _PromptedModel(GenerationMixin):
@@ -219,7 +290,7 @@ class _PromptedModel(GenerationMixin):
         config = pm.active_peft_config
         if self.config.is_encoder_decoder:
             N = config.num_virtual_tokens
-            mask = _np(attention_mask)
+            mask = as_array(attention_mask)
             if config.peft_type != PeftType.PREFIX_TUNING:  # the encoder output includes the N virtual tokens
                 kwargs["attention_mask"] = np.concatenate([np.ones((mask.shape[0], N), mask.dtype), mask], axis=1)
             else:
@@ -231,10 +302,10 @@ class _PromptedModel(GenerationMixin):
             kw = pm._prompt_kwargs(input_ids, attention_mask, None, dict(kwargs, position_ids=position_ids))
             return self.model(**kw)
         N = config.num_virtual_tokens
-        mask = _np(attention_mask)
+        mask = as_array(attention_mask)
         mask = np.concatenate([np.ones((mask.shape[0], N), mask.dtype), mask], axis=1)
         if config.peft_type == PeftType.PREFIX_TUNING:
-            position_ids = _np(position_ids) + N
+            position_ids = as_array(position_ids) + N
         else:
             position_ids = None  # as on the first step: positions run on from the cache, virtual tokens included
         return self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
@@ -252,4 +323,4 @@ class _PromptedModel(GenerationMixin):
         return encode
 
 
-__all__ = ["PromptLearningMixin", "prepare_prompt_learning_config"]
+__all__ = ["PromptLearningMixin", "prepare_prompt_learning_config", "with_prompt_learning"]

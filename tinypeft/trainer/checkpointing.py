@@ -11,13 +11,21 @@
 
 A checkpoint is written into a hidden temporary folder and renamed into place when complete: a crash
 half-way (out of disk, Ctrl-C) leaves the previous checkpoints as they were and no half-written one
-that resuming would trip over. Rename is atomic within one file system, which output_dir is.
+that resuming would trip over. Rename is atomic within one file system, which output_dir is. Deleting
+works the other way round: the folder is first renamed to a hidden name, then removed, so a kill during
+rotation never leaves a visible checkpoint with files missing. Hidden leftovers of killed runs
+(.tmp-*, .old-*, .trash-*) are removed when the next run starts (cleanup_leftovers).
+
+trainer_state.json carries the run's `run_id`: rotation deletes only the current run's checkpoints, and
+a new run does not start in a folder that holds another run's checkpoints (Trainer.train refuses).
 """
 import json
 import os
 import re
 import shutil
 import tempfile
+import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +42,8 @@ MODEL_NAME = "model.safetensors"
 TRAINABLE_NAME = "trainable_parameters.safetensors"
 
 _CHECKPOINT_RE = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+_LEFTOVER_RE = re.compile(rf"^\.(tmp|old|trash)-{PREFIX_CHECKPOINT_DIR}-\d+")
+REQUIRED_FILES = (TRAINER_STATE_NAME, OPTIMIZER_NAME, SCHEDULER_NAME, RNG_STATE_NAME)
 
 
 def write_json(path, obj):
@@ -79,6 +89,8 @@ def load_model(model, directory):
             if tuple(own[name].shape) != tuple(array.shape):
                 raise ValueError(f"checkpoint {directory}: {name} has shape {array.shape}, "
                                  f"the model {tuple(own[name].shape)}.")
+            if array.dtype.kind != "f":
+                raise ValueError(f"checkpoint {directory}: {name} is stored as {array.dtype}, not as floats.")
             own[name].data[...] = array
 
 
@@ -134,8 +146,7 @@ def write_checkpoint(output_dir, step, write_files):
     try:
         write_files(tmp)
         if final.exists():  # the same step saved again (a rerun): swap, then drop the old one
-            old = output_dir / f".old-{final.name}"
-            shutil.rmtree(old, ignore_errors=True)
+            old = output_dir / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
             os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
@@ -156,21 +167,74 @@ def sorted_checkpoints(output_dir):
     return [p for _, p in sorted(found)]
 
 
+def is_complete(checkpoint):
+    return all((Path(checkpoint) / name).is_file() for name in REQUIRED_FILES)
+
+
+def run_id_of(checkpoint):
+    """The run that wrote a checkpoint (None: unreadable, or written before run ids existed)."""
+    try:
+        return read_json(Path(checkpoint) / TRAINER_STATE_NAME).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def new_run_id():
+    return uuid.uuid4().hex
+
+
 def latest_checkpoint(output_dir):
+    """The newest complete checkpoint; incomplete ones (left by an older tinypeft) are passed over, loudly.
+    Checkpoints of two runs in one folder are refused: which one to continue is not ours to guess."""
     checkpoints = sorted_checkpoints(output_dir)
-    return checkpoints[-1] if checkpoints else None
+    complete = [c for c in checkpoints if is_complete(c)]
+    for c in checkpoints:
+        if not is_complete(c):
+            missing = [n for n in REQUIRED_FILES if not (c / n).is_file()]
+            warnings.warn(f"{c} is incomplete (no {', '.join(missing)}) and is not resumed from; delete it")
+    runs = {run_id_of(c) for c in complete}
+    if len(runs) > 1:
+        raise ValueError(f"{output_dir} holds checkpoints of {len(runs)} different runs; pass "
+                         "resume_from_checkpoint=<the checkpoint folder> to say which to continue")
+    return complete[-1] if complete else None
 
 
-def rotate_checkpoints(output_dir, save_total_limit, keep=None):
-    """Delete the oldest checkpoints until save_total_limit remain. Never deleted: `keep` (the best one)
-    and the newest, which resuming needs; so with a limit of 1 a best and a newest can both remain."""
+def remove_checkpoint(checkpoint):
+    """Rename to a hidden name (atomic: the checkpoint is gone as a whole), then delete the files."""
+    checkpoint = Path(checkpoint)
+    trash = checkpoint.parent / f".trash-{checkpoint.name}-{uuid.uuid4().hex[:8]}"
+    os.replace(checkpoint, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def cleanup_leftovers(output_dir):
+    """Remove the hidden folders of killed runs (.tmp-checkpoint-*, .old-checkpoint-*, .trash-checkpoint-*).
+    Call it only while holding output_dir's lock: another live run's .tmp folder is work in progress."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    leftovers = [p for p in output_dir.iterdir() if _LEFTOVER_RE.match(p.name) and p.is_dir()]
+    for p in leftovers:
+        shutil.rmtree(p, ignore_errors=True)
+    return leftovers
+
+
+def rotate_checkpoints(output_dir, save_total_limit, keep=None, run_id=None, newest=None):
+    """Delete the current run's oldest checkpoints until save_total_limit of them remain. Never deleted:
+    `keep` (the best one), `newest` (the one just written, which resuming needs; default: the highest
+    step), and checkpoints of other runs (another run_id). So with a limit of 1 a best and a newest can
+    both remain."""
     if save_total_limit is None:
         return []
     checkpoints = sorted_checkpoints(output_dir)
-    keep = Path(keep).resolve() if keep else None
-    deletable = [c for c in checkpoints[:-1] if c.resolve() != keep]
+    if run_id is not None:
+        checkpoints = [c for c in checkpoints if run_id_of(c) == run_id]
+    if not checkpoints:
+        return []
+    protected = {Path(p).resolve() for p in (keep, newest or checkpoints[-1]) if p}
+    deletable = [c for c in checkpoints if c.resolve() not in protected]
     excess = len(checkpoints) - save_total_limit
     deleted = deletable[:max(0, excess)]
     for c in deleted:
-        shutil.rmtree(c)
+        remove_checkpoint(c)
     return deleted

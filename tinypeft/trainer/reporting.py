@@ -1,7 +1,9 @@
 """What a run shows while it trains and leaves behind: a tqdm bar (loss, learning rate, throughput), the
 JSONL log (report_to="jsonl"), and a loss-curve PNG when matplotlib is installed."""
 import json
+import os
 import time
+import warnings
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -47,12 +49,24 @@ class JsonlLog:
 
     def truncate_after(self, step):
         """Drop entries logged after `step`: a run starting (0) or resuming from a checkpoint (its step)
-        logs those steps again, and the file should read like one unbroken run."""
+        logs those steps again, and the file should read like one unbroken run. A torn last line (the
+        process was killed mid-append) is dropped with a warning; a bad line elsewhere is an error."""
         if not self.path.exists():
             return
         lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        entries = []
+        for number, line in enumerate(lines, 1):
+            try:
+                entries.append((json.loads(line), line))
+            except json.JSONDecodeError:
+                if number < len(lines):
+                    raise ValueError(f"{self.path}, line {number}: not valid JSON; delete the line or the file "
+                                     "to continue") from None
+                warnings.warn(f"{self.path}: dropped a torn last line (an interrupted write): {line[:60]!r}")
+        kept = [line for entry, line in entries if isinstance(entry, dict) and entry.get("step", 0) <= step]
+        tmp = self.path.with_name("." + self.path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(tmp, self.path)
 
     def write(self, entry):
         self.path.parent.mkdir(parents=True, exist_ok=True)

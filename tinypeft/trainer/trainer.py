@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..autograd import no_grad
+from ..checkpoint_io import folder_lock
 from ..nn.utils import clip_grad_norm_
 from ..tensor import Tensor
 from . import checkpointing as ckpt
@@ -48,6 +49,10 @@ class Trainer:
                  processing_class=None, compute_metrics=None, optimizers=(None, None)):
         if model is None:
             raise ValueError("Trainer needs a model.")
+        if getattr(model, "is_quantized", False) and not hasattr(model, "peft_config"):
+            from ..quantization.ops import PURELY_QUANTIZED_MESSAGE
+
+            raise ValueError(PURELY_QUANTIZED_MESSAGE)
         self.model = model
         self.args = args if args is not None else TrainingArguments()
         self.processing_class = processing_class
@@ -93,6 +98,13 @@ class Trainer:
 
     # -- training ---------------------------------------------------------------------------------------------
     def train(self, resume_from_checkpoint=None):
+        """Train; output_dir is locked for the run (a second process writing there is refused), and the
+        hidden leftovers of killed runs are removed first."""
+        with folder_lock(self.args.output_dir):
+            ckpt.cleanup_leftovers(self.args.output_dir)
+            return self._train(resume_from_checkpoint)
+
+    def _train(self, resume_from_checkpoint):
         args, model = self.args, self.model
         if self.train_dataset is None or len(self.train_dataset) == 0:
             raise ValueError("Trainer.train() needs a non-empty train_dataset.")
@@ -105,6 +117,8 @@ class Trainer:
         logging_steps, eval_steps, save_steps = (
             args.interval(name, max_steps) for name in ("logging_steps", "eval_steps", "save_steps"))
 
+        if args.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs)
         # made afresh for each train() call (unless given), so a second run starts without old moments
         given_optimizer, given_scheduler = self._given_optimizers
         self.optimizer = given_optimizer if given_optimizer is not None else create_optimizer(model, args)
@@ -115,9 +129,11 @@ class Trainer:
         checkpoint = self._resolve_checkpoint(resume_from_checkpoint)
         if checkpoint is not None:
             self._load_checkpoint(checkpoint)
+            self.state.run_id = self.state.run_id or ckpt.new_run_id()  # a checkpoint from before run ids
         else:
+            self._refuse_foreign_checkpoints()
             set_seed(args.seed)
-            self.state = TrainerState()
+            self.state = TrainerState(run_id=ckpt.new_run_id())
         self.state.max_steps, self.state.num_train_epochs = max_steps, num_epochs
         self.state.logging_steps, self.state.eval_steps, self.state.save_steps = logging_steps, eval_steps, save_steps
         self.state.train_batch_size = args.per_device_train_batch_size
@@ -296,8 +312,23 @@ class Trainer:
             self.state.save_to_json(tmp / ckpt.TRAINER_STATE_NAME)
 
         self._last_checkpoint = ckpt.write_checkpoint(self.args.output_dir, step, write)
-        ckpt.rotate_checkpoints(self.args.output_dir, self.args.save_total_limit, keep=self.state.best_model_checkpoint)
+        ckpt.rotate_checkpoints(self.args.output_dir, self.args.save_total_limit, keep=self.state.best_model_checkpoint,
+                                run_id=self.state.run_id, newest=self._last_checkpoint)
         return self._last_checkpoint
+
+    def _refuse_foreign_checkpoints(self):
+        """A new run must not mix its checkpoints with an old run's: rotation would keep the old run's
+        higher step numbers and delete the new ones, and resume_from_checkpoint=True would pick the old run."""
+        old = ckpt.sorted_checkpoints(self.args.output_dir)
+        if not old:
+            return
+        if not self.args.overwrite_output_dir:
+            names = ", ".join(c.name for c in old[:3]) + (" ..." if len(old) > 3 else "")
+            raise ValueError(f"{self.args.output_dir} holds checkpoints of an earlier run ({names}). Continue it "
+                             "with train(resume_from_checkpoint=True), choose another output_dir, or set "
+                             "TrainingArguments(overwrite_output_dir=True) to delete them.")
+        for c in old:
+            ckpt.remove_checkpoint(c)
 
     def _update_best(self, checkpoint_dir):
         name = self.args.metric_for_best_model

@@ -50,6 +50,7 @@ class TrainerState:
     total_loss: float = 0.0  # sum of every step's loss: training_loss = total_loss / global_step
     logging_loss: float = 0.0  # sum of the step losses since the last log entry
     logging_count: int = 0
+    run_id: Optional[str] = None  # which run wrote a checkpoint: rotation and resuming keep to their own run
 
     def save_to_json(self, path):
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")

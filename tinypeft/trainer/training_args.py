@@ -18,13 +18,14 @@ def _choice(name, value, allowed):
 
 
 def _at_least(name, value, low, kind=(int,)):
-    if isinstance(value, bool) or not isinstance(value, kind) or value < low:
-        raise ValueError(f"{name} must be a number >= {low}; got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, kind) or not value >= low or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number >= {low}; got {value!r}.")
 
 
 @dataclass
 class TrainingArguments:
     output_dir: str = "trainer_output"
+    overwrite_output_dir: bool = False  # a new run deletes an earlier run's checkpoints instead of refusing
     learning_rate: float = 5e-5
     num_train_epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides num_train_epochs
@@ -52,6 +53,8 @@ class TrainingArguments:
     report_to: str = "none"
     disable_tqdm: bool = False
     label_names: Optional[List[str]] = field(default=None)
+    gradient_checkpointing: bool = False  # recompute each block's activations in backward
+    gradient_checkpointing_kwargs: Optional[dict] = None
 
     def __post_init__(self):
         if not isinstance(self.output_dir, str) or not self.output_dir:
@@ -123,7 +126,7 @@ class TrainingArguments:
 
 
 def _positive_interval(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ValueError(f"{name} must be a positive number of steps (or a fraction < 1 of the total); got {value!r}.")
     if value > 1 and value != int(value):
         raise ValueError(f"{name} above 1 must be a whole number of steps; got {value!r}.")

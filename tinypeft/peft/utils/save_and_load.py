@@ -53,7 +53,44 @@ def get_peft_model_state_dict(model, adapter_name="default"):
                     and not _owned(k, adapter_name, prefix) and ".modules_to_save." not in k})
     elif bias == "lora_only":
         out.update({k: v for k, v in state.items() if k.endswith(".base_layer.bias")})
-    return {k: np.ascontiguousarray(np.asarray(v.data, dtype=np.float32)) for k, v in out.items()}
+    return finite({k: np.ascontiguousarray(np.asarray(v.data, dtype=np.float32)) for k, v in out.items()})
+
+
+def finite(state):
+    """Refuse to save inf/NaN weights: a diverged adapter written as a success is data lost quietly."""
+    bad = [k for k, v in state.items() if not np.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"the adapter has non-finite (inf/NaN) values in {len(bad)} tensors, e.g. {bad[0]}; "
+                         "training diverged: lower the learning rate and train again. Nothing was saved.")
+    return state
+
+
+def check_adapter_file(config, file):
+    """Compare the config's sizes (r, num_virtual_tokens) with the shapes in the weights file's header
+    before any adapter is built: an adapter_config.json saying r=2000000 must not allocate gigabytes
+    first and fail later."""
+    from ...checkpoint_io import read_header
+
+    header, _ = read_header(file)
+    header.pop("__metadata__", None)
+    shapes = {k: v.get("shape") for k, v in header.items() if isinstance(v, dict)}
+    if config.is_prompt_learning:
+        rows = [s[0] for k, s in shapes.items() if k.endswith("prompt_embeddings") and s]
+        n = config.num_virtual_tokens * (config.num_transformer_submodules or 1)
+        if rows and rows[0] != n and rows[0] != config.num_virtual_tokens:
+            raise ValueError(f"{file}: prompt_embeddings has {rows[0]} rows but the config says "
+                             f"num_virtual_tokens={config.num_virtual_tokens}; the config and weights do not match.")
+        return
+    # lora_A.weight is [r, in] (a conv's [r, in, k, k]); lora_embedding_A is [r, vocab]
+    ranks = {s[0] for k, s in shapes.items() if (".lora_A." in k or k.endswith(".lora_embedding_A")) and s}
+    r = getattr(config, "r", None)
+    if r is None or not ranks:
+        return
+    allowed = {r} | set((getattr(config, "rank_pattern", None) or {}).values())
+    if not ranks <= allowed:
+        raise ValueError(f"{file}: the weights have rank(s) {sorted(ranks)} but adapter_config.json says r={r}"
+                         f"{' (rank_pattern ' + str(sorted(allowed - {r})) + ')' if len(allowed) > 1 else ''}; "
+                         "the config and weights do not match.")
 
 
 def set_peft_model_state_dict(model, file_state, adapter_name="default"):
@@ -88,5 +125,8 @@ def copy_file_state(model, params, file_state, file_to_model):
                 f"param with shape {tuple(value.shape)} from checkpoint, the shape in current model is "
                 f"{tuple(target.shape)}."
             )
+        if np.asarray(value).dtype.kind != "f":
+            raise ValueError(f"{fk} is stored as {np.asarray(value).dtype}, but adapter weights are floats; the "
+                             "file is mislabelled or not an adapter.")
         target.data[...] = value
     return sorted(set(file_to_model) - set(file_state)), unexpected

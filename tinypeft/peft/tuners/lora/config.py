@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, unsupported
+from ...config import PeftConfig, PeftType, check_number, unsupported
 
 
 @dataclass
@@ -65,8 +65,10 @@ class LoraConfig(PeftConfig):
                 f"LoraConfig(init_lora_weights={self.init_lora_weights!r}) is not supported by tinypeft; "
                 "use True, False or 'gaussian'."
             )
-        if self.r <= 0:
-            raise ValueError(f"LoraConfig(r={self.r}): r must be a positive integer.")
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
+            raise ValueError(f"LoraConfig(r={self.r!r}): r must be a positive integer.")
+        check_number(self, "lora_alpha")
+        check_number(self, "lora_dropout", 0, 1, high_open=True)
         if isinstance(self.layers_to_transform, int):
             self.layers_to_transform = [self.layers_to_transform]
         if self.layers_pattern and not self.layers_to_transform:

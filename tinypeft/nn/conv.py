@@ -1,0 +1,66 @@
+"""Conv1d and Conv2d: torch.nn's convolution layers (weight [out, in/groups, *kernel], bias [out], torch's init)."""
+import math
+
+from .. import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+class _ConvNd(Module):
+    _n = None  # spatial dims
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", dtype=None):
+        super().__init__()
+        n = self._n
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv{n}d: padding_mode={padding_mode!r} is not implemented; "
+                                      "only 'zeros' (torch's default) is.")
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv{n}d: in_channels ({in_channels}) and out_channels ({out_channels}) must both "
+                             f"be divisible by groups ({groups}).")
+        tup = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * n  # noqa: E731
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.dilation = tup(kernel_size), tup(stride), tup(dilation)
+        self.padding = padding if isinstance(padding, str) else tup(padding)
+        self.groups, self.padding_mode = groups, padding_mode
+        self.weight = Parameter(init.empty(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
+        if bias:
+            self.bias = Parameter(init.empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # torch's default, as for Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * prod(kernel)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._n:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._n:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class Conv1d(_ConvNd):
+    _n = 1
+
+    def forward(self, input):
+        # [B, C_in, L] -> [B, C_out, L_out]
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv2d(_ConvNd):
+    _n = 2
+
+    def forward(self, input):
+        # [B, C_in, H, W] -> [B, C_out, H_out, W_out]
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
