@@ -227,6 +227,9 @@ def test_unknown_arguments_raise_type_error_naming_them(gpt2):
         gpt2.generate(input_ids=ids, stop_strings=["x"])
     with pytest.raises(ValueError, match="max_length"):
         gpt2.generate(input_ids=ids, max_length=3)
+    with pytest.raises(ValueError, match="temperature"):
+        gpt2.generate(input_ids=ids, do_sample=True, temperature=0.0)
+    gpt2.generate(input_ids=ids, temperature=0.0, max_new_tokens=2)  # greedy ignores it, as transformers does
     with pytest.raises(ValueError, match="repetition_penalty"):
         gpt2.generate(input_ids=ids, repetition_penalty=0)
 
