@@ -274,6 +274,18 @@ def test_sampling_is_reproducible_with_manual_seed_and_returns_n_sequences(gpt2)
     assert len({tuple(r) for r in a[:3]}) > 1
 
 
+def test_beam_sampling_is_reproducible_and_differs_from_beam_search(gpt2):
+    ids = np.array([[5, 6, 7, 8]])
+    kw = dict(input_ids=ids, max_new_tokens=8, num_beams=3, num_return_sequences=3, eos_token_id=[])
+    searched = gpt2.generate(**kw).numpy()
+    runs = []
+    for _ in range(2):
+        tp.manual_seed(11)
+        runs.append(gpt2.generate(do_sample=True, temperature=2.0, **kw).numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert runs[0].shape == searched.shape == (3, 12) and not np.array_equal(runs[0], searched)
+
+
 @pytest.mark.parametrize("name", ["gpt2", "llama", "t5"])
 def test_beam_search_same_with_and_without_cache(name):
     model = (AutoModelForSeq2SeqLM if name == "t5" else AutoModelForCausalLM).from_pretrained(MODELS / name)
