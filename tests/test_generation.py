@@ -404,3 +404,17 @@ def test_text_iterator_streamer_yields_text_from_another_thread(gpt2, tok):
 def test_streamer_with_beams_is_refused(gpt2, tok):
     with pytest.raises(ValueError, match="beam"):
         gpt2.generate(input_ids=np.array([[5, 6]]), num_beams=2, streamer=TextStreamer(tok))
+
+
+def test_without_a_mask_pad_tokens_are_padding_unless_pad_is_an_eos(gpt2):
+    """transformers' rule: pad tokens in the prompt are masked; not when the pad id is also an eos id."""
+    ids = np.array([[1, 1, 5, 6], [7, 8, 9, 10]])  # the fixture's pad is 1, its eos 0
+    inferred = gpt2.generate(input_ids=ids, max_new_tokens=4).numpy()
+    explicit = gpt2.generate(input_ids=ids, attention_mask=(ids != 1).astype(int), max_new_tokens=4).numpy()
+    np.testing.assert_array_equal(inferred, explicit)
+    ids = np.array([[0, 5, 6, 7]])  # 0: eos of the model, here also the pad
+    for eos in (None, []):  # the model's eos counts even when a call turns eos off
+        kw = {} if eos is None else {"eos_token_id": eos}
+        np.testing.assert_array_equal(gpt2.generate(input_ids=ids, pad_token_id=0, max_new_tokens=4, **kw).numpy(),
+                                      gpt2.generate(input_ids=ids, attention_mask=np.ones_like(ids), pad_token_id=0,
+                                                    max_new_tokens=4, **kw).numpy())

@@ -406,6 +406,27 @@ def _checkpoint(draw):
     return fn, [leaf(draw(arrays(shape))), leaf(draw(arrays(shape)))]
 
 
+@st.composite
+def _lora_quantized_linear(draw):
+    # QLoRA's op: x, the bias and both adapter matrices checked; the quantized weight is frozen
+    from tinypeft.quantization import Params4bit
+    from tinypeft.quantization.ops import lora_quantized_linear
+
+    n, k, r = draw(st.integers(1, 5)), draw(st.integers(1, 70)), draw(st.integers(1, 3))
+    w = Params4bit(draw(arrays((n, k))).astype(np.float32), quant_type=draw(st.sampled_from(["nf4", "fp4"])))
+    x = leaf(draw(arrays(draw(st.lists(dims, min_size=0, max_size=2).map(tuple)) + (k,))))
+    A, B = leaf(draw(arrays((r, k)))), leaf(draw(arrays((n, r))))
+    b = maybe_leaf(draw, (n,))
+    p = draw(st.sampled_from([0.0, 0.3]))
+    seed = draw(st.integers(0, 1000))
+
+    def fn(x, b, A, B):
+        tp.manual_seed(seed)  # the same dropout mask on every call
+        return lora_quantized_linear(x, w, b, A, B, 1.5, dropout_p=p, training=True)
+
+    return fn, [x, b, A, B]
+
+
 SPECS = {
     "add": binary(tp.add),
     "sub": binary(tp.sub),
@@ -452,6 +473,7 @@ SPECS = {
     "conv2d": _conv(2),
     "quantized_linear": _quantized_linear(),
     "checkpoint": _checkpoint(),
+    "lora_quantized_linear": _lora_quantized_linear(),
 }
 
 

@@ -38,6 +38,7 @@ from tinypeft.hub import resolve_model_dir
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
 
 SPECIAL_TOKENS_ATTRIBUTES = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no limit" for model_max_length
@@ -150,6 +151,8 @@ class PreTrainedTokenizer:
         config = _check_config(_read_json_object(directory / TOKENIZER_CONFIG_FILE), directory / TOKENIZER_CONFIG_FILE)
         special_map = _check_config(_read_json_object(directory / SPECIAL_TOKENS_MAP_FILE),
                                     directory / SPECIAL_TOKENS_MAP_FILE)
+        if (directory / CHAT_TEMPLATE_FILE).is_file():  # transformers 5 keeps the template in its own file
+            config["chat_template"] = (directory / CHAT_TEMPLATE_FILE).read_text(encoding="utf-8")
         specials = {}
         for attr in SPECIAL_TOKENS_ATTRIBUTES:
             value = _token_content(config.get(attr)) or _token_content(special_map.get(attr))
@@ -389,6 +392,24 @@ class PreTrainedTokenizer:
     def encode(self, text: str, text_pair: Optional[str] = None, add_special_tokens: bool = True, **kwargs) -> List[int]:
         return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
 
+    # ------------------------------------------------------------------ chat templates
+
+    @property
+    def chat_template(self) -> Optional[str]:
+        """The model's Jinja chat template (tokenizer_config.json, chat_template.jinja or GGUF metadata)."""
+        return self.init_config.get("chat_template")
+
+    @chat_template.setter
+    def chat_template(self, template: Optional[str]):
+        self.init_config["chat_template"] = template
+
+    def apply_chat_template(self, conversation, add_generation_prompt: bool = False, tokenize: bool = True, **kwargs):
+        """Render messages with the chat template, as transformers does; see tinypeft.chat_template."""
+        from .chat_template import apply_chat_template
+
+        return apply_chat_template(self, conversation, add_generation_prompt=add_generation_prompt,
+                                   tokenize=tokenize, **kwargs)
+
     # ------------------------------------------------------------------ decoding
 
     def decode(self, token_ids, skip_special_tokens: bool = False,
@@ -448,5 +469,13 @@ class AutoTokenizer:
     """`AutoTokenizer.from_pretrained(dir_or_name)`: every tokenizer here is a PreTrainedTokenizer."""
 
     @staticmethod
-    def from_pretrained(name_or_path: Union[str, os.PathLike], revision: Optional[str] = None, **kwargs):
+    def from_pretrained(name_or_path: Union[str, os.PathLike], revision: Optional[str] = None,
+                        gguf_file: Optional[str] = None, **kwargs):
+        from .gguf import find_gguf_file, load_gguf_tokenizer
+        from .hub import resolve_model_dir_or_fetch
+
+        directory = resolve_model_dir_or_fetch(name_or_path, revision)
+        gguf_path = find_gguf_file(directory, gguf_file) if gguf_file or not (directory / TOKENIZER_FILE).is_file() else None
+        if gguf_path is not None:  # the tokenizer inside a llama.cpp file
+            return load_gguf_tokenizer(gguf_path, name_or_path=name_or_path, **kwargs)
         return PreTrainedTokenizer.from_pretrained(name_or_path, revision=revision, **kwargs)

@@ -221,8 +221,9 @@ class PreTrainedModel(nn.Module):
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
-        if hasattr(type(self), "generation_config"):
-            self.generation_config.save_pretrained(save_directory)
+        generation_config = getattr(self, "generation_config", None)
+        if isinstance(generation_config, GenerationConfig):  # Whisper keeps and writes its own
+            generation_config.save_pretrained(save_directory)
         tensors, seen = {}, set()
         for k, p in self.state_dict().items():
             arr = p.data if isinstance(p, Tensor) else p
