@@ -13,7 +13,8 @@ step then --steps timed steps on the same batch (so the loss must fall). Rows:
   tp-nf4      tinypeft, BitsAndBytesConfig(load_in_4bit, nf4, double quant), prepare_model_for_kbit_training
               (gradient checkpointing on), loaded from the float32 safetensors layer by layer
   and, to show where the time goes: tp-f32-ckpt (float32 with gradient checkpointing) and tp-nf4-nockpt
-  (4 bits without it; prepare_model_for_kbit_training(use_gradient_checkpointing=False))
+  (4 bits without it; prepare_model_for_kbit_training(use_gradient_checkpointing=False)); tp-nf4-ckpt-half
+  checkpoints every other decoder layer (layer.gradient_checkpointing = i % 2 == 0), trading memory for time
 The 1.7B row: SmolLM2-1.7B's config (hidden 2048, 24 layers, 32 heads, 32 kv heads, intermediate 8192, vocab
 49152, tied) built empty; each linear layer gets N(0, 0.02) values drawn one layer at a time and quantized as
 they are assigned; LoRA r=8 on all linear layers, gradient checkpointing, one step at --big-batch x --big-seq.
@@ -114,8 +115,10 @@ def tinypeft_step_fn(model, ids):
     return step
 
 
-def run_tinypeft(args, quantized, checkpointing):
+def run_tinypeft(args, quantized, checkpointing, every=1):
     model = tinypeft_model(args, quantized, checkpointing)
+    for i, layer in enumerate(model.model.layers):
+        layer.gradient_checkpointing = checkpointing and i % every == 0
     return timed(tinypeft_step_fn(model, batch_ids(args.model)), args.steps)
 
 
@@ -157,7 +160,8 @@ def run_big(args):
 
 ROWS = {"torch-f32": run_torch, "tp-f32": lambda a: run_tinypeft(a, False, False),
         "tp-f32-ckpt": lambda a: run_tinypeft(a, False, True), "tp-nf4": lambda a: run_tinypeft(a, True, True),
-        "tp-nf4-nockpt": lambda a: run_tinypeft(a, True, False)}
+        "tp-nf4-nockpt": lambda a: run_tinypeft(a, True, False),
+        "tp-nf4-ckpt-half": lambda a: run_tinypeft(a, True, True, every=2)}
 
 
 def timed(step, steps, warmup=1):
@@ -215,7 +219,7 @@ def main():
         print(f"tp-nf4 peak RSS / torch-f32: {q['peak_rss_mb'] / t['peak_rss_mb']:.2f} (bar <= 0.5, aim < 600 MiB)")
     if q and f:
         print(f"tp-nf4 step / tp-f32 step:   {q['step_s'] / f['step_s']:.2f} (bar <= 1.5)")
-    for name in ("tp-f32-ckpt", "tp-nf4-nockpt"):
+    for name in ("tp-f32-ckpt", "tp-nf4-nockpt", "tp-nf4-ckpt-half"):
         if name in rows and f:
             print(f"{name} step / tp-f32 step: {rows[name]['step_s'] / f['step_s']:.2f}")
     if q:
