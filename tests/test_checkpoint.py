@@ -12,19 +12,22 @@ from tinypeft.utils.checkpoint import Checkpoint, checkpoint
 FIXTURES = "tests/fixtures/models"
 ARCHS = [("gpt2", "AutoModelForCausalLM"), ("opt", "AutoModelForCausalLM"), ("llama", "AutoModelForCausalLM"),
          ("bert", "AutoModelForSequenceClassification"), ("t5", "AutoModelForSeq2SeqLM"),
-         ("mt5", "AutoModelForSeq2SeqLM")]
+         ("mt5", "AutoModelForSeq2SeqLM"), ("whisper", "AutoModelForSpeechSeq2Seq")]
 
 
 def _batch(name):
     ids = np.array([[3, 7, 1, 9, 4, 2, 8], [5, 5, 6, 7, 8, 1, 2]])
     if name == "bert":
         return dict(input_ids=ids, labels=np.array([0, 1]))
+    if name == "whisper":
+        feats = np.random.default_rng(0).standard_normal((2, 80, 3000)).astype(np.float32)
+        return dict(input_features=feats, labels=ids)
     return dict(input_ids=ids, labels=ids)
 
 
 def _grads(name, auto, checkpointing, method, seed_after=False):
     tp.manual_seed(0)
-    model = getattr(tp, auto).from_pretrained(f"{FIXTURES}/{name}")
+    model = getattr(tp.models.auto, auto).from_pretrained(f"{FIXTURES}/{name}")
     if method == "lora":
         cfg = tp.LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.2, init_lora_weights=False,
                             task_type="SEQ_CLS" if name == "bert" else None)
@@ -45,8 +48,8 @@ def test_gradients_are_bit_identical_with_checkpointing(name, auto, method):
     ckpt, rng_ckpt = _grads(name, auto, True, method)
     assert plain.keys() == ckpt.keys() and len(plain) > 0
     for k in plain:
-        if name in ("t5", "mt5") and "decoder" not in k:
-            # The encoder's output feeds every decoder block's cross-attention, so its gradient is a sum over
+        if name in ("t5", "mt5", "whisper") and "decoder" not in k:
+            # Encoder-decoders: the encoder's output feeds every decoder block's cross-attention, so its gradient is a sum over
             # blocks; checkpointed, each block's k and v shares are added first, a different grouping of the
             # same float32 sum. Everything upstream of that sum (the encoder) agrees to rounding only.
             assert np.allclose(plain[k], ckpt[k], rtol=1e-5, atol=1e-5 * np.abs(plain[k]).max()), k

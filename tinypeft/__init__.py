@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # transformers', PEFT's and their Trainer's names, so `from tinypeft import ...` reads like their quicktours
 from .models import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,  # noqa: E402
                      AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTokenClassification)
+from .models import GenerationConfig, TextIteratorStreamer, TextStreamer  # noqa: E402
 from .tokenization import AutoTokenizer  # noqa: E402
 from .peft import (AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeatureExtraction,  # noqa: E402
                    AutoPeftModelForQuestionAnswering, AutoPeftModelForSeq2SeqLM, AutoPeftModelForSequenceClassification,
@@ -38,6 +39,7 @@ from .trainer import (DataCollatorForCompletionOnlyLM, DataCollatorForLanguageMo
 from .data import Dataset, DatasetDict, load_dataset  # noqa: E402
 
 from .quantization import BitsAndBytesConfig  # noqa: E402
+from .peft import prepare_model_for_kbit_training  # noqa: E402
 
 __all__ = [
     # autograd, devices, tensors
@@ -56,6 +58,7 @@ __all__ = [
     # transformers
     "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
     "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoTokenizer",
+    "GenerationConfig", "TextStreamer", "TextIteratorStreamer",
     # PEFT
     "get_peft_model", "AutoPeftModel", "AutoPeftModelForCausalLM", "AutoPeftModelForFeatureExtraction",
     "AutoPeftModelForQuestionAnswering", "AutoPeftModelForSeq2SeqLM", "AutoPeftModelForSequenceClassification",
@@ -66,7 +69,7 @@ __all__ = [
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM", "PeftModelForSequenceClassification",
-    "PeftModelForTokenClassification",
+    "PeftModelForTokenClassification", "prepare_model_for_kbit_training",
     # Trainer and data
     "BitsAndBytesConfig",
     "Trainer", "TrainingArguments", "set_seed", "default_data_collator", "DataCollatorForCompletionOnlyLM",

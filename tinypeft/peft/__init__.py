@@ -35,3 +35,4 @@ from .tuners.p_tuning import (  # noqa: F401
 )
 from .tuners.prefix_tuning import PrefixEncoder, PrefixTuningConfig  # noqa: F401
 from .tuners.prompt_tuning import PromptEmbedding, PromptTuningConfig, PromptTuningInit  # noqa: F401
+from .utils.kbit import prepare_model_for_kbit_training  # noqa: F401

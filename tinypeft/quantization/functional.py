@@ -119,6 +119,8 @@ def _block_absmax(flat, blocksize):
 
 def _scale(flat, absmax, blocksize):
     # values / absmax, by the reciprocal as bitsandbytes does; an all-zero block maps to 0
+    nblocks = -(-flat.size // blocksize)
+    absmax = absmax[:nblocks]
     inv = np.divide(np.float32(1), absmax, out=np.zeros_like(absmax), where=absmax != 0)
     return flat * np.repeat(inv, blocksize)[: flat.size]
 
@@ -147,10 +149,15 @@ def quantize_4bit(A, blocksize=64, compress_statistics=False, quant_type="fp4"):
         raise TypeError(f"quantize_4bit takes a floating-point array, got {A.dtype}.")
     flat = np.ascontiguousarray(A, dtype=np.float32).reshape(-1)
     absmax = _block_absmax(flat, blocksize)
-    q = _nearest(code, _scale(flat, absmax, blocksize))
-    if q.size % 2:
-        q = np.append(q, np.uint8(0))
-    packed = ((q[0::2] << 4) | q[1::2]).astype(np.uint8).reshape(-1, 1)  # first value in the high nibble
+    packed = np.empty((flat.size + 1) // 2, dtype=np.uint8)
+    step = blocksize * (1 << 14)  # whole blocks at a time: the temporaries stay small for a big weight
+    for start in range(0, flat.size, step):
+        chunk = flat[start:start + step]
+        q = _nearest(code, _scale(chunk, absmax[start // blocksize:], blocksize))
+        if q.size % 2:
+            q = np.append(q, np.uint8(0))
+        packed[start // 2:start // 2 + q.size // 2] = (q[0::2] << 4) | q[1::2]  # first value in the high nibble
+    packed = packed.reshape(-1, 1)
     state = QuantState(absmax=absmax, shape=tuple(A.shape), code=code, blocksize=blocksize, quant_type=quant_type)
     if compress_statistics:
         offset = absmax.mean(dtype=np.float32)

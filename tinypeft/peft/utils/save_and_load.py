@@ -128,5 +128,8 @@ def copy_file_state(model, params, file_state, file_to_model):
                 f"param with shape {tuple(value.shape)} from checkpoint, the shape in current model is "
                 f"{tuple(target.shape)}."
             )
+        if np.asarray(value).dtype.kind != "f":
+            raise ValueError(f"{fk} is stored as {np.asarray(value).dtype}, but adapter weights are floats; the "
+                             "file is mislabelled or not an adapter.")
         target.data[...] = value
     return sorted(set(file_to_model) - set(file_state)), unexpected

@@ -8,6 +8,7 @@ from .... import nn
 from ....models.gpt2 import Conv1D
 from ..tuners_utils import BaseTuner, get_pattern_key
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING, ModulesToSaveWrapper
+from .bnb import dispatch_bnb
 from .config import LoraConfig
 from .conv import Conv1d, Conv2d
 from .layer import Embedding, Linear, LoraLayer
@@ -31,7 +32,10 @@ class LoraModel(BaseTuner):
             if adapter_name not in self.active_adapters:
                 target.set_adapter(target.active_adapters)  # keep the new adapter inactive
             return
-        if isinstance(target, nn.Embedding):
+        quantized = dispatch_bnb(target)  # LoRA on a Linear4bit / Linear8bitLt, or None
+        if quantized is not None:
+            new = quantized
+        elif isinstance(target, nn.Embedding):
             new = Embedding(target)
         elif isinstance(target, nn.Conv2d):
             new = Conv2d(target)

@@ -1,0 +1,210 @@
+"""QLoRA on a CPU: a LoRA step on SmolLM2-135M-Instruct in 4 bits, against torch + PEFT in float32 and against
+tinypeft's own float32 step; then a 1.7B-parameter Llama in 4 bits with gradient checkpointing.
+
+    python bench/quant.py --model /work/models/smollm2-f32        # the 135M table (three processes)
+    python bench/quant.py --big                                   # the 1.7B row
+    python bench/quant.py --model DIR --steps 3 --threads 2
+
+The 135M step: LoRA r=8 (alpha 16, dropout 0.05) on all linear layers, AdamW (lr 1e-3), batch 4 x 128 tokens
+of English text (this repository's README, tokenized with the model's tokenizer), causal LM loss, one warm-up
+step then --steps timed steps on the same batch (so the loss must fall). Rows:
+  torch-f32   transformers + PEFT, float32 weights
+  tp-f32      tinypeft, float32 weights
+  tp-nf4      tinypeft, BitsAndBytesConfig(load_in_4bit, nf4, double quant), prepare_model_for_kbit_training
+              (gradient checkpointing on), loaded from the float32 safetensors layer by layer
+The 1.7B row: SmolLM2-1.7B's config (hidden 2048, 24 layers, 32 heads, 32 kv heads, intermediate 8192, vocab
+49152, tied) built empty; each linear layer gets N(0, 0.02) values drawn one layer at a time and quantized as
+they are assigned; LoRA r=8 on all linear layers, gradient checkpointing, one step at --big-batch x --big-seq.
+
+Each row runs in its own process. Figures: peak RSS = the process's VmHWM over its whole life (loading
+included); step = median [min, max] of the timed steps; the losses of all steps.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # this checkout's tinypeft, not an installed one
+BATCH, SEQ, R, ALPHA, DROPOUT, LR = 4, 128, 8, 16, 0.05, 1e-3
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def batch_ids(model_dir):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    text = open(os.path.join(ROOT, "README.md")).read()
+    ids = tok.encode(text).ids
+    while len(ids) < BATCH * SEQ:
+        ids = ids + ids
+    import numpy as np
+
+    return np.array(ids[: BATCH * SEQ], dtype=np.int64).reshape(BATCH, SEQ)
+
+
+def run_torch(args):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=R, lora_alpha=ALPHA, lora_dropout=DROPOUT, target_modules="all-linear",
+                                             task_type="CAUSAL_LM"))
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR)
+    ids = torch.tensor(batch_ids(args.model))
+
+    def step():
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss.item()
+
+    return timed(step, args.steps)
+
+
+def tinypeft_model(args, quantized):
+    import tinypeft as tp
+    from tinypeft.backend import cmatmul
+
+    cmatmul.set_num_threads(args.threads)
+    tp.manual_seed(0)
+    if quantized:
+        cfg = tp.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True)
+        model = tp.AutoModelForCausalLM.from_pretrained(args.model, quantization_config=cfg)
+        model = tp.prepare_model_for_kbit_training(model)
+    else:
+        model = tp.AutoModelForCausalLM.from_pretrained(args.model)
+    return model
+
+
+def tinypeft_step_fn(model, ids):
+    import tinypeft as tp
+
+    model = tp.get_peft_model(model, tp.LoraConfig(r=R, lora_alpha=ALPHA, lora_dropout=DROPOUT,
+                                                   target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.train()
+    opt = tp.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR)
+
+    def step():
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss.item()
+
+    return step
+
+
+def run_tinypeft(args, quantized):
+    model = tinypeft_model(args, quantized)
+    return timed(tinypeft_step_fn(model, batch_ids(args.model)), args.steps)
+
+
+def run_big(args):
+    import numpy as np
+
+    import tinypeft as tp
+    from tinypeft.backend import cmatmul
+    from tinypeft.quantization import BitsAndBytesConfig, replace_with_bnb_linear
+    from tinypeft.quantization.loading import quantized_weight_bytes
+
+    cmatmul.set_num_threads(args.threads)
+    config = tp.AutoConfig.for_model("llama", vocab_size=49152, hidden_size=2048, intermediate_size=8192,
+                                     num_hidden_layers=24, num_attention_heads=32, num_key_value_heads=32,
+                                     tie_word_embeddings=True, max_position_embeddings=8192, rms_norm_eps=1e-5)
+    t0 = time.perf_counter()
+    with tp.nn.init_empty_weights():
+        model = tp.AutoModelForCausalLM.model_class(config)(config)
+    model.tie_weights()
+    n_params = sum(p.numel() for p in model.parameters())
+    replace_with_bnb_linear(model, quantization_config=BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True))
+    model.is_loaded_in_4bit = True
+    rng = np.random.default_rng(0)
+    for name, p in model.named_parameters():  # one layer's float32 values at a time, quantized on assignment
+        if "norm" in name:
+            p.data = np.ones(p.shape, np.float32)
+        else:
+            p.data = (rng.standard_normal(p.shape, dtype=np.float32) * np.float32(0.02))
+    build_s = time.perf_counter() - t0
+    model = tp.prepare_model_for_kbit_training(model)
+    ids = rng.integers(0, 49152, size=(args.big_batch, args.big_seq))
+    step = tinypeft_step_fn(model, ids)
+    out = timed(step, 1, warmup=0)
+    out.update(params=n_params, quantized_mb=quantized_weight_bytes(model) / 2**20, build_s=build_s,
+               batch=args.big_batch, seq=args.big_seq)
+    return out
+
+
+def timed(step, steps, warmup=1):
+    losses, times = [], []
+    for i in range(warmup + steps):
+        t = time.perf_counter()
+        losses.append(step())
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return {"losses": losses, "step_s": statistics.median(times), "step_min": min(times), "step_max": max(times),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def child(argv):
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__)] + argv, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="/work/models/smollm2-f32", help="SmolLM2-135M-Instruct, float32 safetensors")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--big", action="store_true", help="the 1.7B row instead of the 135M table")
+    ap.add_argument("--big-batch", type=int, default=1)
+    ap.add_argument("--big-seq", type=int, default=128)
+    ap.add_argument("--only", choices=["torch-f32", "tp-f32", "tp-nf4", "big"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.only:
+        run = {"torch-f32": run_torch, "tp-f32": lambda a: run_tinypeft(a, False),
+               "tp-nf4": lambda a: run_tinypeft(a, True), "big": run_big}[args.only]
+        print(json.dumps(run(args)))
+        return
+    common = ["--model", args.model, "--steps", str(args.steps), "--threads", str(args.threads)]
+    if args.big:
+        r = child(common + ["--only", "big", "--big-batch", str(args.big_batch), "--big-seq", str(args.big_seq)])
+        print(f"1.7B Llama-shaped (random), {r['params'] / 1e9:.2f}B parameters, 4-bit NF4 + double quant "
+              f"({r['quantized_mb']:.0f} MiB of quantized weights), built and quantized in {r['build_s']:.0f} s")
+        print(f"LoRA r=8 all-linear step, gradient checkpointing, batch {r['batch']} x {r['seq']}: "
+              f"{r['step_s']:.1f} s, loss {r['losses'][0]:.3f}, peak RSS {r['peak_rss_mb']:.0f} MiB "
+              f"({r['peak_rss_mb'] / 1024:.2f} GiB)")
+        return
+    rows = {name: child(common + ["--only", name]) for name in ("torch-f32", "tp-f32", "tp-nf4")}
+    print(f"SmolLM2-135M-Instruct, LoRA r={R} all-linear, AdamW, batch {BATCH} x {SEQ}, {args.threads} threads, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"{'':10} {'peak RSS MiB':>12} {'step s (median [min, max])':>28}   losses")
+    for name, r in rows.items():
+        span = f"{r['step_s']:.2f} [{r['step_min']:.2f}, {r['step_max']:.2f}]"
+        print(f"{name:10} {r['peak_rss_mb']:12.0f} {span:>28}   {' '.join(f'{x:.3f}' for x in r['losses'])}")
+    q, f, t = rows["tp-nf4"], rows["tp-f32"], rows["torch-f32"]
+    print(f"tp-nf4 peak RSS / torch-f32: {q['peak_rss_mb'] / t['peak_rss_mb']:.2f} (bar <= 0.5, aim < 600 MiB)")
+    print(f"tp-nf4 step / tp-f32 step:   {q['step_s'] / f['step_s']:.2f} (bar <= 1.5)")
+    print(f"tp-nf4 loss falls: {q['losses'][0]:.3f} -> {q['losses'][-1]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
