@@ -1,6 +1,6 @@
 /* gemm_kernel.h: the packed, cache-blocked GEMM for one element type and one instruction set.
  *
- * matmul.c includes this file once per (type, instruction set). Before including, define:
+ * gemm_instance.h includes this file once per (type, instruction set). Before including, define:
  *   TP_T          element type: float or double
  *   TP_SFX(name)  pastes a suffix onto every name here (name##_f32_avx2) so instances don't collide
  *   TP_VBYTES     bytes in one SIMD register: 16, 32 or 64; 0 for plain scalar C
@@ -26,8 +26,7 @@
  * FMAs per step also cover the FMA latency (4 cycles x 2 units = 8 in flight). KC = 256 keeps a
  * B panel (256 x 16 floats = 16 KB with AVX2, 32 KB with AVX-512) and an A panel (6 KB) inside a
  * 32-48 KB L1. MC = 192 makes the A block 192 x 256 floats = 192 KB, a fraction of a 1-2 MB L2.
- * NC = 2048 makes the B block 2 MB, for L2/L3. These were tuned by bench/matmul.py on one Xeon
- * (48 KB L1, 2 MB L2); NC = 4096 was 15% slower at 2048 x 2048, the others within noise.
+ * NC = 2048 makes the B block 2 MB, for L2/L3. bench/matmul.py is how they were chosen and checked.
  */
 
 #define MR 6

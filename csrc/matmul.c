@@ -1,7 +1,8 @@
 /* matmul.c: public entry points of the C matmul: kernel choice at run time, and threads.
  *
  * The blocked algorithm itself is in gemm_kernel.h, compiled here once per element type and
- * instruction set.
+ * instruction set (gemm_instance.h builds each table entry); gemm_reference.c holds the plain
+ * triple loop it is tested against.
  *
  * Why run-time dispatch instead of -march=native: a wheel or an install on a shared cluster is
  * built on one machine and run on others. The whole file is compiled for the baseline (-O3, which
@@ -48,94 +49,60 @@ static void tp_free(void *p)
 typedef int (*gemm_fn)(size_t m, size_t n, size_t k, const void *a, ptrdiff_t rsa, ptrdiff_t csa,
                        const void *b, ptrdiff_t rsb, ptrdiff_t csb, void *c, ptrdiff_t ldc);
 
-/* ---- the instances -------------------------------------------------------------------------- */
-
-#if defined(__GNUC__) /* GCC and Clang: vector extensions */
-#define TP_VBYTES 16  /* SSE2 on x86-64, NEON on arm64: both baseline */
-#else
-#define TP_VBYTES 0   /* any other compiler: scalar C */
-#endif
-#define TP_TARGET
-#define TP_T float
-#define TP_SFX(name) name##_f32_generic
-#include "gemm_kernel.h"
-#undef TP_T
-#undef TP_SFX
-#define TP_T double
-#define TP_SFX(name) name##_f64_generic
-#include "gemm_kernel.h"
-#undef TP_T
-#undef TP_SFX
-#undef TP_TARGET
-#undef TP_VBYTES
-
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define TP_X86_DISPATCH 1
-
-#define TP_VBYTES 32
-#define TP_TARGET __attribute__((target("avx2,fma")))
-#define TP_T float
-#define TP_SFX(name) name##_f32_avx2
-#include "gemm_kernel.h"
-#undef TP_T
-#undef TP_SFX
-#define TP_T double
-#define TP_SFX(name) name##_f64_avx2
-#include "gemm_kernel.h"
-#undef TP_T
-#undef TP_SFX
-#undef TP_TARGET
-#undef TP_VBYTES
-
-#define TP_VBYTES 64
-#define TP_TARGET __attribute__((target("avx512f,avx2,fma")))
-#define TP_T float
-#define TP_SFX(name) name##_f32_avx512
-#include "gemm_kernel.h"
-#undef TP_T
-#undef TP_SFX
-#define TP_T double
-#define TP_SFX(name) name##_f64_avx512
-#include "gemm_kernel.h"
-#undef TP_T
-#undef TP_SFX
-#undef TP_TARGET
-#undef TP_VBYTES
-#endif
-
-/* ---- choosing a kernel ---------------------------------------------------------------------- */
-
 typedef struct {
     const char *name;
     int vector_bytes;
     gemm_fn f32, f64;
     const tp_blocking_t *blocking_f32, *blocking_f64;
+    int (*cpu_supports)(void);
 } kernel_t;
 
-static const kernel_t kernels[] = {
-#if defined(__GNUC__)
-    {"generic", 16, gemm_f32_generic, gemm_f64_generic, &blocking_f32_generic, &blocking_f64_generic},
+/* ---- the kernel table: one block per instruction set, each entry built once ---------------- */
+
+#define TP_ISA generic
+#if defined(__GNUC__)    /* GCC and Clang: vector extensions */
+#define TP_VBYTES 16     /* SSE2 on x86-64, NEON on arm64: both baseline */
 #else
-    {"generic", 0, gemm_f32_generic, gemm_f64_generic, &blocking_f32_generic, &blocking_f64_generic},
+#define TP_VBYTES 0      /* any other compiler: scalar C */
 #endif
+#define TP_TARGET
+#define TP_CPU_SUPPORTS 1
+#include "gemm_instance.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define TP_X86_DISPATCH 1
+
+#define TP_ISA avx2
+#define TP_VBYTES 32
+#define TP_TARGET __attribute__((target("avx2,fma")))
+#define TP_CPU_SUPPORTS (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+#include "gemm_instance.h"
+
+#define TP_ISA avx512
+#define TP_VBYTES 64
+#define TP_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define TP_CPU_SUPPORTS (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && \
+                         __builtin_cpu_supports("fma"))
+#include "gemm_instance.h"
+#endif
+
+static const kernel_t *const kernels[] = {
+    &kernel_generic, /* narrowest first: the widest supported one wins */
 #if defined(TP_X86_DISPATCH)
-    {"avx2", 32, gemm_f32_avx2, gemm_f64_avx2, &blocking_f32_avx2, &blocking_f64_avx2},
-    {"avx512", 64, gemm_f32_avx512, gemm_f64_avx512, &blocking_f32_avx512, &blocking_f64_avx512},
+    &kernel_avx2,
+    &kernel_avx512,
 #endif
 };
 enum { n_kernels = sizeof kernels / sizeof kernels[0] };
 
+/* ---- choosing a kernel ---------------------------------------------------------------------- */
+
 static int cpu_supports(int i)
 {
 #if defined(TP_X86_DISPATCH)
-    __builtin_cpu_init();
-    if (strcmp(kernels[i].name, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (strcmp(kernels[i].name, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("fma");
+    __builtin_cpu_init(); /* needed before __builtin_cpu_supports when called before constructors */
 #endif
-    return strcmp(kernels[i].name, "generic") == 0;
+    return kernels[i]->cpu_supports();
 }
 
 /* -1 until the first call; then the index of the widest kernel this CPU runs. Choosing twice from
@@ -150,13 +117,14 @@ static const kernel_t *kernel(void)
             if (cpu_supports(i)) best = i;
         selected = best;
     }
-    return &kernels[selected];
+    return kernels[selected];
 }
 
+/* The names are the Python API's (cmatmul.set_kernel("avx2")): a look-up, not a dispatch. */
 static int find_kernel(const char *name)
 {
     for (int i = 0; i < n_kernels; i++)
-        if (strcmp(kernels[i].name, name) == 0) return i;
+        if (strcmp(kernels[i]->name, name) == 0) return i;
     return -1;
 }
 
@@ -210,8 +178,8 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-/* Below this many multiply-adds per thread (about 40 microseconds of work), starting a thread and
- * allocating its buffers costs more than it saves: 128 x 128 x 128 on 2 threads ran at half speed. */
+/* Below this many multiply-adds per thread, starting a thread and allocating its buffers costs more
+ * than the thread saves (bench/matmul.py shows where the line falls). */
 #define MIN_WORK_PER_THREAD (1u << 22)
 
 static int gemm(gemm_fn fn, size_t itemsize, size_t m, size_t n, size_t k, const void *a,

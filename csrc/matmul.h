@@ -22,6 +22,17 @@ int tp_matmul_f64(size_t m, size_t n, size_t k,
                   const double *b, ptrdiff_t rsb, ptrdiff_t csb,
                   double *c, ptrdiff_t ldc, int nthreads);
 
+/* The plain triple loop (gemm_reference.c), same arguments, one thread: what the tuned kernels are
+ * tested against. */
+void tp_matmul_reference_f32(size_t m, size_t n, size_t k,
+                             const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                             const float *b, ptrdiff_t rsb, ptrdiff_t csb,
+                             float *c, ptrdiff_t ldc);
+void tp_matmul_reference_f64(size_t m, size_t n, size_t k,
+                             const double *a, ptrdiff_t rsa, ptrdiff_t csa,
+                             const double *b, ptrdiff_t rsb, ptrdiff_t csb,
+                             double *c, ptrdiff_t ldc);
+
 /* Kernels are compiled for several instruction sets and picked at run time.
  * Names: "generic" (always), "avx2" (AVX2+FMA), "avx512" (AVX-512F). */
 const char *tp_kernel_name(void);

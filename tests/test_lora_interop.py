@@ -97,9 +97,9 @@ ROUND_TRIP = {
 @pytest.mark.parity
 @pytest.mark.parametrize("arch", sorted(ROUND_TRIP))
 def test_adapter_saved_here_loads_in_peft(arch, tmp_path):
-    torch = pytest.importorskip("torch")
-    peft = pytest.importorskip("peft")
-    transformers = pytest.importorskip("transformers")
+    import torch
+    import peft
+    import transformers
     task, options = ROUND_TRIP[arch]
     base_dir = f"tests/fixtures/models/{arch}"
     ours = get_peft_model(_auto_for_task(task).from_pretrained(base_dir), LoraConfig(task_type=task, **options))

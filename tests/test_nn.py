@@ -343,7 +343,7 @@ def test_to_empty_and_skip_init():
 # -- live against torch (parity extra) ---------------------------------------------------------------------
 @pytest.mark.parity
 def test_same_keys_and_outputs_as_torch():
-    torch = pytest.importorskip("torch")
+    import torch
 
     class TorchNet(torch.nn.Module):
         def __init__(self):

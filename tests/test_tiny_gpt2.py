@@ -81,10 +81,9 @@ def test_finetune_lowers_pirate_perplexity_and_saves_adapters(mini):
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         assert (base.with_name("pirate") / "lora" / name).is_file()
     assert any("pirate perplexity" in line for line in logs)
-    if "skipped" not in results["prompt_tuning"]:
-        pt = results["prompt_tuning"]
-        assert pt["trainable_parameters"] == tg.MINI_FINETUNE.num_virtual_tokens * tg.MINI_PRETRAIN.n_embd
-        assert (base.with_name("pirate") / "prompt_tuning" / "adapter_model.safetensors").is_file()
+    pt = results["prompt_tuning"]
+    assert pt["trainable_parameters"] == tg.MINI_FINETUNE.num_virtual_tokens * tg.MINI_PRETRAIN.n_embd
+    assert (base.with_name("pirate") / "prompt_tuning" / "adapter_model.safetensors").is_file()
 
 
 def test_saved_lora_adapter_reloads_to_the_same_perplexity(mini):
@@ -112,8 +111,8 @@ def test_command_line_corpus(tmp_path):
 
 @pytest.mark.parity
 def test_transformers_loads_the_pretrained_folder(mini):
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    import torch
+    import transformers
     base, _, _ = mini
     theirs = transformers.AutoModelForCausalLM.from_pretrained(base).eval()
     their_tok = transformers.AutoTokenizer.from_pretrained(base)
@@ -142,7 +141,6 @@ def test_real_pretraining_and_finetuning(tmp_path):
     lora = results["lora"]
     assert lora["pirate_perplexity"] < before["pirate_perplexity"] / 20
     assert lora["marker_rate"] >= 0.75
-    if "skipped" not in results["prompt_tuning"]:
-        # 2k parameters in front of a 1M-parameter model learn the sentence shape (commas, "Arr,") but not
-        # to spell a word the base never saw: perplexity falls, the sign-off stays rare (see the example)
-        assert results["prompt_tuning"]["pirate_perplexity"] < before["pirate_perplexity"] / 5
+    # 2k parameters in front of a 1M-parameter model learn the sentence shape (commas, "Arr,") but not
+    # to spell a word the base never saw: perplexity falls, the sign-off stays rare (see the example)
+    assert results["prompt_tuning"]["pirate_perplexity"] < before["pirate_perplexity"] / 5

@@ -166,7 +166,7 @@ def test_minilm_from_name():
 
 @pytest.mark.parity
 def test_parity_live(named):
-    transformers = pytest.importorskip("transformers")
+    import transformers
     name, d, ref = named
     theirs = transformers.AutoTokenizer.from_pretrained(str(d))
     ours = AutoTokenizer.from_pretrained(d)

@@ -387,7 +387,7 @@ def test_progress_bar_shows_loss_lr_and_throughput(tok, lm_data, tmp_path, capsy
 
 
 def test_loss_curve_is_drawn_when_matplotlib_is_there(tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib")  # the optional plot extra
     args = TrainingArguments(str(tmp_path), max_steps=3, logging_steps=1, save_strategy="no", disable_tqdm=True)
     Trainer(Regressor(), args, train_dataset=Dataset.from_list(regression_rows())).train()
     assert (tmp_path / "loss_curve.png").read_bytes().startswith(b"\x89PNG")

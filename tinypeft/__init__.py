@@ -21,12 +21,14 @@ __version__ = "0.1.0"
 # transformers', PEFT's and their Trainer's names, so `from tinypeft import ...` reads like their quicktours
 from .models import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,  # noqa: E402
                      AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTokenClassification)
+from .models import GenerationConfig, TextIteratorStreamer, TextStreamer  # noqa: E402
 from .tokenization import AutoTokenizer  # noqa: E402
 from .peft import (AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeatureExtraction,  # noqa: E402
                    AutoPeftModelForQuestionAnswering, AutoPeftModelForSeq2SeqLM, AutoPeftModelForSequenceClassification,
                    AutoPeftModelForTokenClassification, get_peft_model)
 from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraConfig, LoraModel,  # noqa: E402
-                   IA3Config, IA3Model, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
+                   IA3Config, IA3Model, LoHaConfig, LoHaModel, LoKrConfig, LoKrModel, LNTuningConfig,
+                   LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
@@ -56,11 +58,14 @@ __all__ = [
     # transformers
     "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
     "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoTokenizer",
+    "GenerationConfig", "TextStreamer", "TextIteratorStreamer",
     # PEFT
     "get_peft_model", "AutoPeftModel", "AutoPeftModelForCausalLM", "AutoPeftModelForFeatureExtraction",
     "AutoPeftModelForQuestionAnswering", "AutoPeftModelForSeq2SeqLM", "AutoPeftModelForSequenceClassification",
     "AutoPeftModelForTokenClassification", "PeftConfig", "PeftType", "PromptLearningConfig", "TaskType",
-    "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
+    "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "LoHaConfig", "LoHaModel", "LoKrConfig", "LoKrModel",
+    "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel", "MissConfig", "MissModel",
+    "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM", "PeftModelForSequenceClassification",

@@ -24,27 +24,53 @@ ROLLOFF = 0.99
 FIX = "convert it with: ffmpeg -i INPUT -ac 1 -ar 16000 -sample_fmt s16 OUTPUT.wav"
 
 
-def resample(x, orig_sr, new_sr):
-    """float waveform at orig_sr -> float32 waveform at new_sr, ceil(len * new_sr / orig_sr) samples."""
-    x = np.asarray(x, dtype=np.float64)
-    if orig_sr == new_sr:
-        return x.astype(np.float32)
+def _kernel(d, fc, orig_sr, half):
+    """The interpolation weight of an input sample d input-samples away from the output's time."""
+    w = (2 * fc / orig_sr) * np.sinc(2 * fc / orig_sr * d)
+    return w * np.where(np.abs(d) < half, 0.5 * (1 + np.cos(np.pi * d / half)), 0.0)  # Hann window
+
+
+def _setup(x, orig_sr, new_sr):
     if orig_sr <= 0 or new_sr <= 0:
         raise ValueError(f"Sampling rates must be positive, got {orig_sr} and {new_sr}.")
-    n_out = math.ceil(x.size * new_sr / orig_sr)
     fc = ROLLOFF * min(orig_sr, new_sr) / 2  # Hz
     half = ZERO_CROSSINGS / (2 * fc) * orig_sr  # the window's half-width, in input samples
     taps = np.arange(-math.floor(half), math.floor(half) + 2)  # offsets around floor(centre)
-    xp = np.concatenate([np.zeros(taps.size), x, np.zeros(taps.size)])  # zeros outside the signal
-    out = np.empty(n_out, dtype=np.float64)
+    xp = np.concatenate([np.zeros(taps.size), np.asarray(x, dtype=np.float64), np.zeros(taps.size)])
+    return math.ceil(len(x) * new_sr / orig_sr), fc, half, taps, xp
+
+
+def resample_reference(x, orig_sr, new_sr):
+    """The formula above, one weight per (output, input) pair: slow and plain; resample() is tested against it."""
+    n_out, fc, half, taps, xp = _setup(x, orig_sr, new_sr)
+    out = np.empty(n_out)
     for lo in range(0, n_out, 16384):  # chunks keep the [outputs, taps] weight matrix small
         n = np.arange(lo, min(lo + 16384, n_out))
         centre = n * (orig_sr / new_sr)  # output time, in input samples
         k = np.floor(centre).astype(np.int64)[:, None] + taps[None, :]  # [n, taps] input indices
-        d = centre[:, None] - k  # distance to each input sample, in input samples
-        w = (2 * fc / orig_sr) * np.sinc(2 * fc / orig_sr * d)
-        w *= np.where(np.abs(d) < half, 0.5 * (1 + np.cos(np.pi * d / half)), 0.0)  # Hann window
-        out[lo: lo + n.size] = (xp[k + taps.size] * w).sum(axis=1)
+        out[lo: lo + n.size] = (xp[k + taps.size] * _kernel(centre[:, None] - k, fc, orig_sr, half)).sum(axis=1)
+    return out.astype(np.float32)
+
+
+def resample(x, orig_sr, new_sr):
+    """float waveform at orig_sr -> float32 waveform at new_sr, ceil(len * new_sr / orig_sr) samples.
+
+    Polyphase: with g = gcd(orig_sr, new_sr), output n sits at input time n * down / up (down = orig_sr / g,
+    up = new_sr / g), whose fractional part repeats every `up` outputs; so only `up` rows of weights
+    exist, computed once, instead of one row per output sample."""
+    if orig_sr == new_sr:
+        return np.asarray(x, dtype=np.float32)
+    up, down = new_sr // math.gcd(orig_sr, new_sr), orig_sr // math.gcd(orig_sr, new_sr)
+    if up > 1 << 14:
+        return resample_reference(x, orig_sr, new_sr)  # an odd rate pair: the table would be larger than the work
+    n_out, fc, half, taps, xp = _setup(x, orig_sr, new_sr)
+    phase = np.arange(up)
+    table = _kernel(((phase * down) % up / up)[:, None] - taps[None, :], fc, orig_sr, half)  # [up, taps]
+    out = np.empty(n_out)
+    for lo in range(0, n_out, 16384):
+        n = np.arange(lo, min(lo + 16384, n_out))
+        k = (n * down) // up  # floor(centre), exactly
+        out[lo: lo + n.size] = (xp[k[:, None] + taps[None, :] + taps.size] * table[n % up]).sum(axis=1)
     return out.astype(np.float32)
 
 

@@ -135,56 +135,80 @@ def unbroadcast(grad, shape):
 
 
 def backward(root, grad=None, retain_graph=False):
-    """Accumulate d(root)/d(leaf) into every leaf's .grad, then release the graph."""
-    from .tensor import Tensor
+    """Accumulate d(root)/d(leaf) into every leaf's .grad, then release the graph.
 
+    Tutorial 01's tiny_backward, with the bookkeeping (checks, dtypes, retain_grad, freeing) in the helpers below.
+    """
+    grads = {id(root): _seed_grad(root, grad)}  # d root / d root
+    for t in reversed(_topological_order(root)):  # every tensor after all of its consumers
+        g = grads.pop(id(t), None)
+        if t._ctx is None:  # a leaf: accumulate into .grad
+            _accumulate(t, g)
+            continue
+        if g is not None:
+            for p, pg in _input_grads(t._ctx, g):  # the op's hand-derived backward, one gradient per input
+                grads[id(p)] = grads[id(p)] + pg if id(p) in grads else pg
+            if t._retains_grad:
+                t.grad = _new_grad(g)
+        if not retain_graph:
+            _release(t)
+
+
+def _seed_grad(root, grad):
+    """The gradient backward() starts from: ones for a scalar, else the caller's, checked against root."""
     if not root.requires_grad:
         raise RuntimeError("backward(): this tensor does not require grad and has no graph.")
-    xp = root.xp
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(
                 f"backward(): grad can be implicitly created only for scalar outputs; this output has "
                 f"shape {root.shape}. Pass gradient=... of the same shape."
             )
-        g0 = xp.ones_like(root.data)
-    else:
-        g0 = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
-        if g0.shape != root.shape:
-            raise RuntimeError(f"backward(): gradient shape {g0.shape} does not match output shape {root.shape}.")
+        return root.xp.ones_like(root.data)
+    from .tensor import as_array
 
-    grads = {id(root): g0}
-    for t in reversed(_topological_order(root)):
-        g = grads.pop(id(t), None)
-        ctx = t._ctx
-        if ctx is None:  # a leaf: accumulate (copy first, so no two leaves share one buffer)
-            if t._released:
-                raise RuntimeError(
-                    "Trying to backward through the graph a second time: its saved values were freed "
-                    "after the first backward(). Pass retain_graph=True to the first call if you need this."
-                )
-            if g is not None:
-                g = g.astype(t.dtype, copy=False)
-                if t.grad is None:
-                    t.grad = Tensor._wrap(g.copy(), requires_grad=False)
-                else:
-                    t.grad.data += g
-            continue
-        if g is not None:
-            in_grads = ctx.backward(ctx, g)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            for p, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
-                if p is None or pg is None or not need:
-                    continue
-                pg = unbroadcast(p.xp.asarray(pg), p.shape).astype(p.dtype, copy=False)
-                k = id(p)
-                grads[k] = pg if k not in grads else grads[k] + pg
-        if t._retains_grad and g is not None:
-            t.grad = Tensor._wrap(g.copy(), requires_grad=False)
-        if not retain_graph:
-            # Drop the node: its saved activations are freed as soon as nobody else holds them.
-            ctx.parents = ()
-            ctx.saved_tensors = ()
-            t._ctx = None
-            t._released = True
+    g0 = root.xp.asarray(as_array(grad, like=root), dtype=root.dtype)
+    if g0.shape != root.shape:
+        raise RuntimeError(f"backward(): gradient shape {g0.shape} does not match output shape {root.shape}.")
+    return g0
+
+
+def _input_grads(ctx, g):
+    """(input, its gradient) for each input that needs one, summed back to the input's shape and dtype."""
+    in_grads = ctx.backward(ctx, g)
+    if not isinstance(in_grads, tuple):
+        in_grads = (in_grads,)
+    for p, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
+        if p is not None and pg is not None and need:
+            yield p, unbroadcast(p.xp.asarray(pg), p.shape).astype(p.dtype, copy=False)
+
+
+def _new_grad(g):
+    """A .grad of its own (a copy), so no two tensors share one buffer that += would change for both."""
+    from .tensor import Tensor
+
+    return Tensor._wrap(g.copy(), requires_grad=False)
+
+
+def _accumulate(leaf, g):
+    """leaf.grad += g, in the leaf's dtype; a leaf whose graph was freed says so instead of double-counting."""
+    if leaf._released:
+        raise RuntimeError(
+            "Trying to backward through the graph a second time: its saved values were freed "
+            "after the first backward(). Pass retain_graph=True to the first call if you need this."
+        )
+    if g is None:
+        return
+    g = g.astype(leaf.dtype, copy=False)
+    if leaf.grad is None:
+        leaf.grad = _new_grad(g)
+    else:
+        leaf.grad.data += g
+
+
+def _release(t):
+    """Drop t's node: its saved activations are freed as soon as nobody else holds them."""
+    t._ctx.parents = ()
+    t._ctx.saved_tensors = ()
+    t._ctx = None
+    t._released = True

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import struct
 import tempfile
@@ -56,18 +57,75 @@ def float32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), np.uint16(0x7FC0), out)
 
 
+class SafetensorsError(ValueError):
+    """A .safetensors file whose header is malformed or does not describe its bytes."""
+
+
+MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
+
+
 def read_header(path: PathLike) -> Tuple[dict, int]:
-    """The JSON header of a .safetensors file and the byte offset where tensor data starts."""
+    """The validated JSON header of a .safetensors file and the byte offset where tensor data starts."""
     with open(path, "rb") as f:
-        raw = f.read(8)
-        if len(raw) != 8:
-            raise ValueError(f"{path}: too short to be a safetensors file")
-        (n,) = struct.unpack("<Q", raw)
-        size = os.fstat(f.fileno()).st_size
-        if n > size - 8:
-            raise ValueError(f"{path}: header length {n} runs past the end of the file ({size} bytes)")
+        return _read_header(f, path)
+
+
+def _read_header(f, path) -> Tuple[dict, int]:
+    """Read and check the header from the open file `f`: every tensor's dtype is known, its shape is
+    non-negative integers, its data_offsets hold exactly dtype size x shape bytes, and the tensors tile
+    the data area in order, without gaps or overlaps, up to the end of the file (as the safetensors
+    library checks). So a header cannot make us allocate more than the file holds."""
+    size = os.fstat(f.fileno()).st_size
+    raw = f.read(8)
+    if len(raw) != 8:
+        raise SafetensorsError(f"{path}: too short to be a safetensors file")
+    (n,) = struct.unpack("<Q", raw)
+    if n > size - 8 or n > MAX_HEADER_BYTES:
+        raise SafetensorsError(f"{path}: header length {n} runs past the end of the file ({size} bytes)")
+    try:
         header = json.loads(f.read(n))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise SafetensorsError(f"{path}: the header is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(f"{path}: the header is not a JSON object")
+    metadata = header.get("__metadata__")
+    if metadata is not None and not (isinstance(metadata, dict)
+                                     and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise SafetensorsError(f"{path}: __metadata__ must map strings to strings")
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise SafetensorsError(f"{path}: tensor {name!r} needs exactly dtype, shape and data_offsets")
+        dtype_name, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if not isinstance(dtype_name, str) or dtype_name not in _DTYPES:
+            raise SafetensorsError(f"{path}: tensor {name!r} has dtype {dtype_name!r}, which tinypeft cannot read")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise SafetensorsError(f"{path}: tensor {name!r} has shape {shape!r}; dimensions are integers >= 0")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)
+                and offsets[0] <= offsets[1]):
+            raise SafetensorsError(f"{path}: tensor {name!r} has data_offsets {offsets!r}; expected [begin, end] "
+                                   "with 0 <= begin <= end")
+        nbytes = math.prod(shape) * _DTYPES[dtype_name].itemsize
+        if offsets[1] - offsets[0] != nbytes:
+            raise SafetensorsError(f"{path}: tensor {name!r} offsets {offsets[0]}..{offsets[1]} do not hold shape "
+                                   f"{tuple(shape)} of {dtype_name} ({nbytes} bytes)")
+        spans.append((offsets[0], offsets[1], name))
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            what = "overlaps the tensor before it" if begin < position else "leaves a gap before it"
+            raise SafetensorsError(f"{path}: tensor {name!r} at byte {begin} {what} (expected {position})")
+        position = end
+    if 8 + n + position != size:
+        raise SafetensorsError(f"{path}: the tensors end at byte {8 + n + position} but the file has {size} bytes "
+                               "(truncated or padded)")
     return header, 8 + n
+
+
+def _is_count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
 def load_file(path: PathLike, upcast: bool = True) -> Dict[str, np.ndarray]:
@@ -77,24 +135,22 @@ def load_file(path: PathLike, upcast: bool = True) -> Dict[str, np.ndarray]:
 
 
 def load_file_with_metadata(path: PathLike, upcast: bool = True) -> Tuple[Dict[str, np.ndarray], dict]:
-    header, start = read_header(path)
-    metadata = header.pop("__metadata__", None) or {}
-    size = os.path.getsize(path)
+    """Header and data through one open handle: a file replaced meanwhile (os.replace by a writer) is
+    read whole from the version that was opened, never a new header with old bytes."""
     tensors: Dict[str, np.ndarray] = {}
     with open(path, "rb") as f:
+        header, start = _read_header(f, path)
+        metadata = header.pop("__metadata__", None) or {}
         # Read in file order: one forward pass over the file.
         for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
             dtype_name = info["dtype"]
-            if dtype_name not in _DTYPES:
-                raise ValueError(f"{path}: tensor {name!r} has dtype {dtype_name}, which tinypeft cannot read")
             dtype, shape = _DTYPES[dtype_name], tuple(info["shape"])
             begin, end = info["data_offsets"]
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if end - begin != nbytes or start + end > size:
-                raise ValueError(f"{path}: tensor {name!r} offsets {begin}..{end} do not fit shape {shape} "
-                                 f"of {dtype_name} in a {size}-byte file")
             f.seek(start + begin)
-            arr = np.frombuffer(f.read(nbytes), dtype=dtype).reshape(shape)
+            data = f.read(end - begin)
+            if len(data) != end - begin:
+                raise SafetensorsError(f"{path}: the file ended inside tensor {name!r} (it changed while read)")
+            arr = np.frombuffer(data, dtype=dtype).reshape(shape)
             if dtype_name == "BF16":
                 arr = bf16_bits_to_float32(arr)                    # always: NumPy has no bf16 to keep
             elif upcast and dtype_name == "F16":
@@ -103,6 +159,24 @@ def load_file_with_metadata(path: PathLike, upcast: bool = True) -> Tuple[Dict[s
                 arr = arr.astype(dtype.newbyteorder("="))         # native byte order, writable copy
             tensors[name] = arr
     return tensors, metadata
+
+
+def read_weight_map(model_dir: Path) -> Dict[str, str]:
+    """model.safetensors.index.json's weight_map, each shard a file inside model_dir (a name such as
+    "../../elsewhere.safetensors" is refused)."""
+    index = model_dir / SAFE_WEIGHTS_INDEX_NAME
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{index}: not a shard index with a weight_map ({type(e).__name__}: {e})") from None
+    if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in weight_map.items()):
+        raise ValueError(f"{index}: weight_map must map tensor names to shard file names")
+    root = model_dir.resolve()
+    for shard in set(weight_map.values()):
+        if os.path.isabs(shard) or not (model_dir / shard).resolve().is_relative_to(root):
+            raise ValueError(f"{index}: shard {shard!r} is outside the model folder; shards must be files in it")
+    return weight_map
 
 
 def checkpoint_files(model_dir: PathLike) -> list:
@@ -115,7 +189,7 @@ def checkpoint_files(model_dir: PathLike) -> list:
         return [single]
     index = model_dir / SAFE_WEIGHTS_INDEX_NAME
     if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
+        weight_map = read_weight_map(model_dir)
         return [model_dir / name for name in dict.fromkeys(weight_map.values())]  # unique, in order
     hint = ""
     if (model_dir / "pytorch_model.bin").exists():
@@ -140,7 +214,7 @@ def load_checkpoint(model_dir: PathLike, upcast: bool = True) -> Dict[str, np.nd
             state[name] = arr
     index = model_dir / SAFE_WEIGHTS_INDEX_NAME
     if len(files) and files[0].name != SAFE_WEIGHTS_NAME and index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
+        weight_map = read_weight_map(model_dir)
         missing = [name for name in weight_map if name not in state]
         if missing:
             raise ValueError(f"{index}: {len(missing)} tensors listed but not in their shards, e.g. {missing[:3]}")

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from . import cli_transcribe
+from .cli_chat import add_chat_parser, cmd_chat
 
 METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
            "p_tuning": "P_TUNING"}
@@ -39,7 +40,8 @@ METHOD_OPTIONS = {
     "num_virtual_tokens": (("prompt_tuning", "prefix_tuning", "p_tuning"), "num_virtual_tokens"),
 }
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "vocab.json", "merges.txt", "spiece.model", "generation_config.json"]
+                   "vocab.json", "merges.txt", "spiece.model", "generation_config.json",
+                   "preprocessor_config.json"]
 
 
 class UsageError(Exception):
@@ -195,6 +197,7 @@ def build_parser():
     p.add_argument("--task", choices=TASKS, default=None, help="which head (default: config.json's architectures)")
     add_method_options(p, default_method=None)
     cli_transcribe.add_parser(sub, fmt)
+    add_chat_parser(sub, fmt)
     parser.commands = sub.choices  # name -> its parser, whose .error() prints that command's usage
     return parser
 
@@ -336,7 +339,12 @@ def load_with_adapter(model, adapter, flag="--adapter"):
     n = num_labels_of_adapter(adapter) if task in ("SEQ_CLS", "TOKEN_CLS") else None
     if n is not None:
         kwargs["num_labels"] = n
-    base = auto_class(task).from_pretrained(str(model), **kwargs)
+    if task is None:  # e.g. LoRA on Whisper: the class auto_mapping or config.json's architectures names
+        from .peft.auto import base_class_without_task
+
+        base = base_class_without_task(str(model), config.auto_mapping).from_pretrained(str(model), **kwargs)
+    else:
+        base = auto_class(task).from_pretrained(str(model), **kwargs)
     try:
         return PeftModel.from_pretrained(base, adapter), config
     except ValueError as e:  # target modules absent, shapes that differ: an adapter of another model
@@ -542,7 +550,7 @@ def cmd_info(args):
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info,
-            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir)}
+            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir), "chat": cmd_chat}
 
 
 def main(argv=None):

@@ -29,13 +29,32 @@ def need(rows, *columns):
         raise KeyError(f"needs column(s) {', '.join(missing)}; it has {', '.join(rows.column_names) or 'none'}")
 
 
-def label_ids(values):
-    """Ints stay ints; names become 0..n-1 in sorted order. Returns (ids, id2label or None)."""
+def label_ids(values, what="label"):
+    """Ints stay ints (each >= 0: a class index); names become 0..n-1 in sorted order. A missing label is
+    an error naming the example, never a class called "None". Returns (ids, id2label or None)."""
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, str) and not v.strip()):
+            raise ValueError(f"example {i + 1} has no {what}; every example needs one")
+        if isinstance(v, (list, dict)):
+            raise ValueError(f"example {i + 1}: {what} {v!r} is not a class (an int or a name)")
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        negative = next((i for i, v in enumerate(values) if v < 0), None)
+        if negative is not None:
+            raise ValueError(f"example {negative + 1}: {what} {values[negative]} is negative; class indices "
+                             "are 0, 1, ... (or give the classes as names)")
         return list(values), None
     names = sorted({str(v) for v in values})
     index = {n: i for i, n in enumerate(names)}
     return [index[str(v)] for v in values], dict(enumerate(names))
+
+
+def text_of(rows, column):
+    """The column's values, each a string (a missing or non-text value is an error naming the example)."""
+    values = rows[column]
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise ValueError(f"example {i + 1}: {column} is {v!r}, not text")
+    return values
 
 
 def make_dataset(path, task, tokenizer, max_length):
@@ -47,6 +66,7 @@ def make_dataset(path, task, tokenizer, max_length):
                                                add_special_tokens=special)["input_ids"]
     if task == "SEQ_CLS":
         need(rows, "text", "label")
+        text_of(rows, "text")
         labels, id2label = label_ids(rows["label"])
         n = len(id2label) if id2label else max(labels) + 1
         ds = Dataset([{**{k: v for k, v in tokenizer(r["text"], truncation=True, max_length=max_length).items()},
@@ -57,7 +77,10 @@ def make_dataset(path, task, tokenizer, max_length):
         return ds, lambda model: DataCollatorWithPadding(tokenizer), kwargs
     if task == "TOKEN_CLS":
         need(rows, "tokens", "tags")
-        flat, id2label = label_ids([t for r in rows for t in r["tags"]])
+        for i, r in enumerate(rows):
+            if not isinstance(r.get("tokens"), list) or not isinstance(r.get("tags"), list):
+                raise ValueError(f"example {i + 1}: tokens and tags must be lists")
+        flat, id2label = label_ids([t for r in rows for t in r["tags"]], what="tag")
         examples, i = [], 0
         for r in rows:
             if len(r["tokens"]) != len(r["tags"]):
@@ -80,6 +103,7 @@ def make_dataset(path, task, tokenizer, max_length):
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         if "prompt" in rows.column_names:
             need(rows, "prompt", "completion")
+            text_of(rows, "prompt"), text_of(rows, "completion")
             examples = []
             for r in rows:
                 prompt = enc(r["prompt"])
@@ -89,6 +113,7 @@ def make_dataset(path, task, tokenizer, max_length):
                 examples.append({"input_ids": ids, "labels": labels})
         else:
             need(rows, "text")
+            text_of(rows, "text")
             examples = [{"input_ids": (enc(r["text"]) + eos)[:max_length]} for r in rows]
             examples = [{**e, "labels": list(e["input_ids"])} for e in examples]
         # labels padded with -100 to the inputs' length (they have the same length before padding)
@@ -96,6 +121,7 @@ def make_dataset(path, task, tokenizer, max_length):
     if task == "SEQ_2_SEQ_LM":
         source, target = ("prompt", "completion") if "prompt" in rows.column_names else ("text", "target")
         need(rows, source, target)
+        text_of(rows, source), text_of(rows, target)
         examples = [{"input_ids": enc(r[source]), "labels": enc(r[target])} for r in rows]
         return Dataset(examples), lambda model: DataCollatorForSeq2Seq(tokenizer, model=model), {}
     raise ValueError(f"task {task} is not supported by `tinypeft train`")

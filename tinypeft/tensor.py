@@ -154,10 +154,10 @@ class Tensor:
     def tolist(self):
         return backend.to_device(self.data, "cpu").tolist()
 
-    # -- dtype and device (no gradient across dtype changes is needed for tinypeft's uses) -------------
+    # -- dtype and device: both differentiable, as in torch ---------------------------------------------
     def to(self, dtype_or_device):
         if isinstance(dtype_or_device, str) and (dtype_or_device == "cpu" or dtype_or_device.startswith("cuda")):
-            return Tensor._wrap(backend.to_device(self.data, dtype_or_device), self.requires_grad)
+            return ops.shape.to_device(self, dtype_or_device)
         return ops.shape.cast(self, dtype_or_device)
 
     def float(self):

@@ -38,6 +38,7 @@ from tinypeft.hub import resolve_model_dir
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
 
 SPECIAL_TOKENS_ATTRIBUTES = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
 VERY_LARGE_INTEGER = int(1e30)  # transformers' "no limit" for model_max_length
@@ -76,6 +77,44 @@ def _write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+def _read_json_object(file: Path) -> dict:
+    """A tokenizer's JSON side file as a dict ({} when absent); a malformed one is a ValueError naming it."""
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{file} is not valid JSON ({e}); restore it from the model") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{file} holds a JSON {type(data).__name__}, not an object; restore it from the model")
+    return data
+
+
+def _check_config(config: dict, file: Path) -> dict:
+    """The fields tinypeft reads must have their types: a wrong one is a ValueError naming it and the file."""
+    def bad(key, want):
+        raise ValueError(f"{file}: {key}={config[key]!r} should be {want}; restore it from the model")
+
+    for key in SPECIAL_TOKENS_ATTRIBUTES:
+        v = config.get(key)
+        if v is not None and not isinstance(v, str) and not (isinstance(v, dict) and isinstance(v.get("content"), str)):
+            bad(key, 'a string or {"content": string, ...}')
+    if config.get("tokenizer_class") is not None and not isinstance(config["tokenizer_class"], str):
+        bad("tokenizer_class", "a class name")
+    names = config.get("model_input_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        bad("model_input_names", "a list of names")
+    for key in ("padding_side", "truncation_side"):
+        if key in config and config[key] not in ("left", "right"):
+            bad(key, "'left' or 'right'")
+    length = config.get("model_max_length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, (int, float)) or not length > 0):
+        bad("model_max_length", "a positive number")
+    if "clean_up_tokenization_spaces" in config and not isinstance(config["clean_up_tokenization_spaces"], bool):
+        bad("clean_up_tokenization_spaces", "true or false")
+    return config
+
+
 class PreTrainedTokenizer:
     """A tokenizers.Tokenizer plus transformers' conventions (special tokens, padding side, batching)."""
 
@@ -109,12 +148,11 @@ class PreTrainedTokenizer:
         if not path.is_file():
             raise OSError(f"no {TOKENIZER_FILE} in {directory}. tinypeft reads only 'fast' tokenizer files; make "
                           f"one with transformers: AutoTokenizer.from_pretrained(dir).save_pretrained(dir)")
-        config = {}
-        if (directory / TOKENIZER_CONFIG_FILE).is_file():
-            config = json.loads((directory / TOKENIZER_CONFIG_FILE).read_text(encoding="utf-8"))
-        special_map = {}
-        if (directory / SPECIAL_TOKENS_MAP_FILE).is_file():
-            special_map = json.loads((directory / SPECIAL_TOKENS_MAP_FILE).read_text(encoding="utf-8"))
+        config = _check_config(_read_json_object(directory / TOKENIZER_CONFIG_FILE), directory / TOKENIZER_CONFIG_FILE)
+        special_map = _check_config(_read_json_object(directory / SPECIAL_TOKENS_MAP_FILE),
+                                    directory / SPECIAL_TOKENS_MAP_FILE)
+        if (directory / CHAT_TEMPLATE_FILE).is_file():  # transformers 5 keeps the template in its own file
+            config["chat_template"] = (directory / CHAT_TEMPLATE_FILE).read_text(encoding="utf-8")
         specials = {}
         for attr in SPECIAL_TOKENS_ATTRIBUTES:
             value = _token_content(config.get(attr)) or _token_content(special_map.get(attr))
@@ -135,8 +173,11 @@ class PreTrainedTokenizer:
             model_input_names=names,
         )
         settings.update(kwargs)
-        return cls(Tokenizer.from_file(str(path)), name_or_path=str(name_or_path), init_config=config,
-                   **settings, **specials)
+        try:
+            backend = Tokenizer.from_file(str(path))
+        except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
+            raise ValueError(f"{path}: the tokenizers library cannot read it ({e}); restore it from the model") from None
+        return cls(backend, name_or_path=str(name_or_path), init_config=config, **settings, **specials)
 
     def save_pretrained(self, save_directory: Union[str, os.PathLike]) -> List[str]:
         """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json (each atomically)."""
@@ -351,6 +392,24 @@ class PreTrainedTokenizer:
     def encode(self, text: str, text_pair: Optional[str] = None, add_special_tokens: bool = True, **kwargs) -> List[int]:
         return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
 
+    # ------------------------------------------------------------------ chat templates
+
+    @property
+    def chat_template(self) -> Optional[str]:
+        """The model's Jinja chat template (tokenizer_config.json, chat_template.jinja or GGUF metadata)."""
+        return self.init_config.get("chat_template")
+
+    @chat_template.setter
+    def chat_template(self, template: Optional[str]):
+        self.init_config["chat_template"] = template
+
+    def apply_chat_template(self, conversation, add_generation_prompt: bool = False, tokenize: bool = True, **kwargs):
+        """Render messages with the chat template, as transformers does; see tinypeft.chat_template."""
+        from .chat_template import apply_chat_template
+
+        return apply_chat_template(self, conversation, add_generation_prompt=add_generation_prompt,
+                                   tokenize=tokenize, **kwargs)
+
     # ------------------------------------------------------------------ decoding
 
     def decode(self, token_ids, skip_special_tokens: bool = False,
@@ -410,5 +469,13 @@ class AutoTokenizer:
     """`AutoTokenizer.from_pretrained(dir_or_name)`: every tokenizer here is a PreTrainedTokenizer."""
 
     @staticmethod
-    def from_pretrained(name_or_path: Union[str, os.PathLike], revision: Optional[str] = None, **kwargs):
+    def from_pretrained(name_or_path: Union[str, os.PathLike], revision: Optional[str] = None,
+                        gguf_file: Optional[str] = None, **kwargs):
+        from .gguf import find_gguf_file, load_gguf_tokenizer
+        from .hub import resolve_model_dir_or_fetch
+
+        directory = resolve_model_dir_or_fetch(name_or_path, revision)
+        gguf_path = find_gguf_file(directory, gguf_file) if gguf_file or not (directory / TOKENIZER_FILE).is_file() else None
+        if gguf_path is not None:  # the tokenizer inside a llama.cpp file
+            return load_gguf_tokenizer(gguf_path, name_or_path=name_or_path, **kwargs)
         return PreTrainedTokenizer.from_pretrained(name_or_path, revision=revision, **kwargs)

@@ -13,7 +13,10 @@ from . import cmatmul
 _device = "cpu"
 _cupy = None
 # "c" uses the blocked C kernel when it was built; "numpy" uses NumPy's BLAS. Env var overrides.
-_matmul_backend = os.environ.get("TINYPEFT_MATMUL", "c" if cmatmul.available() else "numpy")
+_matmul_backend = os.environ.get("TINYPEFT_MATMUL", "c" if cmatmul.available() else "numpy").strip().lower()
+if _matmul_backend not in ("c", "numpy"):  # a typo must not leave a name that no dispatch ever matches
+    raise ValueError(f"TINYPEFT_MATMUL={os.environ['TINYPEFT_MATMUL']!r} is not a matmul backend: "
+                     "set it to 'c' or 'numpy', or unset it.")
 
 if not cmatmul.available():
     # The one warning of an install without a compiler: pip hides build output, so say it here, once.
@@ -96,10 +99,24 @@ def set_matmul_backend(name):
 
 
 def backend_info():
-    """Which matmul backend is active, and how the extension was built."""
+    """Which matmul backend is active, what each kind of product runs on (see matmul below), and how the
+    extension was built."""
+    if _device != "cpu":
+        paths = {"every product": "cupy"}
+    elif _matmul_backend != "c":
+        paths = {"every product": "numpy matmul"}
+    else:
+        paths = {
+            "2-D, and batches folded into rows ([..., m, k] @ [k, n])": "c",
+            "one row ([1, k] @ [k, n], a decoding step)": "numpy einsum",
+            f"batched, under {_BATCHED_C_MIN_WORK} multiply-adds per matrix": "numpy matmul",
+            f"batched, larger: one C call per matrix, shared among {cmatmul.get_num_threads()} threads": "c",
+            "1-D operands, integer or mixed dtypes, non-NumPy arrays": "numpy matmul",
+        }
     return {
         "device": _device,
         "matmul": _matmul_backend if _device == "cpu" else "cupy",
+        "matmul_paths": paths,
         "c_extension": cmatmul.build_info(),
         "numpy": np.__version__,
     }

@@ -23,6 +23,10 @@ int tp_matmul_f64(size_t m, size_t n, size_t k,
                   const double *a, ptrdiff_t rsa, ptrdiff_t csa,
                   const double *b, ptrdiff_t rsb, ptrdiff_t csb,
                   double *c, ptrdiff_t ldc, int nthreads);
+void tp_matmul_reference_f32(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                             const float *b, ptrdiff_t rsb, ptrdiff_t csb, float *c, ptrdiff_t ldc);
+void tp_matmul_reference_f64(size_t m, size_t n, size_t k, const double *a, ptrdiff_t rsa, ptrdiff_t csa,
+                             const double *b, ptrdiff_t rsb, ptrdiff_t csb, double *c, ptrdiff_t ldc);
 const char *tp_kernel_name(void);
 int tp_kernel_supported(const char *name);
 int tp_select_kernel(const char *name);
@@ -82,8 +86,8 @@ static const char *tp_compiler(void) {{
 #endif
 }}
 """,
-    sources=[_source_path("matmul.c"), _source_path("erf.c"), _source_path("quant.c")],
-    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("quant.h")],
+    sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c")],
+    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

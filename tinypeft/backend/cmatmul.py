@@ -1,7 +1,8 @@
 """The optional C matmul (csrc/), compiled with cffi at install time.
 
-    matmul(a, b)  C = a @ b for 2-D float32 or float64 arrays, any non-negative strides
-    erf(x)        the C library's erf, elementwise
+    matmul(a, b)            C = a @ b for 2-D float32 or float64 arrays, any non-negative strides
+    matmul_reference(a, b)  the same by the plain triple loop (csrc/gemm_reference.c), to test against
+    erf(x)                  the C library's erf, elementwise
 
 The extension is optional: when it was not built, or fails to load, importing this module still
 works, `available()` is False and `build_info()["error"]` says why; callers fall back to NumPy.
@@ -116,12 +117,8 @@ def _pointer(x):
     return ffi.cast(ctype, x.ctypes.data)
 
 
-def matmul(a, b, out=None):
-    """C = a @ b for 2-D arrays of the same float dtype, [m, k] @ [k, n] -> [m, n].
-
-    Transposed and sliced views are read in place. `out`, if given, must be [m, n] of the same dtype.
-    """
-    _require()
+def _operands(a, b):
+    """a, b checked as 2-D arrays of one float dtype, [m, k] @ [k, n]; copied only if the C code can't read them."""
     a = np.asarray(a)
     b = np.asarray(b)
     if a.dtype not in _FLOAT_TYPES or b.dtype not in _FLOAT_TYPES:
@@ -130,14 +127,30 @@ def matmul(a, b, out=None):
         raise TypeError(f"matmul needs both operands of one dtype, got {a.dtype} @ {b.dtype}; cast one first")
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"matmul takes 2-D arrays, got shapes {a.shape} and {b.shape}")
-    (m, k), (k2, n) = a.shape, b.shape
-    if k != k2:
-        raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} (inner dimensions {k} != {k2})")
-    if not _strides_ok(a):
-        a = np.ascontiguousarray(a)
-    if not _strides_ok(b):
-        b = np.ascontiguousarray(b)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} (inner dimensions {a.shape[1]} != {b.shape[0]})")
+    return (a if _strides_ok(a) else np.ascontiguousarray(a)), (b if _strides_ok(b) else np.ascontiguousarray(b))
 
+
+def _strided_args(a, b, c):
+    """(m, n, k, a, its row and column strides, b, its strides, c, its row stride): the C signature."""
+    isz = a.itemsize
+    return (
+        a.shape[0], b.shape[1], a.shape[1],
+        _pointer(a), a.strides[0] // isz, a.strides[1] // isz,
+        _pointer(b), b.strides[0] // isz, b.strides[1] // isz,
+        _pointer(c), c.strides[0] // isz,
+    )  # fmt: skip
+
+
+def matmul(a, b, out=None):
+    """C = a @ b for 2-D arrays of the same float dtype, [m, k] @ [k, n] -> [m, n].
+
+    Transposed and sliced views are read in place. `out`, if given, must be [m, n] of the same dtype.
+    """
+    _require()
+    a, b = _operands(a, b)
+    m, n = a.shape[0], b.shape[1]
     target = out
     if out is not None:
         if not isinstance(out, np.ndarray) or out.shape != (m, n) or out.dtype != a.dtype:
@@ -156,21 +169,23 @@ def matmul(a, b, out=None):
     if target is None:
         target = np.empty((m, n), dtype=a.dtype)
 
-    isz = a.itemsize
     fn = lib.tp_matmul_f32 if a.dtype == np.float32 else lib.tp_matmul_f64
-    status = fn(
-        m, n, k,
-        _pointer(a), a.strides[0] // isz, a.strides[1] // isz,
-        _pointer(b), b.strides[0] // isz, b.strides[1] // isz,
-        _pointer(target), target.strides[0] // isz,
-        _num_threads,
-    )  # fmt: skip
-    if status != 0:
+    if fn(*_strided_args(a, b, target), _num_threads) != 0:
         raise MemoryError(f"matmul {a.shape} @ {b.shape}: could not allocate packing buffers")
     if out is not None and target is not out:
         out[...] = target
         return out
     return target
+
+
+def matmul_reference(a, b):
+    """The same product by csrc/gemm_reference.c's plain triple loop: slow, one thread, obviously right."""
+    _require()
+    a, b = _operands(a, b)
+    c = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    fn = lib.tp_matmul_reference_f32 if a.dtype == np.float32 else lib.tp_matmul_reference_f64
+    fn(*_strided_args(a, b, c))
+    return c
 
 
 def erf(x, out=None):

@@ -38,32 +38,61 @@ class Dataset:
 
     @classmethod
     def from_jsonl(cls, path):
+        """One JSON object a line; blank lines are skipped. A bad line is a ValueError naming it."""
         rows = []
         with open(path, encoding="utf-8") as f:
             for line_no, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}, line {line_no}: not valid JSON ({e.msg}).") from None
-        return cls.from_list(rows)
+                    row = json.loads(line)
+                except (json.JSONDecodeError, RecursionError) as e:
+                    raise ValueError(f"{path}, line {line_no}: not valid JSON ({getattr(e, 'msg', e)}).") from None
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}, line {line_no}: a JSON {type(row).__name__}, not an object "
+                                     "({\"column\": value, ...}).")
+                rows.append(row)
+        return cls(rows)
 
     @classmethod
     def from_json(cls, path):
         """A JSON array of objects, or JSON Lines (one object a line) as `datasets` accepts both."""
         text = Path(path).read_text(encoding="utf-8")
         if text.lstrip().startswith("["):
-            return cls.from_list(json.loads(text))
+            try:
+                rows = json.loads(text)
+            except (json.JSONDecodeError, RecursionError) as e:
+                raise ValueError(f"{path}: not valid JSON ({getattr(e, 'msg', e)}).") from None
+            bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None) if isinstance(rows, list) else 0
+            if bad is not None:
+                raise ValueError(f"{path}: item {bad} of the array is not an object ({{\"column\": value, ...}}).")
+            return cls(rows)
         return cls.from_jsonl(path)
 
     @classmethod
     def from_csv(cls, path, delimiter=","):
         """A CSV file with a header row. Columns whose every value reads as a number become ints or floats
-        (as pandas infers them for `datasets`); everything else stays text."""
+        (as pandas infers them for `datasets`); everything else stays text. A row with fewer or more
+        fields than the header is a ValueError naming its line (a missing value is not "None")."""
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter=delimiter))
-        for name in rows[0] if rows else []:
+            reader = csv.reader(f, delimiter=delimiter)
+            try:
+                header = next(reader, None)
+                if header is None:
+                    return cls([])
+                if len(set(header)) != len(header) or any(not h.strip() for h in header):
+                    raise ValueError(f"{path}, line 1: the header row {header} has empty or repeated column names.")
+                rows = []
+                for fields in reader:
+                    if not fields:
+                        continue  # a blank line
+                    if len(fields) != len(header):
+                        raise ValueError(f"{path}, line {reader.line_num}: {len(fields)} fields, but the header has "
+                                         f"{len(header)} ({', '.join(header)}); fill in or remove the missing values.")
+                    rows.append(dict(zip(header, fields)))
+            except csv.Error as e:
+                raise ValueError(f"{path}, line {reader.line_num}: not valid CSV ({e}).") from None
+        for name in header:
             values = [r[name] for r in rows]
             for convert in (int, float):
                 try:

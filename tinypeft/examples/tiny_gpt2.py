@@ -260,18 +260,10 @@ def _replace_dir(src, dst):
 
 
 # -- fine-tuning --------------------------------------------------------------------------------------------
-def _prompt_tuning_config():
-    try:
-        from ..peft import PromptTuningConfig
-    except ImportError:
-        return None
-    return PromptTuningConfig
-
-
 def finetune(base=None, settings=None, output=None, progress=True, log=print):
     """LoRA and prompt tuning of the base toward the pirate style; returns the before/after figures."""
     from ..models.auto import AutoModelForCausalLM
-    from ..peft import LoraConfig, get_peft_model
+    from ..peft import LoraConfig, PromptTuningConfig, get_peft_model
 
     s = settings or FinetuneSettings()
     base = Path(base) if base else pretrain(progress=progress, log=log)
@@ -306,15 +298,10 @@ def finetune(base=None, settings=None, output=None, progress=True, log=print):
         log(f"  before | {t}")
 
     methods = {"lora": lambda: LoraConfig(task_type="CAUSAL_LM", r=s.lora_r, lora_alpha=s.lora_alpha,
-                                          target_modules=["c_attn"], lora_dropout=0.0, fan_in_fan_out=True)}
-    PromptTuningConfig = _prompt_tuning_config()
-    if PromptTuningConfig is not None:
-        methods["prompt_tuning"] = lambda: PromptTuningConfig(task_type="CAUSAL_LM",
-                                                              num_virtual_tokens=s.num_virtual_tokens)
+                                          target_modules=["c_attn"], lora_dropout=0.0, fan_in_fan_out=True),
+               "prompt_tuning": lambda: PromptTuningConfig(task_type="CAUSAL_LM",
+                                                           num_virtual_tokens=s.num_virtual_tokens)}
     results = {"base": dict(before, samples=samples_before, prompts=prompts)}
-    if PromptTuningConfig is None:
-        log("prompt tuning: skipped, tinypeft.peft has no PromptTuningConfig yet")
-        results["prompt_tuning"] = {"skipped": "tinypeft.peft has no PromptTuningConfig"}
     steps = {"lora": (s.lora_steps, s.lora_lr), "prompt_tuning": (s.prompt_steps, s.prompt_lr)}
     for name, make_config in methods.items():
         manual_seed(s.seed)

@@ -12,4 +12,6 @@ from .auto import (  # noqa: F401
     AutoProcessor,
 )
 from .configuration_utils import PretrainedConfig  # noqa: F401
+from .generation_config import GenerationConfig  # noqa: F401
 from .modeling_utils import ModelOutput, PreTrainedModel  # noqa: F401
+from .streamers import BaseStreamer, TextIteratorStreamer, TextStreamer  # noqa: F401

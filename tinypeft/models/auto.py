@@ -23,7 +23,7 @@ _ARCHITECTURES = {
 
 
 def _lookup(model_type, what):
-    if model_type not in _ARCHITECTURES:
+    if not isinstance(model_type, str) or model_type not in _ARCHITECTURES:
         raise ValueError(
             f"tinypeft has no architecture for model_type {model_type!r}; supported: {sorted(_ARCHITECTURES)}."
         )
@@ -80,12 +80,35 @@ class _AutoModel:
         return cls.model_class(config).from_config(config, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, revision=None, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, revision=None, gguf_file=None, **kwargs):
         quantization_config = kwargs.pop("quantization_config", None)
+        gguf_path = _gguf_path(pretrained_model_name_or_path, revision, gguf_file)
+        if gguf_path is not None:  # a llama.cpp file: config, weights (dequantized) from one .gguf
+            from ..gguf import load_gguf_config, load_gguf_model
+
+            if kwargs:
+                raise TypeError(f"from_pretrained(gguf_file=...) takes no further arguments, got {sorted(kwargs)}")
+            model_class = cls.model_class(load_gguf_config(gguf_path))
+            if quantization_config is not None:  # each tensor dequantized from its GGUF blocks, then re-quantized
+                from ..quantization.loading import load_gguf_model_quantized
+
+                return load_gguf_model_quantized(model_class, gguf_path, quantization_config,
+                                                 pretrained_model_name_or_path)
+            return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
         return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,
                                                        quantization_config=quantization_config)
+
+
+def _gguf_path(name_or_path, revision, gguf_file):
+    """The .gguf to load: `gguf_file` inside the model's folder, or a folder's only .gguf when it has no
+    config.json (what fetch_smollm2 leaves); None for a transformers-format folder."""
+    from ..gguf import find_gguf_file
+    from ..hub import resolve_model_dir_or_fetch
+
+    directory = resolve_model_dir_or_fetch(name_or_path, revision=revision)
+    return find_gguf_file(directory, gguf_file)
 
 
 class AutoModel(_AutoModel):

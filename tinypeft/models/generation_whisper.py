@@ -70,6 +70,18 @@ class WhisperGenerationMixin:
             model.generation_config = GenerationConfig.from_pretrained(path)
         return model
 
+    def save_pretrained(self, save_directory):
+        """config.json and model.safetensors, and generation_config.json when the model has one."""
+        super().save_pretrained(save_directory)
+        if self.generation_config is not None:
+            import os
+            import tempfile
+
+            fd, tmp = tempfile.mkstemp(dir=save_directory, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(self.generation_config.to_dict(), indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, Path(save_directory) / "generation_config.json")
+
     def _generation_config(self):
         return self.generation_config or GenerationConfig.from_model_config(self.config)
 
@@ -144,7 +156,10 @@ class WhisperGenerationMixin:
     def generate(self, input_features=None, generation_config=None, return_timestamps=None, task=None,
                  language=None, is_multilingual=None, attention_mask=None, max_new_tokens=None, max_length=None,
                  num_beams=1, do_sample=False, use_cache=True, encoder_outputs=None, **kwargs):
-        """The new token ids [B, new], without the prompt (as transformers' short-form generate returns them)."""
+        """The new token ids [B, new], without the prompt (as transformers' short-form generate returns them).
+
+        attention_mask is accepted and unused, as in transformers' short-form path (30-second features have
+        no padding to mask)."""
         if return_timestamps:
             raise NotImplementedError("generate(return_timestamps=True): timestamp prediction is not implemented.")
         if num_beams != 1 or do_sample:

@@ -15,6 +15,7 @@ from .. import nn
 from ..checkpoint_io import load_checkpoint, save_file_atomic
 from ..hub import resolve_model_dir
 from ..tensor import Tensor
+from .generation_config import GenerationConfig
 
 logger = logging.getLogger("tinypeft")
 
@@ -146,13 +147,16 @@ class PreTrainedModel(nn.Module):
         else:
             state = load_checkpoint(path)
         model._load_checkpoint(state, str(pretrained_model_name_or_path))
+        if hasattr(type(model), "generation_config"):  # generation_config.json, else config.json's special tokens
+            model.generation_config = GenerationConfig.from_pretrained(path, config=config)
         model.eval()  # like transformers: dropout off until train() is called
         return model
 
     def _load_checkpoint(self, state, source):
         import re
 
-        own = dict(self.named_parameters())
+        params = dict(self.named_parameters())
+        own = dict(params)
         own.update(dict(self.named_buffers()))
         prefix = self.base_model_prefix + "." if self.base_model_prefix else ""
         has_prefixed = any(k.startswith(prefix) for k in own) if prefix else False
@@ -179,6 +183,9 @@ class PreTrainedModel(nn.Module):
                     f"({type(self).__name__}) expects {tuple(target.shape)}. Check that config.json "
                     "matches the weights."
                 )
+            if array.dtype.kind != "f" and mk in params:
+                raise ValueError(f"Checkpoint {source}: {key} is stored as {array.dtype} but is a float weight of "
+                                 f"{type(self).__name__}; the file is mislabelled or not this model's.")
             if mk in loaded:
                 continue  # a tied weight: the first copy wins
             target.data = np.ascontiguousarray(array, dtype=np.float32 if array.dtype.kind == "f" else array.dtype)
@@ -219,6 +226,9 @@ class PreTrainedModel(nn.Module):
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
+        generation_config = getattr(self, "generation_config", None)
+        if isinstance(generation_config, GenerationConfig):  # Whisper keeps and writes its own
+            generation_config.save_pretrained(save_directory)
         tensors, seen = {}, set()
         for k, p in self.state_dict().items():
             arr = p.data if isinstance(p, Tensor) else p

@@ -39,7 +39,8 @@ class WhisperConfig(PretrainedConfig):
         activation_function="gelu", d_model=384, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
         init_std=0.02, scale_embedding=False, max_source_positions=1500, max_target_positions=448,
         pad_token_id=50256, bos_token_id=50256, eos_token_id=50256, suppress_tokens=None,
-        begin_suppress_tokens=[220, 50256], apply_spec_augment=False, tie_word_embeddings=True,
+        begin_suppress_tokens=[220, 50256], apply_spec_augment=False, mask_time_prob=0.05, mask_feature_prob=0.0,
+        tie_word_embeddings=True,
     )
     attribute_map = {
         "num_key_value_heads": "encoder_attention_heads", "num_attention_heads": "encoder_attention_heads",
@@ -52,7 +53,10 @@ def sinusoids(length, channels, max_timescale=10000):
     if channels % 2:
         raise ValueError(f"Sinusoidal positions need an even number of channels, got {channels}.")
     log_increment = math.log(max_timescale) / (channels // 2 - 1)
-    inv_timescales = np.exp(-log_increment * np.arange(channels // 2, dtype=np.float32))  # float32, as torch
+    # float32 products as torch forms them; exp correctly rounded to float32 (through float64): a last-bit
+    # difference in a frequency grows to 5e-5 at position 1500
+    exponents = np.float32(-log_increment) * np.arange(channels // 2, dtype=np.float32)
+    inv_timescales = np.exp(exponents.astype(np.float64)).astype(np.float32)
     scaled = np.arange(length, dtype=np.float32)[:, None] * inv_timescales[None, :]
     return np.concatenate([np.sin(scaled), np.cos(scaled)], axis=1)
 
@@ -291,8 +295,12 @@ class WhisperModel(WhisperPreTrainedModel):
         if kwargs.get("input_ids") is not None:
             raise ValueError("Whisper reads input_features (log-mel spectrograms), not input_ids: use "
                              "WhisperFeatureExtractor, and pass the text as decoder_input_ids or labels.")
+        cfg = self.config
+        if self.training and cfg.apply_spec_augment and (cfg.mask_time_prob or cfg.mask_feature_prob):
+            raise NotImplementedError("SpecAugment (config.apply_spec_augment=True) is not implemented: set "
+                                      "model.config.apply_spec_augment = False to train without it.")
         if encoder_outputs is None:
-            encoder_outputs = self.encoder(input_features)
+            encoder_outputs = self.encoder(input_features)  # attention_mask: unused, as in transformers
         enc = _encoder_hidden(encoder_outputs)
         dec = self.decoder(input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
                            encoder_hidden_states=enc, past_key_values=past_key_values,

@@ -7,6 +7,7 @@ d(x) is inverted dropout (a fixed keep-mask scaled by 1/(1-p)); s = lora_alpha /
 formed in training: x A^T is [.., r], tiny, and only r-wide GEMMs are added to the frozen layer's one.
 With fan_in_fan_out (GPT-2's Conv1D) W is stored [in, out] and x W replaces x W^T.
 DoRA's row norm is passed in as a constant, as in the paper (section 4.3): gradients do not flow through it.
+include_base=False leaves out x W^T + b: the term a second active adapter adds on top of the first one's output.
 """
 from .. import backend
 from ..autograd import Function
@@ -24,20 +25,24 @@ class LoraLinear(Function):
     name = "lora_linear"
 
     @staticmethod
-    def forward(ctx, x, W, b, A, B, *, scaling=1.0, keep=None, dropout_scale=1.0, fan_in_fan_out=False):
+    def forward(ctx, x, W, b, A, B, *, scaling=1.0, keep=None, dropout_scale=1.0, fan_in_fan_out=False,
+                include_base=True):
         xd = x if keep is None else x * keep * x.dtype.type(dropout_scale)  # d(x)
         h = backend.matmul(xd, A.T)  # [..., in] -> [..., r]
-        y = _base(x, W, fan_in_fan_out)
-        y += backend.matmul(h, B.T) * y.dtype.type(scaling)  # [..., r] -> [..., out]
+        y = backend.matmul(h, B.T) * x.dtype.type(scaling)  # [..., r] -> [..., out]
+        if include_base:
+            y += _base(x, W, fan_in_fan_out)
         if b is not None:
             y += b
         ctx.save_for_backward(x, W, A, B, xd, h)
         ctx.scaling, ctx.keep, ctx.dropout_scale, ctx.fifo = scaling, keep, dropout_scale, fan_in_fan_out
+        ctx.include_base = include_base
         return y
 
     @staticmethod
     def backward(ctx, g):
-        # dB = s g^T h;  dh = s g B;  dA = dh^T d(x);  dx = g W + d'(dh A);  dW = g^T x (only if W trains)
+        # dB = s g^T h;  dh = s g B;  dA = dh^T d(x);  dx = g W + d'(dh A);  dW = g^T x (only if W trains).
+        # Without the base term, g W and g^T x drop out.
         x, W, A, B, xd, h = ctx.saved_tensors
         need_x, need_w, need_b, need_a, need_bb = ctx.needs_input_grad
         s = g.dtype.type(ctx.scaling)
@@ -47,13 +52,13 @@ class LoraLinear(Function):
         dA = backend.matmul(_rows(dh).T, _rows(xd)) if need_a else None  # [r, in]
         dx = None
         if need_x:
-            dx = backend.matmul(g, W.T if ctx.fifo else W)  # the frozen layer's share
-            lora_dx = backend.matmul(dh, A)
+            dx = backend.matmul(dh, A)
             if ctx.keep is not None:
-                lora_dx = lora_dx * ctx.keep * g.dtype.type(ctx.dropout_scale)
-            dx += lora_dx
+                dx = dx * ctx.keep * g.dtype.type(ctx.dropout_scale)
+            if ctx.include_base:
+                dx += backend.matmul(g, W.T if ctx.fifo else W)  # the frozen layer's share
         dW = None
-        if need_w:
+        if need_w and ctx.include_base:
             dW = backend.matmul(g2.T, _rows(x))  # [out, in]
             dW = dW.T if ctx.fifo else dW
         db = g2.sum(axis=0) if need_b else None
@@ -65,18 +70,20 @@ class DoraLinear(Function):
 
     @staticmethod
     def forward(ctx, x, W, b, A, B, m, weight_norm, *, scaling=1.0, keep=None, dropout_scale=1.0,
-                fan_in_fan_out=False):
+                fan_in_fan_out=False, include_base=True):
         xd = x if keep is None else x * keep * x.dtype.type(dropout_scale)
         mag = m / weight_norm  # [out]: DoRA's per-row rescale g
         h = backend.matmul(xd, A.T)  # [..., r]
         lora = backend.matmul(h, B.T) * x.dtype.type(scaling)  # [..., out]
-        base = _base(x, W, fan_in_fan_out)
-        base_d = base if keep is None else _base(xd, W, fan_in_fan_out)
-        y = base + (mag - 1) * base_d + mag * lora
+        base_d = _base(xd, W, fan_in_fan_out)  # d(x) W^T
+        y = (mag - 1) * base_d + mag * lora
+        if include_base:  # + x W^T: without dropout the same product, so it is not computed twice
+            y += base_d if keep is None else _base(x, W, fan_in_fan_out)
         if b is not None:
             y += b
         ctx.save_for_backward(x, W, A, B, xd, h, mag, weight_norm, base_d, lora)
         ctx.scaling, ctx.keep, ctx.dropout_scale, ctx.fifo = scaling, keep, dropout_scale, fan_in_fan_out
+        ctx.include_base = include_base
         return y
 
     @staticmethod
@@ -94,15 +101,17 @@ class DoraLinear(Function):
         dx = None
         if need_x:
             Wt = W.T if ctx.fifo else W  # maps [..., out] back to [..., in]
-            dx = backend.matmul(g, Wt)
-            via_d = backend.matmul(g * (mag - 1), Wt) + backend.matmul(dh, A)
+            dx = backend.matmul(g * (mag - 1), Wt) + backend.matmul(dh, A)
             if ctx.keep is not None:
-                via_d = via_d * ctx.keep * g.dtype.type(ctx.dropout_scale)
-            dx += via_d
+                dx = dx * ctx.keep * g.dtype.type(ctx.dropout_scale)
+            if ctx.include_base:
+                dx += backend.matmul(g, Wt)
         dW = None
         if need_w:
-            # y depends on W through x W^T and (mag - 1) d(x) W^T
-            dW = backend.matmul(_rows(g).T, _rows(x)) + backend.matmul(_rows(g * (mag - 1)).T, _rows(xd))
+            # y depends on W through (mag - 1) d(x) W^T, and x W^T when the base term is in
+            dW = backend.matmul(_rows(g * (mag - 1)).T, _rows(xd))
+            if ctx.include_base:
+                dW += backend.matmul(_rows(g).T, _rows(x))
             dW = dW.T if ctx.fifo else dW
         db = _rows(g).sum(axis=0) if need_b else None
         return dx, dW, db, dA, dB, dm, None
@@ -116,14 +125,16 @@ def _dropout_args(x, p, training):
     return {"keep": keep_mask(x.shape, p, x.data), "dropout_scale": 1.0 / (1.0 - p)}
 
 
-def lora_linear(x, weight, bias, lora_A, lora_B, scaling, dropout_p=0.0, training=False, fan_in_fan_out=False):
+def lora_linear(x, weight, bias, lora_A, lora_B, scaling, dropout_p=0.0, training=False, fan_in_fan_out=False,
+                include_base=True):
     """y = x W^T + b + scaling * dropout(x) A^T B^T in one op (W^T -> W when fan_in_fan_out)."""
     return LoraLinear.apply(x, weight, bias, lora_A, lora_B, scaling=scaling, fan_in_fan_out=fan_in_fan_out,
-                            **_dropout_args(x, dropout_p, training))
+                            include_base=include_base, **_dropout_args(x, dropout_p, training))
 
 
 def dora_linear(x, weight, bias, lora_A, lora_B, magnitude, weight_norm, scaling, dropout_p=0.0, training=False,
-                fan_in_fan_out=False):
+                fan_in_fan_out=False, include_base=True):
     """DoRA's output with `weight_norm` = ||W + s B A|| per output row, a constant (no gradient)."""
     return DoraLinear.apply(x, weight, bias, lora_A, lora_B, magnitude, weight_norm, scaling=scaling,
-                            fan_in_fan_out=fan_in_fan_out, **_dropout_args(x, dropout_p, training))
+                            fan_in_fan_out=fan_in_fan_out, include_base=include_base,
+                            **_dropout_args(x, dropout_p, training))

@@ -128,6 +128,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         w = w.astype(input.dtype)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}.")
+    # only ignore_index is special: any other target outside [0, C) is an error (NumPy would wrap -1 to C-1)
+    n_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    used = target[target != ignore_index]
+    if used.size and (used.min() < 0 or used.max() >= n_classes):
+        bad = used.min() if used.min() < 0 else used.max()
+        raise IndexError(f"cross_entropy: target {int(bad)} is out of bounds for {n_classes} classes "
+                         f"(only ignore_index={ignore_index} may lie outside [0, {n_classes})).")
     return CrossEntropy.apply(
         input, target=target, weight=w, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing
     )

@@ -28,17 +28,20 @@ def _weight_bias_grads(g, xhat, axes, need_weight, need_bias):
 
 
 class LayerNorm(Function):
-    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias may each be None."""
+    """(x - mean) / sqrt(var + eps) * weight + bias; weight and bias may each be None. The statistics are
+    taken in float32 at least, as rms_norm's; the output keeps the input's dtype."""
 
     name = "layer_norm"
 
     @staticmethod
     def forward(ctx, x, weight=None, bias=None, *, axes, eps):
         xp = backend.xp_of(x)
-        xhat = x - x.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
+        xf = x.astype(np.promote_types(x.dtype, np.float32), copy=False)  # float16's x^2 overflows past 256
+        xhat = xf - xf.mean(axis=axes, keepdims=True)  # [..., *normalized_shape]
         var = (xhat * xhat).mean(axis=axes, keepdims=True)  # biased variance, as torch
         r = 1.0 / xp.sqrt(var + eps)  # [..., 1, ...]
         xhat *= r
+        xhat = xhat.astype(x.dtype, copy=False)
         if weight is not None:  # a new array: xhat itself is kept for the backward
             out = xhat * weight
             if bias is not None:
@@ -58,7 +61,7 @@ class LayerNorm(Function):
             dxhat = g if weight is None else g * weight
             dx = dxhat - dxhat.mean(axis=ctx.axes, keepdims=True)
             dx -= xhat * (dxhat * xhat).mean(axis=ctx.axes, keepdims=True)
-            dx *= r
+            dx *= r.astype(dx.dtype, copy=False)
         return (dx, *_weight_bias_grads(g, xhat, ctx.axes, need_weight, need_bias))
 
 

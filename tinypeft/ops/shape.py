@@ -202,6 +202,25 @@ class Cast(Function):
         return g.astype(ctx.dtype)
 
 
+class ToDevice(Function):
+    """x on "cpu" or "cuda": a copy of the same values, so the gradient is g moved back to x's device."""
+
+    name = "to_device"
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.device = "cpu" if backend.xp_of(x).__name__ == "numpy" else "cuda"
+        return backend.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.to_device(g, ctx.device)
+
+
+def to_device(x, device):
+    return ToDevice.apply(x, device=device)
+
+
 # -- torch-named functions ---------------------------------------------------------------------------------
 def reshape(x, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
@@ -256,7 +275,11 @@ def gather(x, dim, index):
 
 
 def embedding(input, weight, padding_idx=None):
-    return Embedding.apply(weight, input=as_array(input), padding_idx=padding_idx)
+    ids = as_array(input)
+    if ids.size and (ids.min() < 0 or ids.max() >= weight.shape[0]):  # NumPy would wrap -1 to the last row
+        bad = ids.min() if ids.min() < 0 else ids.max()
+        raise IndexError(f"embedding: index {int(bad)} is out of range for {weight.shape[0]} rows.")
+    return Embedding.apply(weight, input=ids, padding_idx=padding_idx)
 
 
 def cat(tensors, dim=0):

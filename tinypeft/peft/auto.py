@@ -36,7 +36,8 @@ class _BaseAutoPeftModel:
         if not peft_config.base_model_name_or_path:
             raise ValueError(f"{path}/adapter_config.json has no base_model_name_or_path: load the base model "
                              "yourself and use PeftModel.from_pretrained(model, path).")
-        base_cls = cls._target_class or (_auto_for_task(task) if task else _class_without_task(peft_config))
+        base_cls = cls._target_class or (_auto_for_task(task) if task else base_class_without_task(
+            peft_config.base_model_name_or_path, peft_config.auto_mapping, revision or peft_config.revision))
         # other kwargs (num_labels=, id2label=, ...) go to the base model, as in PEFT: a classifier
         # adapter needs a base model built with its number of labels
         base_kwargs = {k: v for k, v in kwargs.items() if k != "subfolder"}
@@ -56,27 +57,19 @@ def _auto_for_task(task):
     }.get(task, model_auto.AutoModel)
 
 
-def _class_without_task(peft_config):
-    """No task_type (e.g. LoRA on Whisper): the class PEFT recorded in auto_mapping, else the base model's
-    config.json "architectures", looked up by name among tinypeft's models; else the plain AutoModel."""
-    import importlib
-    import json
-
-    from ..hub import resolve_model_dir
-
-    name = (peft_config.auto_mapping or {}).get("base_model_class")
-    base = resolve_model_dir(peft_config.base_model_name_or_path, revision=peft_config.revision)
-    with open(base / "config.json") as f:
-        config = json.load(f)
-    names = [name] if name else list(config.get("architectures") or [])
-    module_name = model_auto._ARCHITECTURES.get(config.get("model_type"), (None,))[0]
-    module = importlib.import_module(f"tinypeft.models.{module_name}") if module_name else None
-    for n in names:
-        if module is not None and hasattr(module, n):
-            return getattr(module, n)
+def base_class_without_task(model_name_or_path, auto_mapping=None, revision=None):
+    """No task_type (e.g. LoRA on Whisper): the class PEFT recorded in auto_mapping, else the one the base
+    model's config.json "architectures" names, among tinypeft's task classes; else the plain AutoModel."""
+    config = model_auto.AutoConfig.from_pretrained(model_name_or_path, revision=revision)
+    name = (auto_mapping or {}).get("base_model_class")
     if name:
-        raise ValueError(f"adapter_config.json's auto_mapping names {name!r}, which tinypeft does not have.")
-    return model_auto.AutoModel
+        config.architectures = [name]
+        cls = model_auto.architecture_class(config)
+        if cls is None:
+            raise ValueError(f"adapter_config.json's auto_mapping names {name!r}, which tinypeft does not have "
+                             f"for model_type {config.model_type!r}.")
+        return cls
+    return model_auto.architecture_class(config) or model_auto.AutoModel
 
 
 class AutoPeftModel(_BaseAutoPeftModel):

@@ -6,7 +6,9 @@
     PeftModel.from_pretrained(base, "out")
 
 The task classes (PeftModelForCausalLM, ...) differ only in how prompt-learning methods feed their
-virtual tokens; for LoRA and IA3 they pass everything straight to the wrapped model.
+virtual tokens (_forward_prompt_learning); for LoRA and IA3 they pass everything straight to the wrapped model.
+Prompt learning's own behaviour (adapters as prompt encoders, the model left untouched) is PromptLearningMixin,
+in prompt_learning.py.
 """
 import contextlib
 import os
@@ -20,7 +22,7 @@ from ..checkpoint_io import folder_lock, load_file, save_file_atomic
 from ..tensor import as_array
 from ..hub import resolve_model_dir
 from .config import PeftConfig, check_adapter_name
-from .prompt_learning import PromptLearningMixin
+from .prompt_learning import PromptLearningMixin, with_prompt_learning as _with_prompt_learning
 from .utils.save_and_load import (SAFETENSORS_WEIGHTS_NAME, check_adapter_file, get_peft_model_state_dict,
                                   set_peft_model_state_dict)
 
@@ -31,29 +33,35 @@ def _tuner_class(peft_type):
     return PEFT_TYPE_TO_TUNER_MAPPING[str(peft_type)]
 
 
-class PeftModel(PromptLearningMixin, nn.Module):
+class PeftModel(nn.Module):
+    """A transformers model with LoRA or IA3 adapters (self.base_model is the tuner that put them in).
+
+    A prompt-learning config gets the same task class with PromptLearningMixin in front (see __new__): there
+    the model itself stays untouched and the virtual tokens go in at forward time.
+    """
+
+    def __new__(cls, model=None, peft_config=None, adapter_name="default"):
+        if peft_config is not None and peft_config.is_prompt_learning:
+            cls = _with_prompt_learning(cls)
+        return super().__new__(cls)
+
     def __init__(self, model, peft_config, adapter_name="default"):
         super().__init__()
         check_adapter_name(adapter_name)
-        self._adapters_disabled = False
         self.active_adapter = adapter_name
         self.peft_type = peft_config.peft_type
         self.special_peft_forward_args = {"adapter_names"}
-        self._is_prompt_learning = peft_config.is_prompt_learning
-        if self._is_prompt_learning:
-            self._peft_config = {adapter_name: peft_config}
-            self.base_model = model
-            self.add_adapter(adapter_name, peft_config)
-        else:
-            self._peft_config = None
-            self.base_model = _tuner_class(peft_config.peft_type)(model, peft_config, adapter_name)
+        self._setup(model, peft_config, adapter_name)
         if getattr(model, "config", None) is not None:
             model.config.use_cache = getattr(model.config, "use_cache", True)
+
+    def _setup(self, model, peft_config, adapter_name):
+        self.base_model = _tuner_class(peft_config.peft_type)(model, peft_config, adapter_name)
 
     # -- configs and adapters ------------------------------------------------------------------------------
     @property
     def peft_config(self):
-        return self._peft_config if self._is_prompt_learning else self.base_model.peft_config
+        return self.base_model.peft_config
 
     @property
     def active_peft_config(self):
@@ -65,7 +73,7 @@ class PeftModel(PromptLearningMixin, nn.Module):
 
     def get_base_model(self):
         """The transformers model inside (its modules now hold the adapter layers)."""
-        return self.base_model if self._is_prompt_learning else self.base_model.model
+        return self.base_model.model
 
     def add_adapter(self, adapter_name, peft_config, low_cpu_mem_usage=False):
         """Add a new (inactive, unless it is the only one) adapter with this config."""
@@ -74,10 +82,9 @@ class PeftModel(PromptLearningMixin, nn.Module):
             raise ValueError(
                 f"Cannot combine adapters with different peft types. Found {self.peft_type} and {peft_config.peft_type}."
             )
-        if self._is_prompt_learning:
-            self._peft_config[adapter_name] = peft_config
-            self._setup_prompt_encoder(adapter_name)
-            return
+        self._add_adapter(adapter_name, peft_config)
+
+    def _add_adapter(self, adapter_name, peft_config):
         self.base_model.peft_config[adapter_name] = peft_config
         try:
             self.base_model.inject_adapter(self.base_model.model, adapter_name)
@@ -90,42 +97,22 @@ class PeftModel(PromptLearningMixin, nn.Module):
         if adapter_name not in self.peft_config:
             raise ValueError(f"Adapter {adapter_name} not found.")
         self.active_adapter = adapter_name
-        if self._is_prompt_learning:
-            for wrapper in self._modules_to_save_wrappers():
-                wrapper.set_adapter(adapter_name)
-        else:
-            self.base_model.set_adapter(adapter_name)
-            self.base_model._mark_only_adapters_as_trainable(self.base_model.model)
+        self.base_model.set_adapter(adapter_name)
+        self.base_model._mark_only_adapters_as_trainable(self.base_model.model)
 
     def delete_adapter(self, adapter_name):
         if adapter_name not in self.peft_config:
             raise ValueError(f"Adapter {adapter_name} does not exist")
-        if self._is_prompt_learning:
-            del self._peft_config[adapter_name]
-            del self.prompt_encoder[adapter_name]
-            del self.prompt_tokens[adapter_name]
-            for wrapper in self._modules_to_save_wrappers():
-                wrapper.delete_adapter(adapter_name)
-        else:
-            self.base_model.delete_adapter(adapter_name)
+        self._delete_adapter(adapter_name)
         if self.active_adapter == adapter_name:
             self.active_adapter = next(iter(self.peft_config), None)
+
+    def _delete_adapter(self, adapter_name):
+        self.base_model.delete_adapter(adapter_name)
 
     @contextlib.contextmanager
     def disable_adapter(self):
         """`with model.disable_adapter():` runs the base model alone (merged weights are unmerged first)."""
-        if self._is_prompt_learning:
-            wrappers = self._modules_to_save_wrappers()
-            self._adapters_disabled = True
-            for w in wrappers:
-                w.disabled = True
-            try:
-                yield
-            finally:
-                self._adapters_disabled = False
-                for w in wrappers:
-                    w.disabled = False
-            return
         self.base_model.disable_adapter_layers()
         try:
             yield
@@ -148,34 +135,17 @@ class PeftModel(PromptLearningMixin, nn.Module):
         print(f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {100 * trainable / total:.4f}")
 
     # -- running -------------------------------------------------------------------------------------------
-    @property
-    def _prompt_active(self):
-        return self._is_prompt_learning and not self._adapters_disabled
-
     def forward(self, *args, **kwargs):
-        """The wrapped model's forward; with a prompt-learning adapter, the virtual tokens go in first.
-
-        Task classes that need more (labels, decoder inputs) override _forward_prompt_learning.
-        """
-        if not self._prompt_active:
-            return (self.get_base_model() if self._is_prompt_learning else self.base_model)(*args, **kwargs)
-        names = ("input_ids", "attention_mask", "inputs_embeds") + self._extra_positional
-        kwargs.update(zip(names, args))
-        return self._forward_prompt_learning(**kwargs)
-
-    _extra_positional = ()
+        """The wrapped model's forward: the adapter layers inside it do the work."""
+        return self.base_model(*args, **kwargs)
 
     def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
-        """Prompts prepended (mask lengthened, token_type_ids given N zeros), or the prefix as past_key_values."""
+        """How this task feeds virtual tokens (PromptLearningMixin.forward calls it; task classes override it):
+        prompts prepended (mask lengthened, token_type_ids given N zeros), or the prefix as past_key_values."""
         kwargs = self._prompt_kwargs(input_ids, attention_mask, inputs_embeds, kwargs)
         return self.get_base_model()(**kwargs)
 
     def generate(self, *args, **kwargs):
-        """Token ids without the virtual tokens; prompt-learning adapters run with the key/value cache too."""
-        if self._prompt_active:
-            if args:
-                kwargs["input_ids"] = args[0]
-            return self._prompt_generate(**kwargs)
         return self.get_base_model().generate(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -284,8 +254,6 @@ def _write_model_card(directory, config):
 
 
 class PeftModelForCausalLM(PeftModel):
-    _extra_positional = ("labels",)
-
     def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs):
         """Prompt tuning / P-tuning: logits for N + T positions, labels lengthened by N ignored ones."""
         if self.active_peft_config.peft_type == "PREFIX_TUNING":
@@ -296,8 +264,6 @@ class PeftModelForCausalLM(PeftModel):
 
 
 class PeftModelForSeq2SeqLM(PeftModel):
-    _extra_positional = ("decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds", "labels")
-
     def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, decoder_input_ids=None,
                                  decoder_attention_mask=None, decoder_inputs_embeds=None, labels=None, **kwargs):
         """Prompt tuning / P-tuning feed the encoder; prefix tuning feeds the decoder's self-attention."""
@@ -330,8 +296,6 @@ class PeftModelForTokenClassification(PeftModel):
     def __init__(self, model, peft_config, adapter_name="default"):
         _add_modules_to_save(peft_config, ["classifier", "score"])
         super().__init__(model, peft_config, adapter_name)
-
-    _extra_positional = ("labels",)
 
     def _forward_prompt_learning(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs):
         """Prompt tuning / P-tuning: N + T token logits; labels get N ignored (-100) positions to match

@@ -8,6 +8,7 @@ Three methods, one idea: learn N "virtual tokens" while the model stays frozen.
 Either way the attention mask gets N leading ones. The adapter file holds one table, `prompt_embeddings`:
 the encoder's output for the N tokens, so a loaded adapter needs no encoder at all (PEFT's inference mode).
 """
+import contextlib
 import inspect
 import re
 
@@ -49,9 +50,86 @@ def prepare_prompt_learning_config(config, model_config):
     return config
 
 
-class PromptLearningMixin:
-    """The prompt-learning half of PeftModel (self.base_model is the transformers model itself here)."""
+def with_prompt_learning(task_cls):
+    """task_cls (PeftModel or a task class) with PromptLearningMixin in front, so the mixin's methods replace
+    PeftModel's tuner ones while the task's _forward_prompt_learning stays. Made once per class; same name."""
+    if issubclass(task_cls, PromptLearningMixin):
+        return task_cls
+    if task_cls not in _PROMPT_LEARNING_CLASSES:
+        names = {"__module__": task_cls.__module__, "__qualname__": task_cls.__qualname__, "__doc__": task_cls.__doc__}
+        _PROMPT_LEARNING_CLASSES[task_cls] = type(task_cls.__name__, (PromptLearningMixin, task_cls), names)
+    return _PROMPT_LEARNING_CLASSES[task_cls]
 
+
+_PROMPT_LEARNING_CLASSES = {}
+
+
+class PromptLearningMixin:
+    """PeftModel for prompt tuning, P-tuning and prefix tuning (PeftModel.__new__ puts it in front of the task class).
+
+    self.base_model is the transformers model itself, as in PEFT, and is never changed: each adapter is a prompt
+    encoder, and forward puts its virtual tokens in (or runs the model alone inside disable_adapter()).
+    """
+
+    _adapters_disabled = False
+
+    def _setup(self, model, peft_config, adapter_name):
+        self._peft_config = {}
+        self.base_model = model
+        self._add_adapter(adapter_name, peft_config)
+
+    @property
+    def peft_config(self):
+        return self._peft_config
+
+    def get_base_model(self):
+        return self.base_model
+
+    def _add_adapter(self, adapter_name, peft_config):
+        self._peft_config[adapter_name] = peft_config
+        self._setup_prompt_encoder(adapter_name)
+
+    def set_adapter(self, adapter_name):
+        if adapter_name not in self.peft_config:
+            raise ValueError(f"Adapter {adapter_name} not found.")
+        self.active_adapter = adapter_name
+        for wrapper in self._modules_to_save_wrappers():
+            wrapper.set_adapter(adapter_name)
+
+    def _delete_adapter(self, adapter_name):
+        del self._peft_config[adapter_name]
+        del self.prompt_encoder[adapter_name]
+        del self.prompt_tokens[adapter_name]
+        for wrapper in self._modules_to_save_wrappers():
+            wrapper.delete_adapter(adapter_name)
+
+    @contextlib.contextmanager
+    def disable_adapter(self):
+        """`with model.disable_adapter():` runs the base model without virtual tokens or modules_to_save copies."""
+        wrappers = self._modules_to_save_wrappers()
+        self._adapters_disabled = True
+        for w in wrappers:
+            w.disabled = True
+        try:
+            yield
+        finally:
+            self._adapters_disabled = False
+            for w in wrappers:
+                w.disabled = False
+
+    def forward(self, *args, **kwargs):
+        """The virtual tokens go in first, as the task class's _forward_prompt_learning says."""
+        if self._adapters_disabled:
+            return self.base_model(*args, **kwargs)
+        return self._forward_prompt_learning(*args, **kwargs)
+
+    def generate(self, input_ids=None, **kwargs):
+        """Token ids without the virtual tokens; the first step feeds them, the key/value cache keeps them."""
+        if self._adapters_disabled:
+            return self.base_model.generate(input_ids=input_ids, **kwargs)
+        return _PromptedModel(self).generate(input_ids=input_ids, **kwargs)
+
+    # -- the prompt encoders -------------------------------------------------------------------------------
     def _setup_prompt_encoder(self, adapter_name):
         from .mapping import PEFT_TYPE_TO_PROMPT_ENCODER_MAPPING
 
@@ -192,9 +270,6 @@ class PromptLearningMixin:
         kwargs["inputs_embeds"] = cat([prompts, inputs_embeds], dim=1)  # [B, N + T, d]
         return kwargs
 
-    def _prompt_generate(self, **kwargs):
-        return _PromptedModel(self).generate(**kwargs)
-
 
 class _PromptedModel(GenerationMixin):
     """The base model as generate() sees it, with the virtual tokens put in on the first step.
@@ -208,6 +283,7 @@ class _PromptedModel(GenerationMixin):
         self.peft_model = peft_model
         self.model = peft_model.get_base_model()
         self.config = self.model.config
+        self.generation_config = self.model.generation_config
 
     def __call__(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, **kwargs):
         pm = self.peft_model
@@ -247,4 +323,4 @@ class _PromptedModel(GenerationMixin):
         return encode
 
 
-__all__ = ["PromptLearningMixin", "prepare_prompt_learning_config"]
+__all__ = ["PromptLearningMixin", "prepare_prompt_learning_config", "with_prompt_learning"]

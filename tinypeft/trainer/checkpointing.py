@@ -89,6 +89,8 @@ def load_model(model, directory):
             if tuple(own[name].shape) != tuple(array.shape):
                 raise ValueError(f"checkpoint {directory}: {name} has shape {array.shape}, "
                                  f"the model {tuple(own[name].shape)}.")
+            if array.dtype.kind != "f":
+                raise ValueError(f"checkpoint {directory}: {name} is stored as {array.dtype}, not as floats.")
             own[name].data[...] = array
 
 

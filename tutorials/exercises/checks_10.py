@@ -8,8 +8,9 @@ FIXTURE_GPT2 = "tests/fixtures/models/gpt2"
 
 @_exercise
 def check_top_k_filter(top_k_filter):
-    """top_k_filter(logits, k) keeps each row's k largest; sampling from it matches select_next_tokens(top_k=k)."""
-    from tinypeft.models.generation import select_next_tokens
+    """top_k_filter(logits, k) keeps each row's k largest; sampling from it matches TopKLogitsWarper(k)'s."""
+    from tinypeft.models.generation import sample_next_tokens
+    from tinypeft.models.logits_process import TopKLogitsWarper
 
     rng = np.random.default_rng(10)
     B, V = 400, 12
@@ -27,13 +28,10 @@ def check_top_k_filter(top_k_filter):
         assert (kept == keep).all(), f"k={k}: the kept tokens are not each row's {k} largest logits"
         assert np.array_equal(got[keep], logits[keep]), f"k={k}: the kept logits must keep their values"
         assert (got[~keep] == -np.inf).all(), f"k={k}: dropped logits must be -inf"
-        # sample from the filtered logits exactly as select_next_tokens does (inverse CDF, one u per row)
-        e = np.exp(got - got.max(-1, keepdims=True))
-        probs = e / e.sum(-1, keepdims=True)
-        u = np.random.default_rng(k).random((B, 1))
-        ours = np.minimum((np.cumsum(probs, axis=-1) < u).sum(-1), V - 1)
-        theirs = select_next_tokens(logits, True, temperature=1.0, top_k=k, top_p=1.0, rng=np.random.default_rng(k))
-        assert np.array_equal(ours, theirs), f"k={k}: sampled tokens differ from select_next_tokens in {(ours != theirs).sum()} rows"
+        # sample from both filtered logits with the same random numbers (inverse CDF, one u per row)
+        ours = sample_next_tokens(got, np.random.default_rng(k))
+        theirs = sample_next_tokens(TopKLogitsWarper(k)(None, logits), np.random.default_rng(k))
+        assert np.array_equal(ours, theirs), f"k={k}: sampled tokens differ from TopKLogitsWarper's in {(ours != theirs).sum()} rows"
 
 
 @_exercise

@@ -16,7 +16,7 @@ from ....quantization.modules import Int8Params, Linear4bit as BnbLinear4bit, Li
 from ....quantization.modules import Params4bit
 from ....quantization.ops import lora_quantized_linear
 from ....tensor import Tensor
-from .layer import LoraLayer
+from .layer import Linear, LoraLayer
 
 
 class _QuantizedLoraLayer(LoraLayer):
@@ -26,6 +26,10 @@ class _QuantizedLoraLayer(LoraLayer):
         super().__init__(base_layer)
         # the packed weight's shape is not [out, in]: take the layer's own
         self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
+
+    # the adapters are those of a plain LoRA Linear: float32 A [r, in] and B [out, r], PEFT's init
+    _create_adapter = Linear._create_adapter
+    _init_adapter = Linear._init_adapter
 
     def _dequantized_weight(self):
         return self.base_layer.weight.dequantize()  # [out, in] float32
