@@ -4,6 +4,7 @@ tinypeft's own float32 step; then a 1.7B-parameter Llama in 4 bits with gradient
     python bench/quant.py --model /work/models/smollm2-f32        # the 135M table (three processes)
     python bench/quant.py --big                                   # the 1.7B row
     python bench/quant.py --model DIR --steps 3 --threads 2
+    python bench/quant.py --rows tp-nf4 --gguf /path/to/SmolLM2-135M-Instruct.Q4_1.gguf   # tinypeft rows from GGUF
 
 The 135M step: LoRA r=8 (alpha 16, dropout 0.05) on all linear layers, AdamW (lr 1e-3), batch 4 x 128 tokens
 of English text (this repository's README, tokenized with the model's tokenizer), causal LM loss, one warm-up
@@ -88,10 +89,18 @@ def tinypeft_model(args, quantized, checkpointing):
     tp.manual_seed(0)
     if quantized:
         cfg = tp.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True)
-        model = tp.AutoModelForCausalLM.from_pretrained(args.model, quantization_config=cfg)
+        if args.gguf:  # each GGUF tensor dequantized from its blocks, then quantized to NF4
+            model = tp.AutoModelForCausalLM.from_pretrained(os.path.dirname(args.gguf), quantization_config=cfg,
+                                                            gguf_file=os.path.basename(args.gguf))
+        else:
+            model = tp.AutoModelForCausalLM.from_pretrained(args.model, quantization_config=cfg)
         model = tp.prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     else:
-        model = tp.AutoModelForCausalLM.from_pretrained(args.model)
+        if args.gguf:
+            model = tp.AutoModelForCausalLM.from_pretrained(os.path.dirname(args.gguf),
+                                                            gguf_file=os.path.basename(args.gguf))
+        else:
+            model = tp.AutoModelForCausalLM.from_pretrained(args.model)
         if checkpointing:
             model.gradient_checkpointing_enable()
     return model
@@ -185,6 +194,8 @@ def child(argv):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="/work/models/smollm2-f32", help="SmolLM2-135M-Instruct, float32 safetensors")
+    ap.add_argument("--gguf", default=None, help="load tinypeft's rows from this .gguf file instead (the tokenizer "
+                    "still comes from --model)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--big", action="store_true", help="the 1.7B row instead of the 135M table")
@@ -199,6 +210,7 @@ def main():
         print(json.dumps(run(args)))
         return
     common = ["--model", args.model, "--steps", str(args.steps), "--threads", str(args.threads)]
+    common += ["--gguf", args.gguf] if args.gguf else []
     if args.big:
         r = child(common + ["--only", "big", "--big-batch", str(args.big_batch), "--big-seq", str(args.big_seq)])
         print(f"1.7B Llama-shaped (random), {r['params'] / 1e9:.2f}B parameters, 4-bit NF4 + double quant "

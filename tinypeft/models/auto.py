@@ -86,12 +86,14 @@ class _AutoModel:
         if gguf_path is not None:  # a llama.cpp file: config, weights (dequantized) from one .gguf
             from ..gguf import load_gguf_config, load_gguf_model
 
-            if quantization_config is not None:
-                raise NotImplementedError("quantization_config with gguf_file is not supported yet: load the GGUF "
-                                          "model in float32, or quantize a safetensors copy of it.")
             if kwargs:
                 raise TypeError(f"from_pretrained(gguf_file=...) takes no further arguments, got {sorted(kwargs)}")
             model_class = cls.model_class(load_gguf_config(gguf_path))
+            if quantization_config is not None:  # each tensor dequantized from its GGUF blocks, then re-quantized
+                from ..quantization.loading import load_gguf_model_quantized
+
+                return load_gguf_model_quantized(model_class, gguf_path, quantization_config,
+                                                 pretrained_model_name_or_path)
             return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)

@@ -107,8 +107,58 @@ class LazyCheckpoint(Mapping):
         return len(self.entries)
 
 
+class LazyGGUFCheckpoint(Mapping):
+    """A GGUF file's tensors under transformers' names, each dequantized only when asked for (the same
+    names, un-permuted q/k rows and skipped tensors as tinypeft.gguf.state_dict_from_gguf)."""
+
+    def __init__(self, gf, config):
+        from ..gguf.mapping import check_architecture, gguf_to_hf_name
+
+        _, self.permuted = check_architecture(gf)
+        self.gf, self.config = gf, config
+        self.names = {gguf_to_hf_name(n): n for n in gf.tensors if gguf_to_hf_name(n) is not None}
+
+    def __getitem__(self, hf_name):
+        from ..gguf.mapping import unpermute_qk_rows
+
+        name = self.names[hf_name]
+        w = self.gf.dequantize(name)
+        if self.permuted and name.endswith(("attn_q.weight", "attn_q.bias")):
+            w = unpermute_qk_rows(w, self.config.num_attention_heads)
+        elif self.permuted and name.endswith(("attn_k.weight", "attn_k.bias")):
+            w = unpermute_qk_rows(w, self.config.num_key_value_heads)
+        return w
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self):
+        return len(self.names)
+
+
+def load_gguf_model_quantized(model_class, path, quantization_config, name_or_path=None):
+    """A GGUF model with its linear layers re-quantized (NF4/FP4/int8) as each tensor is dequantized."""
+    from ..gguf import load_gguf_config, open_gguf
+
+    config = load_gguf_config(path)
+    config.name_or_path = str(name_or_path or path)
+    with nn.init_empty_weights():
+        model = model_class(config)
+    model.name_or_path = config.name_or_path
+    model.tie_weights()
+    _prepare(model, quantization_config)
+    model._load_checkpoint(LazyGGUFCheckpoint(open_gguf(path), config), str(path))
+    model.eval()
+    return model
+
+
 def prepare_quantized_load(model, quantization_config, path):
     """Swap in quantized placeholders and return the checkpoint as a LazyCheckpoint (called by from_pretrained)."""
+    _prepare(model, quantization_config)
+    return LazyCheckpoint(path)
+
+
+def _prepare(model, quantization_config):
     if isinstance(quantization_config, dict):
         quantization_config = BitsAndBytesConfig.from_dict(quantization_config)
     if not isinstance(quantization_config, BitsAndBytesConfig):
@@ -121,7 +171,6 @@ def prepare_quantized_load(model, quantization_config, path):
     model.is_loaded_in_4bit = quantization_config.load_in_4bit
     model.is_loaded_in_8bit = quantization_config.load_in_8bit
     model.is_quantized = True
-    return LazyCheckpoint(path)
 
 
 def quantized_weight_bytes(model):
