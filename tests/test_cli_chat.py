@@ -11,7 +11,7 @@ pytest.importorskip("jinja2")
 from test_gguf import reference_model, write_tiny_gguf  # noqa: E402
 
 from tinypeft.cli import main  # noqa: E402
-from tinypeft.cli_chat import Chat, load_chat_model, stream_generate  # noqa: E402
+from tinypeft.cli_chat import Chat, load_chat_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,16 @@ def tiny_dir(tmp_path_factory):
     return d
 
 
-def test_stream_generate_equals_generate(tiny_dir):
+def test_streamed_answer_equals_generate(tiny_dir):
     model, tok = load_chat_model(str(tiny_dir))
     ids = tok.apply_chat_template([{"role": "user", "content": "hello world"}], add_generation_prompt=True,
                                   return_dict=False)
-    streamed = list(stream_generate(model, ids, 12, eos_token_ids=set()))
     full = model.generate(np.array([ids]), max_new_tokens=12, eos_token_id=[]).data[0, len(ids):]
-    assert streamed == full.tolist()
+    chat, out = Chat(model, tok, max_new_tokens=12), io.StringIO()
+    chat.eos_token_ids = set()
+    answer = chat.say("hello world", out=out)
+    assert answer == tok.decode(full.tolist(), skip_special_tokens=True)
+    assert out.getvalue() == answer + "\n"  # what was streamed is the whole answer, once
 
 
 def test_history_and_reset(tiny_dir):

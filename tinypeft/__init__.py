@@ -27,7 +27,8 @@ from .peft import (AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeat
                    AutoPeftModelForQuestionAnswering, AutoPeftModelForSeq2SeqLM, AutoPeftModelForSequenceClassification,
                    AutoPeftModelForTokenClassification, get_peft_model)
 from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraConfig, LoraModel,  # noqa: E402
-                   IA3Config, IA3Model, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
+                   IA3Config, IA3Model, LoHaConfig, LoHaModel, LoKrConfig, LoKrModel, LNTuningConfig,
+                   LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
@@ -62,7 +63,9 @@ __all__ = [
     "get_peft_model", "AutoPeftModel", "AutoPeftModelForCausalLM", "AutoPeftModelForFeatureExtraction",
     "AutoPeftModelForQuestionAnswering", "AutoPeftModelForSeq2SeqLM", "AutoPeftModelForSequenceClassification",
     "AutoPeftModelForTokenClassification", "PeftConfig", "PeftType", "PromptLearningConfig", "TaskType",
-    "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
+    "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "LoHaConfig", "LoHaModel", "LoKrConfig", "LoKrModel",
+    "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel", "MissConfig", "MissModel",
+    "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM", "PeftModelForSequenceClassification",

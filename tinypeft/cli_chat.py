@@ -12,6 +12,8 @@ import sys
 
 import numpy as np
 
+from .models.streamers import TextStreamer
+
 
 def add_chat_parser(sub, formatter_class):
     p = sub.add_parser("chat", help="chat with a model (streaming; /reset, /exit), or answer one --prompt",
@@ -31,33 +33,16 @@ def add_chat_parser(sub, formatter_class):
     p.add_argument("--seed", type=int, default=0)
 
 
-def stream_generate(model, input_ids, max_new_tokens, eos_token_ids, do_sample=False, temperature=1.0, top_p=1.0):
-    """Yield new token ids one at a time (a batch of one), with the key/value cache: after the prompt,
-    each step feeds only the newest token. Stops after an end-of-turn id (which is yielded too)."""
-    from .autograd import no_grad
-    from .creation import generator
-    from .models.generation import sample_next_tokens
-    from .models.logits_process import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+class _WriteStreamer(TextStreamer):
+    """generate()'s TextStreamer, writing the answer to `out` (the terminal, or a test's StringIO)."""
 
-    warp = LogitsProcessorList()  # generate()'s sampling warpers, in its order (no top-k here)
-    if do_sample and temperature != 1.0:
-        warp.append(TemperatureLogitsWarper(temperature))
-    if do_sample and top_p < 1.0:
-        warp.append(TopPLogitsWarper(top_p))
+    def __init__(self, tokenizer, out):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.out = out
 
-    ids = np.asarray(input_ids, dtype=np.int64).reshape(1, -1)
-    past, cur = None, ids
-    with no_grad():
-        for _ in range(max_new_tokens):
-            mask = np.ones((1, ids.shape[1]), dtype=np.int64)
-            out = model(input_ids=cur, attention_mask=mask, past_key_values=past, use_cache=True)
-            scores = warp(ids, np.asarray(out.logits.data[:, -1, :], dtype=np.float32))
-            nxt = int(sample_next_tokens(scores, generator())[0] if do_sample else scores.argmax(-1)[0])
-            yield nxt
-            if nxt in eos_token_ids:
-                return
-            ids = np.concatenate([ids, [[nxt]]], axis=1)
-            past, cur = out.past_key_values, np.array([[nxt]])
+    def on_finalized_text(self, text, stream_end=False):
+        self.out.write(text + ("\n" if stream_end else ""))
+        self.out.flush()
 
 
 class Chat:
@@ -78,20 +63,11 @@ class Chat:
         """Add the user's message, generate the answer (printed piece by piece to out), remember it."""
         self.messages.append({"role": "user", "content": text})
         ids = self.tokenizer.apply_chat_template(self.messages, add_generation_prompt=True, return_dict=False)
-        new, shown = [], ""
-        for token in stream_generate(self.model, ids, self.max_new_tokens, self.eos_token_ids, **self.sampling):
-            new.append(token)
-            text_so_far = self.tokenizer.decode(new, skip_special_tokens=True)
-            if text_so_far.endswith("\ufffd"):
-                continue  # half of a multi-byte character: wait for the rest
-            if out is not None:
-                out.write(text_so_far[len(shown):])
-                out.flush()
-            shown = text_so_far
-        answer = self.tokenizer.decode(new, skip_special_tokens=True)
-        if out is not None:
-            out.write(answer[len(shown):] + "\n")
-            out.flush()
+        streamer = None if out is None else _WriteStreamer(self.tokenizer, out)
+        sampling = self.sampling if self.sampling.get("do_sample") else {}
+        new = self.model.generate(np.array([ids]), max_new_tokens=self.max_new_tokens, streamer=streamer,
+                                  eos_token_id=sorted(self.eos_token_ids), **sampling).data[0, len(ids):]
+        answer = self.tokenizer.decode(new.tolist(), skip_special_tokens=True)
         self.messages.append({"role": "assistant", "content": answer})
         return answer
 

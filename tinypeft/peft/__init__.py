@@ -23,6 +23,11 @@ from .tuners.lora.config import LoraConfig  # noqa: F401
 from .tuners.lora.model import LoraModel  # noqa: F401
 from .tuners.ia3.config import IA3Config  # noqa: F401
 from .tuners.ia3.model import IA3Model  # noqa: F401
+from .tuners.loha import LoHaConfig, LoHaModel  # noqa: F401
+from .tuners.lokr import LoKrConfig, LoKrModel  # noqa: F401
+from .tuners.ln_tuning import LNTuningConfig, LNTuningModel  # noqa: F401
+from .tuners.vera import VeraConfig, VeraModel  # noqa: F401
+from .tuners.miss import MissConfig, MissModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

@@ -24,6 +24,11 @@ class PeftType(str, enum.Enum):
     PREFIX_TUNING = "PREFIX_TUNING"
     P_TUNING = "P_TUNING"
     IA3 = "IA3"
+    LOHA = "LOHA"
+    LOKR = "LOKR"
+    VERA = "VERA"
+    LN_TUNING = "LN_TUNING"
+    MISS = "MISS"
 
     def __str__(self):
         return self.value

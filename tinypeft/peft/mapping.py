@@ -16,6 +16,11 @@ from .tuners.prefix_tuning import PrefixEncoder, PrefixTuningConfig
 from .tuners.prompt_tuning import PromptEmbedding, PromptTuningConfig
 from .tuners.ia3.config import IA3Config
 from .tuners.ia3.model import IA3Model
+from .tuners.loha import LoHaConfig, LoHaModel
+from .tuners.lokr import LoKrConfig, LoKrModel
+from .tuners.ln_tuning import LNTuningConfig, LNTuningModel
+from .tuners.vera import VeraConfig, VeraModel
+from .tuners.miss import MissConfig, MissModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -62,5 +67,10 @@ def get_peft_model(model, peft_config, adapter_name="default", mixed=False, auto
 
 
 register_peft_method("IA3", IA3Config, IA3Model)
+register_peft_method("LOHA", LoHaConfig, LoHaModel)
+register_peft_method("LOKR", LoKrConfig, LoKrModel)
+register_peft_method("LN_TUNING", LNTuningConfig, LNTuningModel)
+register_peft_method("VERA", VeraConfig, VeraModel)
+register_peft_method("MISS", MissConfig, MissModel)
 
 __all__ = ["get_peft_model", "TaskType"]

@@ -5,6 +5,7 @@ name; PeftModel holds the tuner as `.base_model`. That nesting gives PEFT's stat
 `base_model.model.<path in the transformers model>.<adapter parameter>.<adapter name>`.
 """
 import re
+import warnings
 
 from ... import nn
 from ..utils.other import SEQ_CLS_HEAD_NAMES, ModulesToSaveWrapper
@@ -54,9 +55,16 @@ def get_pattern_key(pattern_keys, key):
 
 
 def all_linear_targets(config, model):
-    """"all-linear": every Linear/Conv1D path except the output head (lm_head, or the classifier for SEQ_CLS)."""
-    names = {name for name, m in model.named_modules() if isinstance(m, (nn.Linear, Conv1D))}
-    exclude = set()
+    """"all-linear": every Linear/Conv1D path except the output head (lm_head, or the classifier for SEQ_CLS).
+
+    On a model that already carries adapters, a wrapped linear layer (lora.Linear, ia3.Linear) counts as the
+    linear layer, and the layers inside any adapter layer (lora_A, base_layer, ...) are never targets.
+    """
+    names = {name for name, m in model.named_modules()
+             if isinstance(m, (nn.Linear, Conv1D))
+             or (isinstance(m, BaseTunerLayer) and "Linear" in type(m).__name__)}
+    exclude = {f"{prefix}.{suffix}" for prefix, m in model.named_modules() if isinstance(m, BaseTunerLayer)
+               for suffix, _ in m.named_modules() if suffix}
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if out is not None:
         exclude |= {name for name, m in model.named_modules() if m is out}
@@ -159,7 +167,16 @@ class BaseTuner(nn.Module):
             config.target_modules = all_linear_targets(config, model)
         return config
 
+    def _check_new_adapter_config(self, config):
+        """PEFT's rule: a trained bias is shared by all adapters, so only one adapter may train it."""
+        if sum(getattr(c, "bias", "none") != "none" for c in self.peft_config.values()) > 1:
+            raise ValueError(
+                f"{type(self).__name__} supports only 1 adapter with bias. When using multiple adapters, "
+                "set bias to 'none' for all adapters."
+            )
+
     def inject_adapter(self, model, adapter_name):
+        self._check_new_adapter_config(self.peft_config[adapter_name])
         config = self._prepare_config(self.peft_config[adapter_name], model)
         matched = []
         for key, _ in list(model.named_modules()):
@@ -237,6 +254,11 @@ class BaseTuner(nn.Module):
         self._set_adapter_layers(True)
 
     def disable_adapter_layers(self):
+        for adapter in self.active_adapters:
+            bias = getattr(self.peft_config[adapter], "bias", "none")
+            if bias != "none":
+                warnings.warn(f"Careful, disabling adapter layers with bias configured to be '{bias}' does not "
+                              "produce the same output as the base model would without adaption.")
         self._set_adapter_layers(False)
 
     def delete_adapter(self, adapter_name):

@@ -28,11 +28,14 @@ def _to_file_key(key, adapter_name):
     return key
 
 
-def _owned(key, adapter_name, prefix):
-    """Does this model key hold a parameter of `adapter_name`? (`<prefix...>.<adapter>` in the path)"""
+def _owned(key, adapter_name, prefix, shared=()):
+    """Does this model key hold a parameter of `adapter_name`? (`<prefix...>.<adapter>` in the path, or one of
+    the tuner's shared tensors `base_model.<shared>.<adapter>`, such as VeRA's projections)"""
     if f".modules_to_save.{adapter_name}." in key:
         return True
     parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "base_model" and parts[1] in shared and parts[2] == adapter_name:
+        return True
     return any(a.startswith(prefix) and b == adapter_name for a, b in zip(parts, parts[1:]))
 
 
@@ -41,11 +44,11 @@ def get_peft_model_state_dict(model, adapter_name="default"):
     config = model.peft_config[adapter_name]
     if config.is_prompt_learning:
         return model.prompt_learning_state_dict(adapter_name)
-    prefix = model.base_model.prefix
+    prefix, shared = model.base_model.prefix, getattr(model.base_model, "shared_state_names", ())
     state = model.state_dict()
     out = {}
     for k, v in state.items():
-        if _owned(k, adapter_name, prefix):
+        if _owned(k, adapter_name, prefix, shared):
             out[_to_file_key(k, adapter_name)] = v
     bias = getattr(config, "bias", "none")
     if bias == "all":
@@ -98,11 +101,11 @@ def set_peft_model_state_dict(model, file_state, adapter_name="default"):
     config = model.peft_config[adapter_name]
     if config.is_prompt_learning:
         return model.load_prompt_learning_state_dict(file_state, adapter_name)
-    prefix = model.base_model.prefix
+    prefix, shared = model.base_model.prefix, getattr(model.base_model, "shared_state_names", ())
     params = dict(model.state_dict())
     file_to_model = {}
     for k in params:
-        if _owned(k, adapter_name, prefix):
+        if _owned(k, adapter_name, prefix, shared):
             file_to_model[_to_file_key(k, adapter_name)] = k
     for fk in file_state:
         if fk not in file_to_model and fk in params:

@@ -13,6 +13,7 @@ from ...utils.other import (
     TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING,
     ModulesToSaveWrapper,
 )
+from .conv import Conv1d, Conv2d
 from .layer import IA3Layer, Linear
 
 
@@ -54,10 +55,14 @@ class IA3Model(BaseTuner):
                               "Setting fan_in_fan_out to False.")
                 config.fan_in_fan_out = False
             new = Linear(target, is_feedforward=feedforward)
+        elif isinstance(target, nn.Conv2d):
+            new = Conv2d(target, is_feedforward=feedforward)
+        elif isinstance(target, nn.Conv1d):
+            new = Conv1d(target, is_feedforward=feedforward)
         else:
             raise ValueError(
                 f"Target module {current_key} ({type(target).__name__}) is not supported. tinypeft's (IA)^3 works "
-                "on Linear and GPT-2's Conv1D layers."
+                "on Linear, GPT-2's Conv1D, Conv1d and Conv2d layers."
             )
         new.set_adapter(self.active_adapters)
         new.update_layer(adapter_name, config.init_ia3_weights)

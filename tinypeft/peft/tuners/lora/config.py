@@ -67,6 +67,8 @@ class LoraConfig(PeftConfig):
             )
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
             raise ValueError(f"LoraConfig(r={self.r!r}): r must be a positive integer.")
+        if self.use_dora and self.lora_bias:
+            raise ValueError("The argument lora_bias=True is not supported for DoRA, please pass use_dora=False")
         check_number(self, "lora_alpha")
         check_number(self, "lora_dropout", 0, 1, high_open=True)
         if isinstance(self.layers_to_transform, int):

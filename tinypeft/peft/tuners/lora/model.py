@@ -1,4 +1,5 @@
 """LoraModel: puts LoRA layers on the target modules; merges, unloads and combines adapters."""
+import dataclasses
 import warnings
 
 import numpy as np
@@ -6,9 +7,10 @@ import numpy as np
 from .... import nn
 from ....models.gpt2 import Conv1D
 from ..tuners_utils import BaseTuner, get_pattern_key
-from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING, ModulesToSaveWrapper
 from .bnb import dispatch_bnb
 from .config import LoraConfig
+from .conv import Conv1d, Conv2d
 from .layer import Embedding, Linear, LoraLayer
 
 
@@ -35,6 +37,10 @@ class LoraModel(BaseTuner):
             new = quantized
         elif isinstance(target, nn.Embedding):
             new = Embedding(target)
+        elif isinstance(target, nn.Conv2d):
+            new = Conv2d(target)
+        elif isinstance(target, nn.Conv1d):
+            new = Conv1d(target)
         elif isinstance(target, Conv1D):
             if not config.fan_in_fan_out:
                 warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
@@ -50,7 +56,7 @@ class LoraModel(BaseTuner):
         else:
             raise ValueError(
                 f"Target module {current_key} ({type(target).__name__}) is not supported. tinypeft's LoRA works on "
-                "Linear, GPT-2's Conv1D and Embedding layers."
+                "Linear, GPT-2's Conv1D, Embedding, Conv1d and Conv2d layers."
             )
         new.update_layer(adapter_name, **kwargs)
         new.set_adapter(self.active_adapters)
@@ -62,21 +68,27 @@ class LoraModel(BaseTuner):
 
         "linear": A = sum_i sqrt(w_i s_i) A_i, B = sum_i sqrt(w_i s_i) B_i (all ranks equal);
         "cat": ranks are concatenated, so B A = sum_i w_i s_i B_i A_i exactly. The new adapter gets
-        r = lora_alpha = its rank, so its own scaling is 1.
+        r = lora_alpha = its rank (scaling 1, or sqrt(rank) when the first adapter uses rsLoRA); every other
+        field is copied from the first adapter's config, as PEFT does.
         """
-        combination_type = "linear" if len(adapters) == 1 else combination_type
-        if combination_type not in ("linear", "cat"):
-            raise NotImplementedError(f"combination_type {combination_type!r}: tinypeft supports 'linear' and 'cat'.")
         if adapter_name in self.peft_config:
             raise ValueError(f"Adapter {adapter_name!r} already exists.")
         for a in adapters:
             if a not in self.peft_config:
                 raise ValueError(f"Adapter {a} does not exist")
-        ranks = [self.peft_config[a].r for a in adapters]
+        clashes = [m for m in self.model.modules() if isinstance(m, ModulesToSaveWrapper)
+                   and sum(a in m.modules_to_save for a in adapters) > 1]
+        if clashes:  # two trained copies of one module cannot be combined
+            raise ValueError("Cannot add weighted adapters if they target the same module with modules_to_save, "
+                             f"but found {len(clashes)} such instance(s).")
+        combination_type = "linear" if len(adapters) == 1 else combination_type
+        if combination_type not in ("linear", "cat"):
+            raise NotImplementedError(f"combination_type {combination_type!r}: tinypeft supports 'linear' and 'cat'.")
+        # the largest rank any layer of each adapter has (rank_pattern may exceed r), so "cat" has room for all
+        ranks = [max([c.r, *(c.rank_pattern or {}).values()]) for c in (self.peft_config[a] for a in adapters)]
         if combination_type == "linear" and len(set(ranks)) != 1:
             raise ValueError("All adapters must have the same r value when using combination_type 'linear'.")
         new_rank = sum(ranks) if combination_type == "cat" else ranks[0]
-        base = self.peft_config[adapters[0]]
         kinds = {isinstance(self.peft_config[a].target_modules, str) for a in adapters}
         if len(kinds) > 1:
             raise ValueError("all adapter configs should follow the same target modules type.")
@@ -84,27 +96,28 @@ class LoraModel(BaseTuner):
             targets = "|".join(f"({self.peft_config[a].target_modules})" for a in adapters)
         else:
             targets = set().union(*(set(self.peft_config[a].target_modules) for a in adapters))
-        config = LoraConfig(task_type=base.task_type, base_model_name_or_path=base.base_model_name_or_path,
-                            r=new_rank, lora_alpha=new_rank, target_modules=targets, init_lora_weights=True,
-                            modules_to_save=base.modules_to_save)
+        # as PEFT: a copy of the first adapter's config (layers_to_transform, exclude_modules, use_rslora, ... kept)
+        config = dataclasses.replace(self.peft_config[adapters[0]], r=new_rank, lora_alpha=new_rank,
+                                     rank_pattern={}, alpha_pattern={})
         config.target_modules = targets
         self.peft_config[adapter_name] = config
         self.inject_adapter(self.model, adapter_name)
         for layer in self.tuner_layers():
-            if adapter_name not in layer.lora_A:
+            new_A, new_B = _factors(layer, adapter_name)
+            if new_A is None:
                 continue
-            new_A, new_B = layer.lora_A[adapter_name].weight, layer.lora_B[adapter_name].weight
             As, Bs = [], []
             for a, w in zip(adapters, weights):
-                if a not in layer.lora_A:
+                A, B = _factors(layer, a)
+                if A is None:
                     continue
                 ws = w * layer.scaling[a]
                 if combination_type == "linear":  # sqrt(|w s|) on each factor, the sign on A (as PEFT)
-                    As.append(layer.lora_A[a].weight.data * (np.sqrt(abs(ws)) * (1 if ws >= 0 else -1)))
-                    Bs.append(layer.lora_B[a].weight.data * np.sqrt(abs(ws)))
+                    As.append(A.data * (np.sqrt(abs(ws)) * (1 if ws >= 0 else -1)))
+                    Bs.append(B.data * np.sqrt(abs(ws)))
                 else:  # "cat": stack the ranks; w s goes on A
-                    As.append(layer.lora_A[a].weight.data * ws)
-                    Bs.append(layer.lora_B[a].weight.data)
+                    As.append(A.data * ws)
+                    Bs.append(B.data)
             if combination_type == "linear":
                 new_A.data = sum(As).astype(np.float32)
                 new_B.data = sum(Bs).astype(np.float32)
@@ -115,3 +128,12 @@ class LoraModel(BaseTuner):
                 pad_B[:, : sum(x.shape[1] for x in Bs)] = np.concatenate(Bs, axis=1)
                 new_A.data, new_B.data = pad_A, pad_B
         self._mark_only_adapters_as_trainable(self.model)
+
+
+def _factors(layer, adapter):
+    """(A, B) of one adapter on one layer as Parameters: lora_A/B weights, or an Embedding's lora_embedding_A/B."""
+    if adapter in layer.lora_A:
+        return layer.lora_A[adapter].weight, layer.lora_B[adapter].weight
+    if adapter in layer.lora_embedding_A:
+        return layer.lora_embedding_A[adapter], layer.lora_embedding_B[adapter]
+    return None, None

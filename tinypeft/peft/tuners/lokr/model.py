@@ -1,0 +1,12 @@
+"""LoKrModel: puts LoKr layers on the target Linear / Conv1d / Conv2d modules."""
+from .... import nn
+from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from ..lycoris_utils import LycorisTuner
+from .layer import Conv1d, Conv2d, LoKrLayer, Linear
+
+
+class LoKrModel(LycorisTuner):
+    prefix = "lokr_"
+    layer_class = LoKrLayer
+    default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
+    layers_mapping = {nn.Conv2d: Conv2d, nn.Conv1d: Conv1d, nn.Linear: Linear}

@@ -1,0 +1,46 @@
+"""MissConfig: PEFT's fields and defaults for MiSS (formerly Bone)."""
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from ...config import PeftConfig, PeftType, check_number
+
+
+@dataclass
+class MissConfig(PeftConfig):
+    """MiSS (Kang et al.): one shared block per layer added to every r-column slice of the weight.
+
+    r: the block's width (in_features is cut into in/r slices of r columns). init_weights: True (the block
+    [r, out] starts at 0: a no-op), False (random, for tests), "bat" (blocks [out/r, r, r] that also multiply
+    the weight's own blocks: W_blk -> W_blk @ B + B, needs in and out divisible by r) or "mini" (a block
+    [r, mini_r] tiled along out). miss_dropout: dropout on the input of the added term.
+    """
+
+    r: int = 64
+    miss_dropout: float = 0.0
+    mini_r: int = 1
+    target_modules: Optional[Union[list, str]] = None
+    exclude_modules: Optional[Union[list, str]] = None
+    init_weights: Union[bool, str] = True
+    layers_to_transform: Optional[Union[list, int]] = None
+    layers_pattern: Optional[Union[list, str]] = None
+    bias: str = "none"
+    modules_to_save: Optional[list] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peft_type = PeftType.MISS
+        if isinstance(self.target_modules, list):
+            self.target_modules = set(self.target_modules)
+        if isinstance(self.exclude_modules, list):
+            self.exclude_modules = set(self.exclude_modules)
+        if isinstance(self.layers_to_transform, int):
+            self.layers_to_transform = [self.layers_to_transform]
+        if self.layers_pattern and not self.layers_to_transform:
+            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
+            raise ValueError(f"MissConfig(r={self.r!r}): r must be a positive integer.")
+        check_number(self, "miss_dropout", 0, 1, high_open=True)
+        if self.init_weights not in (True, False, "bat", "mini"):
+            raise ValueError(f"MissConfig(init_weights={self.init_weights!r}): use True, False, 'bat' or 'mini'.")
+        if self.bias != "none":
+            raise NotImplementedError(f"MissConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

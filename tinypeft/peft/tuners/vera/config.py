@@ -1,0 +1,51 @@
+"""VeraConfig: PEFT's fields and defaults for VeRA."""
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from ...config import PeftConfig, PeftType, check_number
+
+
+@dataclass
+class VeraConfig(PeftConfig):
+    """VeRA (Kopiczko et al. 2024): one pair of frozen random matrices A [r, in], B [out, r] shared by every layer,
+    and per layer only two trained vectors: y = base(x) + lambda_b * (B (lambda_d * (A x))).
+
+    r: the shared rank (PEFT's default 256). projection_prng_key: the seed of A and B. save_projection: store A
+    and B in the adapter file (tinypeft needs it: it cannot regenerate torch's random stream). d_initial: the
+    start value of lambda_d (lambda_b starts at 0, so a fresh adapter is a no-op). init_weights=False keeps
+    lambda_b = 1 and lambda_d ~ N(0, 1) (for tests).
+    """
+
+    r: int = 256
+    target_modules: Optional[Union[list, str]] = None
+    projection_prng_key: int = 0
+    save_projection: bool = True
+    vera_dropout: float = 0.0
+    d_initial: float = 0.1
+    fan_in_fan_out: bool = False
+    bias: str = "none"
+    modules_to_save: Optional[list] = None
+    init_weights: bool = True
+    layers_to_transform: Optional[Union[list, int]] = None
+    layers_pattern: Optional[Union[list, str]] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peft_type = PeftType.VERA
+        if isinstance(self.target_modules, list):
+            self.target_modules = set(self.target_modules)
+        if isinstance(self.layers_to_transform, int):
+            self.layers_to_transform = [self.layers_to_transform]
+        if self.layers_pattern and not self.layers_to_transform:
+            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
+            raise ValueError(f"VeraConfig(r={self.r!r}): r must be a positive integer.")
+        check_number(self, "vera_dropout", 0, 1, high_open=True)
+        if self.bias not in ("none", "all", "vera_only"):
+            raise ValueError(f"VeraConfig(bias={self.bias!r}): use 'none', 'all' or 'vera_only'.")
+        if self.bias != "none":
+            raise NotImplementedError(f"VeraConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")
+        if not self.save_projection:
+            raise NotImplementedError(
+                "VeraConfig(save_projection=False) is not supported by tinypeft: the shared projections would have "
+                "to be regenerated from torch's random stream. Use save_projection=True (PEFT's default).")

@@ -1,0 +1,78 @@
+"""VeraModel: draws the shared projections vera_A / vera_B once per adapter and puts VeRA layers on the targets.
+
+The projections are sized for the largest target layer (each layer slices its own [:out, :in]) and live on the
+tuner as `base_model.vera_A.<adapter>` (the key PEFT saves, without the adapter name) and, as the same object,
+inside every layer, so the state dict lists them under each path as PEFT's does.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from .... import nn
+from ....models.gpt2 import Conv1D
+from ....tensor import Tensor
+from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from ..tuners_utils import BaseTuner, check_target_module_exists
+from .layer import BufferDict, Linear, VeraLayer
+
+
+def _kaiming_uniform(shape, rng):
+    """U(-b, b), b = sqrt(3) * sqrt(2) / sqrt(fan_in): PEFT's _kaiming_init (gain sqrt 2), with our own generator."""
+    bound = math.sqrt(3.0) * math.sqrt(2) / math.sqrt(shape[1])
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+class VeraModel(BaseTuner):
+    prefix = "vera_lambda_"
+    layer_class = VeraLayer
+    default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT's VeRA table equals LoRA's here
+    shared_state_names = ("vera_A", "vera_B")  # saved once, as base_model.vera_A / base_model.vera_B
+
+    def inject_adapter(self, model, adapter_name):
+        config = self._prepare_config(self.peft_config[adapter_name], model)
+        sizes = [(m.weight.shape[::-1] if isinstance(m, Conv1D) else m.weight.shape)
+                 for key, m in model.named_modules()
+                 if key and isinstance(m, (nn.Linear, Conv1D)) and check_target_module_exists(config, key)]
+        if not sizes:
+            raise ValueError("No layers types compatible with VeRA were found. Please check "
+                             "`peft_config.target_modules`.")
+        out_dim, in_dim = max(s[0] for s in sizes), max(s[1] for s in sizes)
+        if "vera_A" not in self._modules:
+            self.vera_A, self.vera_B = BufferDict(), BufferDict()
+        rng = np.random.default_rng(config.projection_prng_key)
+        self.vera_A[adapter_name] = Tensor(_kaiming_uniform((config.r, in_dim), rng))   # [r, in_max]
+        self.vera_B[adapter_name] = Tensor(_kaiming_uniform((out_dim, config.r), rng))  # [out_max, r]
+        super().inject_adapter(model, adapter_name)
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        kwargs = dict(r=config.r, vera_dropout=config.vera_dropout, init_weights=config.init_weights,
+                      d_initial=config.d_initial)
+        if isinstance(target, VeraLayer):
+            target.update_layer(adapter_name, **kwargs)
+            target.set_adapter(self.active_adapters)
+            return
+        if isinstance(target, Conv1D):
+            if not config.fan_in_fan_out:
+                warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
+                              "Setting fan_in_fan_out to True.")
+                config.fan_in_fan_out = True
+            new = Linear(target, self.vera_A, self.vera_B, fan_in_fan_out=True)
+        elif isinstance(target, nn.Linear):
+            if config.fan_in_fan_out:
+                warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
+                              "Setting fan_in_fan_out to False.")
+                config.fan_in_fan_out = False
+            new = Linear(target, self.vera_A, self.vera_B)
+        else:
+            raise ValueError(f"Target module {current_key} ({type(target).__name__}) is not supported. Currently, "
+                             "only `torch.nn.Linear` and `Conv1D` are supported.")
+        new.update_layer(adapter_name, **kwargs)
+        new.set_adapter(self.active_adapters)
+        setattr(parent, target_name, new)
+
+    def delete_adapter(self, adapter_name):
+        super().delete_adapter(adapter_name)
+        for shared in (self.vera_A, self.vera_B):
+            if adapter_name in shared:
+                del shared[adapter_name]
