@@ -24,7 +24,6 @@ import numpy as np
 
 from .... import functional as F
 from .... import nn
-from ....autograd import no_grad
 from ....tensor import Tensor
 from .layer import LoraLayer
 
@@ -33,14 +32,8 @@ class _ConvNd(LoraLayer):
     _conv_cls = None  # nn.Conv1d or nn.Conv2d
 
     def __init__(self, base_layer):
-        nn.Module.__init__(self)
-        self._init_tuner(base_layer)
+        super().__init__(base_layer)
         self.fan_in_fan_out = False
-        self.r, self.lora_alpha, self.scaling, self.use_dora = {}, {}, {}, {}
-        self.lora_dropout = nn.ModuleDict({})
-        self.lora_A, self.lora_B = nn.ModuleDict({}), nn.ModuleDict({})
-        self.lora_embedding_A, self.lora_embedding_B = nn.ParameterDict({}), nn.ParameterDict({})
-        self.lora_magnitude_vector = nn.ModuleDict({})
         self.in_features, self.out_features = base_layer.in_channels, base_layer.out_channels
         if base_layer.groups > 1:
             warnings.warn("LoRA adapter added to ConvNd layer with groups > 1. Merging is not supported.")
@@ -48,8 +41,6 @@ class _ConvNd(LoraLayer):
     def update_layer(self, adapter_name, r, lora_alpha, lora_dropout, init_lora_weights, use_rslora,
                      use_dora=False, lora_bias=False):
         base = self.base_layer
-        if r <= 0:
-            raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
         if r % base.groups != 0:
             raise ValueError(
                 f"Targeting a {type(base).__name__} with groups={base.groups} and rank {r}. Currently, support is "
@@ -59,25 +50,33 @@ class _ConvNd(LoraLayer):
         if lora_bias and base.bias is None:
             warnings.warn(f"`lora_bias=True` was passed but the targeted layer of type {type(base).__name__} has no "
                           "bias. This means that merging LoRA weights won't be possible.")
-        self.r[adapter_name], self.lora_alpha[adapter_name] = r, lora_alpha
-        self.scaling[adapter_name] = lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
-        self.lora_dropout[adapter_name] = nn.Dropout(lora_dropout) if lora_dropout > 0 else nn.Identity()
-        self.use_dora[adapter_name] = use_dora
+        super().update_layer(adapter_name, r, lora_alpha, lora_dropout, init_lora_weights, use_rslora,
+                             use_dora, lora_bias)
+
+    def _create_adapter(self, adapter_name, r, use_dora, lora_bias):
+        base = self.base_layer
         ones = (1,) * len(base.kernel_size)
         self.lora_A[adapter_name] = self._conv_cls(self.in_features, r, base.kernel_size, base.stride, base.padding,
                                                    bias=False)
         self.lora_B[adapter_name] = self._conv_cls(r, self.out_features, ones, ones, groups=base.groups,
                                                    bias=lora_bias)
-        if init_lora_weights is not False:  # False keeps the convs' own random init (PEFT's test setting)
-            self.reset_lora_parameters(adapter_name, init_lora_weights)
-        if use_dora:  # m starts at n: a no-op
-            dora = nn.Module()
-            dora.weight = nn.Parameter(self._dora_norm(adapter_name))
-            self.lora_magnitude_vector[adapter_name] = dora
-        self.set_adapter(self.active_adapters)
 
-    def _dora_norm(self, adapter, delta=None):
-        """n = ||W + s L|| per output channel, shaped [1, out, 1..] like the magnitude (PEFT's layout)."""
+    def _init_adapter(self, adapter_name, init_lora_weights):
+        """A Kaiming-uniform (fan_in = in * prod(kernel)) or N(0, 1/r) for "gaussian"; B = 0: a no-op at start.
+        False keeps both convs' own random init, as PEFT does (its test setting)."""
+        if init_lora_weights is False:
+            return
+        A, B = self.lora_A[adapter_name], self.lora_B[adapter_name]
+        if init_lora_weights == "gaussian":
+            nn.init.normal_(A.weight, std=1 / self.r[adapter_name])
+        else:
+            nn.init.kaiming_uniform_(A.weight, a=math.sqrt(5))
+        nn.init.zeros_(B.weight)
+        if B.bias is not None:
+            nn.init.zeros_(B.bias)
+
+    def _weight_norm(self, adapter, delta=None):
+        """DoRA's n = ||W + s L|| per output channel, shaped [1, out, 1..] like the magnitude (PEFT's layout)."""
         W = self.base_layer.weight.data
         if delta is None:
             r = self.r[adapter]
@@ -85,18 +84,6 @@ class _ConvNd(LoraLayer):
             delta = L.reshape(W.shape) * self.scaling[adapter]
         n = np.sqrt(((W + delta).astype(np.float64) ** 2).sum(axis=tuple(range(1, W.ndim))))
         return n.astype(W.dtype).reshape((1, -1) + (1,) * (W.ndim - 2))
-
-    def reset_lora_parameters(self, adapter_name, init_lora_weights):
-        """A Kaiming-uniform (fan_in = in * prod(kernel)) or N(0, 1/r) for "gaussian"; B = 0: a no-op at start."""
-        A, B = self.lora_A[adapter_name], self.lora_B[adapter_name]
-        with no_grad():
-            if init_lora_weights == "gaussian":
-                nn.init.normal_(A.weight, std=1 / self.r[adapter_name])
-            else:
-                nn.init.kaiming_uniform_(A.weight, a=math.sqrt(5))
-            nn.init.zeros_(B.weight)
-            if B.bias is not None:
-                nn.init.zeros_(B.bias)
 
     def get_delta_weight(self, adapter):
         """s * B A composed into one kernel [out, in, *k] (groups = 1): delta[o, c, ..] = s sum_j B[o, j] A[j, c, ..]."""
@@ -114,44 +101,35 @@ class _ConvNd(LoraLayer):
             delta = self.get_delta_weight(adapter)
             merged = W.data + delta
             if self.use_dora[adapter]:  # W' = (m / n) (W + delta), the factor on each output channel
-                factor = (self.lora_magnitude_vector[adapter].weight.data / self._dora_norm(adapter, delta))
-                self._dora_factor = {**getattr(self, "_dora_factor", {}), adapter: factor.swapaxes(0, 1)}
-                merged = merged * self._dora_factor[adapter]
-            B_bias = self.lora_B[adapter].bias
-            if B_bias is not None and b is None:
+                factor = self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter, delta)
+                self._dora_scale[adapter] = factor.swapaxes(0, 1)  # [out, 1, 1..]
+                merged = merged * self._dora_scale[adapter]
+            if self.lora_B[adapter].bias is not None and b is None:
                 raise RuntimeError("Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.")
             if safe_merge and not np.isfinite(merged).all():
                 raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
             W.data = merged.astype(W.dtype)
-            if B_bias is not None:
-                b.data = (b.data + B_bias.data * self.scaling[adapter]).astype(b.dtype)
+            self._shift_bias(adapter, +1)
             self.merged_adapters.append(adapter)
 
     def unmerge(self):
         while self.merged_adapters:
             adapter = self.merged_adapters.pop()
-            W, b = self.base_layer.weight, self.base_layer.bias
-            if self.use_dora[adapter]:
-                W.data = W.data / self._dora_factor.pop(adapter)
-            W.data = (W.data - self.get_delta_weight(adapter)).astype(W.dtype)
-            if self.lora_B[adapter].bias is not None:
-                b.data = (b.data - self.lora_B[adapter].bias.data * self.scaling[adapter]).astype(b.dtype)
+            W = self.base_layer.weight
+            unscaled = W.data / self._dora_scale.pop(adapter) if self.use_dora[adapter] else W.data
+            W.data = (unscaled - self.get_delta_weight(adapter)).astype(W.dtype)
+            self._shift_bias(adapter, -1)
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
+        adapters = self._adapters_to_run()
         result = self.base_layer(x, *args, **kwargs)
-        if self.disable_adapters or self.merged:
-            return result
-        for adapter in self.active_adapters:
-            if adapter not in self.lora_A:
-                continue
+        for adapter in adapters:
             A, B, drop, s = self.lora_A[adapter], self.lora_B[adapter], self.lora_dropout[adapter], self.scaling[adapter]
             xd = drop(x)
             if not self.use_dora[adapter]:  # [B, C_in, *S] -> [B, r, *S'] -> [B, C_out, *S']
                 result = result + B(A(xd)) * s
                 continue
-            factor = self.lora_magnitude_vector[adapter].weight / Tensor(self._dora_norm(adapter))  # [1, out, 1..]
+            factor = self.lora_magnitude_vector[adapter].weight / Tensor(self._weight_norm(adapter))  # [1, out, 1..]
             base = self.base_layer
             conv = F.conv2d if isinstance(base, nn.Conv2d) else F.conv1d
             plain = conv(xd, base.weight, None, base.stride, base.padding, base.dilation, base.groups)
