@@ -12,6 +12,9 @@ step then --steps timed steps on the same batch (so the loss must fall). Rows:
   tp-f32      tinypeft, float32 weights
   tp-nf4      tinypeft, BitsAndBytesConfig(load_in_4bit, nf4, double quant), prepare_model_for_kbit_training
               (gradient checkpointing on), loaded from the float32 safetensors layer by layer
+  and, to show where the time goes: tp-f32-ckpt (float32 with gradient checkpointing) and tp-nf4-nockpt
+  (4 bits without it; prepare_model_for_kbit_training(use_gradient_checkpointing=False)); tp-nf4-ckpt-half
+  checkpoints every other decoder layer (layer.gradient_checkpointing = i % 2 == 0), trading memory for time
 The 1.7B row: SmolLM2-1.7B's config (hidden 2048, 24 layers, 32 heads, 32 kv heads, intermediate 8192, vocab
 49152, tied) built empty; each linear layer gets N(0, 0.02) values drawn one layer at a time and quantized as
 they are assigned; LoRA r=8 on all linear layers, gradient checkpointing, one step at --big-batch x --big-seq.
@@ -77,7 +80,7 @@ def run_torch(args):
     return timed(step, args.steps)
 
 
-def tinypeft_model(args, quantized):
+def tinypeft_model(args, quantized, checkpointing):
     import tinypeft as tp
     from tinypeft.backend import cmatmul
 
@@ -86,9 +89,11 @@ def tinypeft_model(args, quantized):
     if quantized:
         cfg = tp.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True)
         model = tp.AutoModelForCausalLM.from_pretrained(args.model, quantization_config=cfg)
-        model = tp.prepare_model_for_kbit_training(model)
+        model = tp.prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     else:
         model = tp.AutoModelForCausalLM.from_pretrained(args.model)
+        if checkpointing:
+            model.gradient_checkpointing_enable()
     return model
 
 
@@ -110,8 +115,10 @@ def tinypeft_step_fn(model, ids):
     return step
 
 
-def run_tinypeft(args, quantized):
-    model = tinypeft_model(args, quantized)
+def run_tinypeft(args, quantized, checkpointing, every=1):
+    model = tinypeft_model(args, quantized, checkpointing)
+    for i, layer in enumerate(model.model.layers):
+        layer.gradient_checkpointing = checkpointing and i % every == 0
     return timed(tinypeft_step_fn(model, batch_ids(args.model)), args.steps)
 
 
@@ -151,6 +158,12 @@ def run_big(args):
     return out
 
 
+ROWS = {"torch-f32": run_torch, "tp-f32": lambda a: run_tinypeft(a, False, False),
+        "tp-f32-ckpt": lambda a: run_tinypeft(a, False, True), "tp-nf4": lambda a: run_tinypeft(a, True, True),
+        "tp-nf4-nockpt": lambda a: run_tinypeft(a, True, False),
+        "tp-nf4-ckpt-half": lambda a: run_tinypeft(a, True, True, every=2)}
+
+
 def timed(step, steps, warmup=1):
     losses, times = [], []
     for i in range(warmup + steps):
@@ -177,11 +190,12 @@ def main():
     ap.add_argument("--big", action="store_true", help="the 1.7B row instead of the 135M table")
     ap.add_argument("--big-batch", type=int, default=1)
     ap.add_argument("--big-seq", type=int, default=128)
-    ap.add_argument("--only", choices=["torch-f32", "tp-f32", "tp-nf4", "big"], help=argparse.SUPPRESS)
+    ap.add_argument("--rows", default="torch-f32,tp-f32,tp-f32-ckpt,tp-nf4,tp-nf4-nockpt",
+                    help="which rows of the 135M table to run (comma-separated)")
+    ap.add_argument("--only", choices=sorted(ROWS) + ["big"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.only:
-        run = {"torch-f32": run_torch, "tp-f32": lambda a: run_tinypeft(a, False),
-               "tp-nf4": lambda a: run_tinypeft(a, True), "big": run_big}[args.only]
+        run = dict(ROWS, big=run_big)[args.only]
         print(json.dumps(run(args)))
         return
     common = ["--model", args.model, "--steps", str(args.steps), "--threads", str(args.threads)]
@@ -193,17 +207,23 @@ def main():
               f"{r['step_s']:.1f} s, loss {r['losses'][0]:.3f}, peak RSS {r['peak_rss_mb']:.0f} MiB "
               f"({r['peak_rss_mb'] / 1024:.2f} GiB)")
         return
-    rows = {name: child(common + ["--only", name]) for name in ("torch-f32", "tp-f32", "tp-nf4")}
+    rows = {name: child(common + ["--only", name]) for name in args.rows.split(",")}
     print(f"SmolLM2-135M-Instruct, LoRA r={R} all-linear, AdamW, batch {BATCH} x {SEQ}, {args.threads} threads, "
           f"load {os.getloadavg()[0]:.1f}")
     print(f"{'':10} {'peak RSS MiB':>12} {'step s (median [min, max])':>28}   losses")
     for name, r in rows.items():
         span = f"{r['step_s']:.2f} [{r['step_min']:.2f}, {r['step_max']:.2f}]"
         print(f"{name:10} {r['peak_rss_mb']:12.0f} {span:>28}   {' '.join(f'{x:.3f}' for x in r['losses'])}")
-    q, f, t = rows["tp-nf4"], rows["tp-f32"], rows["torch-f32"]
-    print(f"tp-nf4 peak RSS / torch-f32: {q['peak_rss_mb'] / t['peak_rss_mb']:.2f} (bar <= 0.5, aim < 600 MiB)")
-    print(f"tp-nf4 step / tp-f32 step:   {q['step_s'] / f['step_s']:.2f} (bar <= 1.5)")
-    print(f"tp-nf4 loss falls: {q['losses'][0]:.3f} -> {q['losses'][-1]:.3f}")
+    q, f, t = rows.get("tp-nf4"), rows.get("tp-f32"), rows.get("torch-f32")
+    if q and t:
+        print(f"tp-nf4 peak RSS / torch-f32: {q['peak_rss_mb'] / t['peak_rss_mb']:.2f} (bar <= 0.5, aim < 600 MiB)")
+    if q and f:
+        print(f"tp-nf4 step / tp-f32 step:   {q['step_s'] / f['step_s']:.2f} (bar <= 1.5)")
+    for name in ("tp-f32-ckpt", "tp-nf4-nockpt", "tp-nf4-ckpt-half"):
+        if name in rows and f:
+            print(f"{name} step / tp-f32 step: {rows[name]['step_s'] / f['step_s']:.2f}")
+    if q:
+        print(f"tp-nf4 loss falls: {q['losses'][0]:.3f} -> {q['losses'][-1]:.3f}")
 
 
 if __name__ == "__main__":

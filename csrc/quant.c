@@ -32,7 +32,7 @@
 #define TP_NO_CONTRACT
 #endif
 
-#define PANEL 128
+#define PANEL 256
 
 TP_NO_CONTRACT
 void tp_dequantize_absmax(const uint8_t *q, const float *code8, const float *absmax2, size_t blocksize2,
@@ -78,6 +78,7 @@ void tp_dequantize(const tp_qweight *w, size_t r0, size_t r1, size_t c0, size_t 
 typedef struct {
     const tp_qweight *w;
     size_t m, p0, p1;        /* panels [p0, p1) */
+    size_t panel;            /* rows (forward) or columns (backward) per panel */
     const float *in;
     size_t ldin;
     float *out;
@@ -91,22 +92,23 @@ static void *run_qjob(void *arg)
     qjob *j = arg;
     const tp_qweight *w = j->w;
     size_t n = w->n, k = w->k;
-    float *buf = malloc(sizeof(float) * PANEL * (j->transposed ? n : k));
+    size_t panel = j->panel;
+    float *buf = malloc(sizeof(float) * panel * (j->transposed ? n : k));
     if (!buf) {
         j->status = -1;
         return NULL;
     }
     for (size_t p = j->p0; p < j->p1; p++) {
-        size_t s0 = p * PANEL;
+        size_t s0 = p * panel;
         if (!j->transposed) {
-            size_t s1 = s0 + PANEL < n ? s0 + PANEL : n, rows = s1 - s0;
+            size_t s1 = s0 + panel < n ? s0 + panel : n, rows = s1 - s0;
             tp_dequantize(w, s0, s1, 0, k, buf, k); /* buf [rows, k] */
             /* y[:, s0:s1] = x [m, k] @ buf^T [k, rows] */
             if (tp_matmul_f32(j->m, rows, k, j->in, (ptrdiff_t)j->ldin, 1, buf, 1, (ptrdiff_t)k,
                               j->out + s0, (ptrdiff_t)j->ldout, 1))
                 j->status = -1;
         } else {
-            size_t s1 = s0 + PANEL < k ? s0 + PANEL : k, cols = s1 - s0;
+            size_t s1 = s0 + panel < k ? s0 + panel : k, cols = s1 - s0;
             tp_dequantize(w, 0, n, s0, s1, buf, cols); /* buf [n, cols] */
             /* dx[:, s0:s1] = g [m, n] @ buf [n, cols] */
             if (tp_matmul_f32(j->m, cols, n, j->in, (ptrdiff_t)j->ldin, 1, buf, (ptrdiff_t)cols, 1,
@@ -118,12 +120,19 @@ static void *run_qjob(void *arg)
     return NULL;
 }
 
-static int fan_out(qjob *whole, size_t npanels, int nthreads)
+/* Cut `dim` (rows or columns of W) into panels of at most PANEL, as many as a multiple of the thread
+ * count so that every thread gets the same work, each a multiple of 8 wide (the GEMM's tile). */
+static int fan_out(qjob *whole, size_t dim, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
+    if (nthreads > 64) nthreads = 64;
+    size_t rounds = (dim + (size_t)PANEL * nthreads - 1) / ((size_t)PANEL * nthreads);
+    size_t panel = (dim + rounds * nthreads - 1) / (rounds * nthreads);
+    panel = (panel + 7) / 8 * 8;
+    size_t npanels = (dim + panel - 1) / panel;
+    whole->panel = panel;
     if ((size_t)nthreads > npanels) nthreads = (int)npanels;
     qjob jobs[64];
-    if (nthreads > 64) nthreads = 64;
     size_t step = (npanels + nthreads - 1) / nthreads;
     int njobs = 0;
     for (size_t p = 0; p < npanels; p += step) {
@@ -155,14 +164,14 @@ static int fan_out(qjob *whole, size_t npanels, int nthreads)
 
 int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float *y, size_t ldy, int nthreads)
 {
-    qjob whole = {w, m, 0, 0, x, ldx, y, ldy, 0, 0};
-    return fan_out(&whole, (w->n + PANEL - 1) / PANEL, nthreads);
+    qjob whole = {w, m, 0, 0, 0, x, ldx, y, ldy, 0, 0};
+    return fan_out(&whole, w->n, nthreads);
 }
 
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads)
 {
-    qjob whole = {w, m, 0, 0, g, ldg, dx, lddx, 1, 0};
-    return fan_out(&whole, (w->k + PANEL - 1) / PANEL, nthreads);
+    qjob whole = {w, m, 0, 0, 0, g, ldg, dx, lddx, 1, 0};
+    return fan_out(&whole, w->k, nthreads);
 }
 
 /* -- one-row GEMV ---------------------------------------------------------------------------------- */

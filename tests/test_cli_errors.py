@@ -143,3 +143,30 @@ def test_library_errors_are_one_line_without_a_traceback(capsys, tmp_path, gpt2_
     (gpt2_copy / "config.json").write_text(json.dumps(config))
     code, _, err = run(capsys, "info", "--model", gpt2_copy)
     assert_usage_error(code, err, "n_layer")
+
+
+def test_demo_refuses_to_write_into_its_model_folder(capsys, gpt2_copy):
+    code, _, err = run(capsys, "demo", "--model", gpt2_copy, "--output-dir", gpt2_copy)
+    assert_usage_error(code, err, "--output-dir", "is the model")
+
+
+def test_a_config_json_that_is_not_an_object_is_one_line(capsys, tmp_path, gpt2_copy, lm_data):
+    (gpt2_copy / "config.json").write_text("[1, 2]")
+    code, _, err = run(capsys, "train", gpt2_copy, "--data", lm_data, "--output-dir", tmp_path / "o")
+    assert_usage_error(code, err, "config.json", "not an object")
+
+
+def test_virtual_tokens_count_against_the_context_in_train(capsys, tmp_path, lm_data):
+    """Before, positions past the table wrapped silently (embedding row -1); then they raised IndexError."""
+    code, _, err = run(capsys, "train", GPT2, "--method", "prompt_tuning", "--num-virtual-tokens", 10,
+                       "--max-length", 60, "--data", lm_data, "--output-dir", tmp_path / "o")
+    assert_usage_error(code, err, "--max-length", "60 + 10 virtual tokens", "--max-length 54")
+    code, _, err = run(capsys, "train", GPT2, "--method", "prompt_tuning", "--num-virtual-tokens", 100,
+                       "--data", lm_data, "--output-dir", tmp_path / "o")
+    assert_usage_error(code, err, "--num-virtual-tokens", "fewer than 64")
+
+
+def test_virtual_tokens_count_against_the_context_in_generate(capsys):
+    code, _, err = run(capsys, "generate", "--model", GPT2, "--adapter", FIXTURES / "peft" / "prompt_tuning_gpt2",
+                       "--prompt", "hello", "--max-new-tokens", 60)
+    assert_usage_error(code, err, "--max-new-tokens", "4 virtual tokens")

@@ -6,7 +6,8 @@ not implement, as the README says), never another exception, a hang or a large a
 Mutations are of two kinds: byte-level (flip, overwrite, insert, delete, duplicate, truncate, splice in a
 troublesome token) and, for the JSON readers and the safetensors header, structure-level (a value deep in
 the JSON replaced by -1, 1e308, null, a string, a list, a huge int, ...), which gets past the JSON parser
-to the checks behind it. GGUF is not fuzzed here: tinypeft has no GGUF reader yet.
+to the checks behind it. GGUF files (a tiny llama written by llama.cpp's writer) get byte mutations, mostly
+in the metadata and tensor infos; the reader, dequantization, the config and the tokenizer are checked.
 """
 import contextlib
 import json
@@ -251,3 +252,41 @@ def test_fuzz_csv_reader(tmp_path_factory, raw):
     path = tmp_path_factory.mktemp("d") / "d.csv"
     path.write_bytes(raw)
     read_or_documented_error("csv", lambda: load_dataset("csv", data_files=str(path), split="train"))
+
+
+# -- GGUF --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gguf_bytes(tmp_path_factory):
+    """A tiny llama GGUF written with llama.cpp's own writer (tests/test_gguf.py's)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_gguf import reference_model, write_tiny_gguf
+
+    path = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
+    write_tiny_gguf(path, reference_model())
+    return path.read_bytes()
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_gguf(tmp_path_factory, gguf_bytes, data):
+    from tinypeft.gguf import GGUFFile
+    from tinypeft.gguf.mapping import config_dict_from_gguf
+    from tinypeft.gguf.tokenizer import tokenizer_from_gguf_metadata
+    from tinypeft.models.auto import AutoConfig
+
+    head, rest = gguf_bytes[:4096], gguf_bytes[4096:]  # mutations where the metadata and tensor infos are
+    raw = data.draw(st.one_of(byte_mutations(head).map(lambda h: h + rest), byte_mutations(gguf_bytes)))
+    path = tmp_path_factory.mktemp("g") / "x.gguf"
+    path.write_bytes(raw)
+
+    def read():
+        f = GGUFFile(path)
+        for name in f.tensors:
+            f.dequantize(name)
+        config = config_dict_from_gguf(f)
+        AutoConfig.for_model(config.pop("model_type"), **config)  # the config validation sees GGUF's numbers too
+        tokenizer_from_gguf_metadata(f.metadata, str(path))
+
+    read_or_documented_error("gguf", read)

@@ -227,6 +227,9 @@ def test_unknown_arguments_raise_type_error_naming_them(gpt2):
         gpt2.generate(input_ids=ids, stop_strings=["x"])
     with pytest.raises(ValueError, match="max_length"):
         gpt2.generate(input_ids=ids, max_length=3)
+    with pytest.raises(ValueError, match="temperature"):
+        gpt2.generate(input_ids=ids, do_sample=True, temperature=0.0)
+    gpt2.generate(input_ids=ids, temperature=0.0, max_new_tokens=2)  # greedy ignores it, as transformers does
     with pytest.raises(ValueError, match="repetition_penalty"):
         gpt2.generate(input_ids=ids, repetition_penalty=0)
 
@@ -269,6 +272,18 @@ def test_sampling_is_reproducible_with_manual_seed_and_returns_n_sequences(gpt2)
     assert a.shape == (6, 10)
     np.testing.assert_array_equal(a[:3, :4], np.repeat(ids[:1], 3, 0))  # the prompt's copies come together
     assert len({tuple(r) for r in a[:3]}) > 1
+
+
+def test_beam_sampling_is_reproducible_and_differs_from_beam_search(gpt2):
+    ids = np.array([[5, 6, 7, 8]])
+    kw = dict(input_ids=ids, max_new_tokens=8, num_beams=3, num_return_sequences=3, eos_token_id=[])
+    searched = gpt2.generate(**kw).numpy()
+    runs = []
+    for _ in range(2):
+        tp.manual_seed(11)
+        runs.append(gpt2.generate(do_sample=True, temperature=2.0, **kw).numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert runs[0].shape == searched.shape == (3, 12) and not np.array_equal(runs[0], searched)
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama", "t5"])
@@ -389,3 +404,17 @@ def test_text_iterator_streamer_yields_text_from_another_thread(gpt2, tok):
 def test_streamer_with_beams_is_refused(gpt2, tok):
     with pytest.raises(ValueError, match="beam"):
         gpt2.generate(input_ids=np.array([[5, 6]]), num_beams=2, streamer=TextStreamer(tok))
+
+
+def test_without_a_mask_pad_tokens_are_padding_unless_pad_is_an_eos(gpt2):
+    """transformers' rule: pad tokens in the prompt are masked; not when the pad id is also an eos id."""
+    ids = np.array([[1, 1, 5, 6], [7, 8, 9, 10]])  # the fixture's pad is 1, its eos 0
+    inferred = gpt2.generate(input_ids=ids, max_new_tokens=4).numpy()
+    explicit = gpt2.generate(input_ids=ids, attention_mask=(ids != 1).astype(int), max_new_tokens=4).numpy()
+    np.testing.assert_array_equal(inferred, explicit)
+    ids = np.array([[0, 5, 6, 7]])  # 0: eos of the model, here also the pad
+    for eos in (None, []):  # the model's eos counts even when a call turns eos off
+        kw = {} if eos is None else {"eos_token_id": eos}
+        np.testing.assert_array_equal(gpt2.generate(input_ids=ids, pad_token_id=0, max_new_tokens=4, **kw).numpy(),
+                                      gpt2.generate(input_ids=ids, attention_mask=np.ones_like(ids), pad_token_id=0,
+                                                    max_new_tokens=4, **kw).numpy())

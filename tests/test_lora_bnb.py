@@ -191,3 +191,33 @@ def test_two_active_adapters_on_a_quantized_base(second_dora):
     assert any(".second." in n for n in trained)
     for n in trained:
         assert np.allclose(dict(pq.named_parameters())[n].grad.numpy(), gf[n].grad.numpy(), rtol=1e-4, atol=1e-6), n
+
+
+@pytest.mark.parametrize("kind", ["nf4", "int8"])
+def test_ia3_on_a_quantized_base_matches_its_dequantized_twin_and_merges(kind):
+    from tinypeft import IA3Config
+    from tinypeft.peft.tuners.ia3 import bnb as ia3_bnb
+
+    q, f = quantized_and_twin(kind)
+    models = []
+    for base in (q, f):
+        tp.manual_seed(0)
+        models.append(get_peft_model(base, IA3Config(task_type="CAUSAL_LM", init_ia3_weights=False)))
+    pq, pf = models
+    assert isinstance(pq.base_model.model.model.layers[0].mlp.down_proj, ia3_bnb._QuantizedIA3Layer)
+    lq, lf = pq(input_ids=IDS, labels=IDS).loss, pf(input_ids=IDS, labels=IDS).loss
+    assert abs(lq.item() - lf.item()) < 1e-5
+    lq.backward()
+    lf.backward()
+    gf = dict(pf.named_parameters())
+    for n, p in pq.named_parameters():
+        if p.requires_grad:
+            assert np.allclose(p.grad.numpy(), gf[n].grad.numpy(), rtol=1e-4, atol=1e-6), n
+    with tp.no_grad():
+        before = pq(input_ids=IDS).logits.numpy()
+    with pytest.warns(UserWarning, match="Merge ia3 module to"):
+        merged = pq.merge_and_unload()
+    with tp.no_grad():
+        after = merged(input_ids=IDS).logits.numpy()
+    assert isinstance(merged.model.layers[0].mlp.down_proj, Linear4bit if kind == "nf4" else Linear8bitLt)
+    assert np.abs(after - before).max() < 0.2 * np.abs(before).max()

@@ -241,3 +241,29 @@ def test_skip_modules_stay_float32():
     q = tp.AutoModelForCausalLM.from_pretrained(f"{FIXTURES}/llama", quantization_config=cfg)
     assert type(q.model.layers[0].mlp.up_proj) is tp.nn.Linear
     assert isinstance(q.model.layers[0].self_attn.q_proj, Linear4bit)
+
+
+def test_saving_a_quantized_model_is_refused_clearly(tmp_path):
+    q = tp.AutoModelForCausalLM.from_pretrained(f"{FIXTURES}/llama",
+                                                quantization_config=BitsAndBytesConfig(load_in_4bit=True))
+    with pytest.raises(NotImplementedError, match="Save the adapter"):
+        q.save_pretrained(tmp_path)
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_loading_quantized_never_holds_the_float32_model(tmp_path):
+    import tracemalloc
+
+    config = tp.AutoConfig.for_model("llama", vocab_size=128, hidden_size=256, intermediate_size=1024,
+                                     num_hidden_layers=8, num_attention_heads=4)
+    tp.manual_seed(0)
+    tp.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    linear_bytes = 8 * 4 * (4 * 256 * 256 + 3 * 256 * 1024)  # the float32 linear weights: 32 MiB
+    tracemalloc.start()
+    q = tp.AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert isinstance(q.model.layers[7].mlp.down_proj, Linear4bit)
+    # the packed weights (1/8 of the float32 ones) plus one float32 tensor (1 MiB here) and its temporaries
+    assert peak < 0.5 * linear_bytes, (peak, linear_bytes)

@@ -180,3 +180,18 @@ def test_a_plain_script_is_reproducible_without_manual_seed():
     assert runs[0] == runs[1] and runs[0].strip()
     tp.manual_seed(7)
     assert tp.creation.initial_seed() == 7
+
+
+# -- the same class of mistake, found elsewhere ---------------------------------------------------------------
+@pytest.mark.parametrize("index", [[[-1]], [[3]]])
+def test_gather_refuses_indices_outside_the_dimension(index):
+    x = tp.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(IndexError, match="out of bounds for dimension 1 with size 3"):
+        tp.gather(x, 1, np.array(index * 2))
+
+
+def test_training_arguments_refuse_a_seed_numpy_cannot_take():
+    from tinypeft.trainer import TrainingArguments
+
+    with pytest.raises(ValueError, match="2\\*\\*32"):
+        TrainingArguments("out", seed=2 ** 32)

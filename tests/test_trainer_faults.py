@@ -217,3 +217,46 @@ def test_non_finite_adapter_weights_are_never_saved(tmp_path):
     with pytest.raises(ValueError, match="non-finite"):
         model.save_pretrained(tmp_path)
     assert not (tmp_path / "adapter_model.safetensors").exists()
+
+
+def test_a_reader_never_pairs_one_saves_config_with_anothers_weights(tmp_path, monkeypatch):
+    """A save lands between the reader's read of adapter_config.json (r=4) and of the weights (r=2): the
+    reader sees the files change and reads again, getting the new save whole."""
+    from tinypeft.models import AutoModelForCausalLM
+    from tinypeft.peft import LoraConfig, PeftModel, get_peft_model
+    from tinypeft.peft import peft_model as pm
+
+    gpt2 = Path(__file__).parent / "fixtures" / "models" / "gpt2"
+    adapter = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "peft" / "lora_gpt2", tmp_path / "ad"))
+    other = tmp_path / "other"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(gpt2),
+                   LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True)).save_pretrained(other)
+    real_load, calls = pm.load_file, []
+
+    def a_save_lands_first(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:  # another process saves, file by file, between our two reads
+            for name in ("adapter_model.safetensors", "adapter_config.json"):
+                shutil.copyfile(other / name, adapter / f".{name}.tmp")
+                os.replace(adapter / f".{name}.tmp", adapter / name)
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(pm, "load_file", a_save_lands_first)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(gpt2), adapter)
+    assert len(calls) == 2 and model.peft_config["default"].r == 2
+    a = dict(model.named_parameters())["base_model.model.transformer.h.0.attn.c_attn.lora_A.default.weight"]
+    assert a.shape == (2, 32)
+
+
+def test_a_reader_waits_for_a_live_writer_then_gives_up_clearly(tmp_path):
+    from tinypeft.checkpoint_io import consistent_read
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_NAME).write_text(f"{other.pid}\n")
+        with pytest.raises(FolderLockedError, match="kept changing"):
+            consistent_read(tmp_path, [tmp_path / "x"], lambda: 1, attempts=3, pause=0.01)
+    finally:
+        other.kill()
+        other.wait()
+    assert consistent_read(tmp_path, [tmp_path / "x"], lambda: 1, attempts=3, pause=0.01) == 1  # dead owner

@@ -318,3 +318,45 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # alive, owned by another user
         return True
     return True
+
+
+def consistent_read(folder: PathLike, files, read, attempts: int = 200, pause: float = 0.05):
+    """read() of files that a writer may be replacing (one by one, under folder_lock) while we read them:
+    wait while another live process holds the folder's lock, then read, and keep the result only if no
+    file was replaced meanwhile (same inode, size and mtime before and after) and no writer came; else read
+    again. So a reader never pairs one save's adapter_config.json with another save's weights."""
+    import time
+
+    folder, files = Path(folder), [Path(f) for f in files]
+
+    def writing():
+        owner = _lock_owner(folder / LOCK_NAME)
+        return owner is not None and owner != os.getpid() and _pid_alive(owner)
+
+    def stamps():
+        out = []
+        for f in files:
+            try:
+                st = os.stat(f)
+                out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                out.append(None)
+        return out
+
+    for _ in range(attempts):
+        if writing():
+            time.sleep(pause)
+            continue
+        before = stamps()
+        try:
+            result = read()
+        except (ValueError, OSError):
+            if stamps() == before and not writing():
+                raise  # the files are stable: the error is theirs, not a torn read
+            time.sleep(pause)
+            continue
+        if stamps() == before and not writing():
+            return result
+        time.sleep(pause)
+    raise FolderLockedError(f"{folder}: its files kept changing while being read (another process is saving "
+                            "there); try again when it has finished")

@@ -249,8 +249,9 @@ def output_folder(output, flag, **inputs):
 
 
 def read_config(path):
-    with open(Path(path) / "config.json") as f:
-        return json.load(f)
+    from .models.configuration_utils import read_json_object
+
+    return read_json_object(Path(path) / "config.json")
 
 
 def default_task(config):
@@ -358,6 +359,9 @@ def load_with_adapter(model, adapter, flag="--adapter"):
 def cmd_demo(args):
     from .demo import run_demo
 
+    model = model_dir(args.model) if args.model else None
+    output_folder(args.output_dir, "--output-dir", model=model)
+
     run_demo(output_dir=args.output_dir, model=args.model, epochs=args.epochs,
              learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
              disable_tqdm=args.no_progress)
@@ -378,13 +382,19 @@ def cmd_train(args):
     output_dir = output_folder(args.output_dir, "--output-dir", model=path, tokenizer=tokenizer_dir)
     model_config = read_config(path)
     task = args.task or default_task(model_config)
-    context = context_length(model_config)
-    if args.max_length is None:
-        args.max_length = min(128, context or 128)
-    elif context is not None and args.max_length > context:
-        raise UsageError(f"argument --max-length: {args.max_length} is past the model's {context} positions; "
-                         f"use --max-length {context} or less")
     config = peft_config(args, task, model_config.get("model_type"))
+    context = context_length(model_config)
+    virtual = virtual_tokens(config)  # prompt-learning's virtual tokens take positions too
+    if context is not None and virtual >= context:
+        raise UsageError(f"argument --num-virtual-tokens: {virtual} leaves none of the model's {context} positions "
+                         f"for the text; use fewer than {context}")
+    if args.max_length is None:
+        args.max_length = min(128, context - virtual if context else 128)
+    elif context is not None and args.max_length + virtual > context:
+        room = context - virtual
+        raise UsageError(f"argument --max-length: {args.max_length}"
+                         f"{f' + {virtual} virtual tokens' if virtual else ''} is past the model's {context} "
+                         f"positions; use --max-length {room} or less")
     tokenizer = load_tokenizer(tokenizer_dir or path)
     try:
         dataset, collator_fn, model_kwargs = make_dataset(args.data, task, tokenizer, args.max_length)
@@ -429,6 +439,11 @@ def context_length(config):
     return None
 
 
+def virtual_tokens(config):
+    """Positions a prompt-learning adapter's virtual tokens take in front of the text (0 for LoRA/IA3)."""
+    return (config.num_virtual_tokens or 0) if config.is_prompt_learning else 0
+
+
 def existing_tokenizer_dir(folder, flag="--tokenizer"):
     """--tokenizer FOLDER: it must hold a tokenizer.json; never a silent fall-back to another tokenizer."""
     if folder is None:
@@ -453,22 +468,24 @@ def cmd_generate(args):
         raise UsageError(f"argument --prompt: prompt {empty[0] + 1} is empty; give some text to continue")
     tokenizer = load_tokenizer(tokenizer_dir, args.adapter, path)
     if args.adapter:
-        model, _ = load_with_adapter(args.model, args.adapter)
+        model, adapter_config = load_with_adapter(args.model, args.adapter)
     else:
         config = read_config(path)
         model = auto_class("SEQ_2_SEQ_LM" if default_task(config) == "SEQ_2_SEQ_LM" else "CAUSAL_LM").from_pretrained(args.model)
     model.eval()
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
     context = None if encoder_decoder else context_length(read_config(path))
+    virtual = virtual_tokens(adapter_config) if args.adapter else 0
     batches = [tokenizer([prompt], return_tensors="np") for prompt in args.prompt]
     for prompt, batch in zip(args.prompt, batches):
         n = batch["input_ids"].shape[1]
         if n == 0:
             raise UsageError(f"argument --prompt: {prompt!r} gives no tokens; give some text to continue")
-        if context is not None and n + args.max_new_tokens > context:
-            raise UsageError(f"argument --max-new-tokens: the prompt's {n} tokens + {args.max_new_tokens} new ones "
-                             f"are past the model's {context} positions; use --max-new-tokens {max(context - n, 0)} "
-                             "or less, or a shorter prompt")
+        if context is not None and virtual + n + args.max_new_tokens > context:
+            used = f"the adapter's {virtual} virtual tokens + " if virtual else ""
+            raise UsageError(f"argument --max-new-tokens: {used}the prompt's {n} tokens + {args.max_new_tokens} new "
+                             f"ones are past the model's {context} positions; use --max-new-tokens "
+                             f"{max(context - virtual - n, 0)} or less, or a shorter prompt")
     manual_seed(args.seed)
     for prompt, batch in zip(args.prompt, batches):  # one at a time: no padding, and output appears as it is made
         out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
@@ -496,7 +513,9 @@ def cmd_merge(args):
     for name in TOKENIZER_FILES:
         for source in (Path(args.adapter), path):
             if (source / name).is_file():
-                shutil.copyfile(source / name, out / name)
+                tmp = out / f".{name}.tmp"
+                shutil.copyfile(source / name, tmp)
+                os.replace(tmp, out / name)  # atomic: a reader sees the old file or the whole new one
                 copied.append(name)
                 break
     print(f"merged {config.peft_type} adapter {args.adapter} into {type(merged).__name__}; saved to {out} "
@@ -561,7 +580,7 @@ def main(argv=None):
         return COMMANDS[args.command](args)
     except UsageError as e:
         sub.error(str(e))  # prints usage + "tinypeft <command>: error: ...", exits with 2
-    except (ValueError, OSError, NotImplementedError) as e:
+    except (ValueError, OSError, NotImplementedError, IndexError) as e:
         # what the library refuses (a malformed file, an unsupported option) is the user's to fix: one line,
         # no traceback, unless asked for one
         if os.environ.get("TINYPEFT_TRACEBACK"):

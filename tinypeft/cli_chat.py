@@ -10,8 +10,6 @@ this machine (tinypeft.hub.fetch_smollm2); other models come from a folder or th
 """
 import sys
 
-import numpy as np
-
 from .models.streamers import TextStreamer
 
 
@@ -33,16 +31,17 @@ def add_chat_parser(sub, formatter_class):
     p.add_argument("--seed", type=int, default=0)
 
 
-class _WriteStreamer(TextStreamer):
-    """generate()'s TextStreamer, writing the answer to `out` (the terminal, or a test's StringIO)."""
+class WriterStreamer(TextStreamer):
+    """TextStreamer (models/streamers.py) writing the answer, without the prompt, to `out` instead of stdout."""
 
     def __init__(self, tokenizer, out):
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.out = out
 
     def on_finalized_text(self, text, stream_end=False):
-        self.out.write(text + ("\n" if stream_end else ""))
-        self.out.flush()
+        if self.out is not None:
+            self.out.write(text + ("\n" if stream_end else ""))
+            self.out.flush()
 
 
 class Chat:
@@ -51,23 +50,21 @@ class Chat:
     def __init__(self, model, tokenizer, system=None, max_new_tokens=256, **sampling):
         self.model, self.tokenizer, self.system = model, tokenizer, system
         self.max_new_tokens, self.sampling = max_new_tokens, sampling
-        eos = model.config.eos_token_id
-        self.eos_token_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) | {tokenizer.eos_token_id}
-        self.eos_token_ids.discard(None)
         self.reset()
 
     def reset(self):
         self.messages = [{"role": "system", "content": self.system}] if self.system else []
 
     def say(self, text, out=None):
-        """Add the user's message, generate the answer (printed piece by piece to out), remember it."""
+        """Add the user's message, generate the answer (printed as it comes to out), remember it."""
         self.messages.append({"role": "user", "content": text})
-        ids = self.tokenizer.apply_chat_template(self.messages, add_generation_prompt=True, return_dict=False)
-        streamer = None if out is None else _WriteStreamer(self.tokenizer, out)
-        sampling = self.sampling if self.sampling.get("do_sample") else {}
-        new = self.model.generate(np.array([ids]), max_new_tokens=self.max_new_tokens, streamer=streamer,
-                                  eos_token_id=sorted(self.eos_token_ids), **sampling).data[0, len(ids):]
-        answer = self.tokenizer.decode(new.tolist(), skip_special_tokens=True)
+        ids = self.tokenizer.apply_chat_template(self.messages, add_generation_prompt=True, return_tensors="np")
+        prompt = ids["input_ids"]
+        sampling = dict(self.sampling) if self.sampling.get("do_sample") else {}
+        generated = self.model.generate(prompt, attention_mask=ids["attention_mask"],
+                                        max_new_tokens=self.max_new_tokens, streamer=WriterStreamer(self.tokenizer, out),
+                                        **sampling)
+        answer = self.tokenizer.decode(generated.numpy()[0, prompt.shape[1]:], skip_special_tokens=True)
         self.messages.append({"role": "assistant", "content": answer})
         return answer
 

@@ -249,6 +249,7 @@ class Tensor:
     def __invert__(self): return Tensor._wrap(~self.data)
     def __and__(self, other): return Tensor._wrap(self.data & as_array(other))
     def __or__(self, other): return Tensor._wrap(self.data | as_array(other))
+    # index and truth reductions: NumPy's, under torch's argument names (dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return Tensor._wrap(self.data.argmax(axis=dim, keepdims=keepdim))
     def argmin(self, dim=None, keepdim=False): return Tensor._wrap(self.data.argmin(axis=dim, keepdims=keepdim))
     def all(self, dim=None, keepdim=False): return Tensor._wrap(self.data.all(axis=dim, keepdims=keepdim))

@@ -77,7 +77,10 @@ class GenerationMixin:
         pad = gc.pad_token_id if gc.pad_token_id is not None else (eos[0] if eos else None)
         mask = as_array(model_kwargs.pop("attention_mask", None))
         if mask is None:
-            mask = self._attention_mask_from_padding(ids, pad, eos)
+            # the model's own eos ids count too: eos_token_id=[] for one call does not make a pad=eos token padding
+            model_eos = self.generation_config.eos_token_ids() + GenerationConfig(
+                eos_token_id=self.config.eos_token_id).eos_token_ids()
+            mask = self._attention_mask_from_padding(ids, pad, eos + model_eos)
         elif mask.shape != ids.shape:
             raise ValueError(f"attention_mask has shape {mask.shape} but input_ids has shape {ids.shape}.")
         mask = mask.astype(np.int64)

@@ -87,8 +87,8 @@ class GenerationConfig:
             fail("top_k", "an integer >= 0 (0 turns top-k filtering off)")
         if not (_is_number(self.top_p) and 0.0 <= self.top_p <= 1.0):
             fail("top_p", "a number in [0, 1]")
-        if not (_is_number(self.temperature) and self.temperature > 0):
-            fail("temperature", "a number > 0 (for greedy decoding set do_sample=False)")
+        if not _is_number(self.temperature) or (self.do_sample and not self.temperature > 0):
+            fail("temperature", "a number > 0 when sampling (for greedy decoding set do_sample=False)")
         if not (_is_number(self.repetition_penalty) and self.repetition_penalty > 0):
             fail("repetition_penalty", "a number > 0 (1.0 is no penalty)")
         if not _is_number(self.length_penalty):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..hub import resolve_model_dir
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 TASK_IDS = ("translate", "transcribe")
 # the few language names people type most; any code in lang_to_id ("<|xx|>") works as "xx" or "<|xx|>"
@@ -53,10 +53,6 @@ class GenerationConfig:
 
     def to_dict(self):
         return dict(self.__dict__)
-
-
-def _np(x):
-    return None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x)
 
 
 class WhisperGenerationMixin:
@@ -171,7 +167,7 @@ class WhisperGenerationMixin:
             if task is not None or language is not None:
                 raise ValueError("Cannot specify task or language for an English-only model.")
         if encoder_outputs is None:
-            feats = _np(input_features)
+            feats = as_array(input_features)
             if feats is None:
                 raise ValueError("generate() needs input_features [batch, num_mel_bins, frames] (or encoder_outputs).")
             frames = self.config.max_source_positions * 2

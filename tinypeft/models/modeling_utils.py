@@ -218,6 +218,11 @@ class PreTrainedModel(nn.Module):
 
     def save_pretrained(self, save_directory):
         """config.json + model.safetensors (tied weights stored once), readable by transformers."""
+        if getattr(self, "is_quantized", False):
+            raise NotImplementedError(
+                "save_pretrained: this model was loaded with a quantization_config and tinypeft does not write "
+                "bitsandbytes' serialized 4-/8-bit format. Save the adapter (PeftModel.save_pretrained), or load the "
+                "model without quantization_config, merge, and save that.")
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)

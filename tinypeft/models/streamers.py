@@ -14,6 +14,8 @@ from queue import Queue
 
 import numpy as np
 
+from ..tensor import as_array
+
 
 class BaseStreamer:
     """What generate() calls: put(ids) for the prompt and each new token, end() when it is done."""
@@ -40,7 +42,7 @@ class TextStreamer(BaseStreamer):
         self.next_tokens_are_prompt = True
 
     def put(self, value):
-        value = np.asarray(getattr(value, "data", value))
+        value = as_array(value)
         if value.ndim > 1 and value.shape[0] > 1:
             raise ValueError("TextStreamer only supports batch size 1: generate one prompt at a time to stream it.")
         if value.ndim > 1:

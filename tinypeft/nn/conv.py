@@ -1,5 +1,4 @@
 """Conv1d and Conv2d: torch.nn's convolution layers (weight [out, in/groups, *kernel], bias [out], torch's init)."""
-import math
 
 from .. import functional as F
 from . import init
@@ -33,11 +32,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self):
         # torch's default, as for Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * prod(kernel)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.torch_default_(self.weight, self.bias)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -188,3 +188,13 @@ def xavier_uniform_(tensor, gain=1.0):
 def xavier_normal_(tensor, gain=1.0):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def torch_default_(weight, bias=None):
+    """torch's default init of Linear and Conv layers (their reset_parameters): weight and bias both
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the weight written as kaiming_uniform_ with a=sqrt(5)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

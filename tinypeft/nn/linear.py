@@ -1,5 +1,4 @@
 """Linear: y = x W^T + b with W stored [out_features, in_features], torch's layout (and its init)."""
-import math
 
 from .. import functional as F
 from . import init
@@ -29,11 +28,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # torch's default: U(-1/sqrt(in), 1/sqrt(in)) for both, written as kaiming_uniform with a=sqrt(5)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.torch_default_(self.weight, self.bias)  # both U(-1/sqrt(in), 1/sqrt(in))
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)  # [..., in] -> [..., out]

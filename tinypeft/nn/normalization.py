@@ -12,21 +12,25 @@ def _as_shape(normalized_shape):
     return tuple(normalized_shape)
 
 
+def _setup(module, normalized_shape, eps, elementwise_affine, dtype, bias=None):
+    """What both norms keep: normalized_shape, eps, and a weight (and, unless bias is None, a bias) of that
+    shape; a parameter that is switched off is registered as None, as torch does."""
+    module.normalized_shape = _as_shape(normalized_shape)
+    module.eps = eps
+    module.elementwise_affine = elementwise_affine
+    wanted = {"weight": elementwise_affine} if bias is None else {"weight": elementwise_affine,
+                                                                  "bias": elementwise_affine and bias}
+    for name, on in wanted.items():
+        if on:
+            setattr(module, name, Parameter(init.empty(module.normalized_shape, dtype=dtype)))
+        else:
+            module.register_parameter(name, None)
+
+
 class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
         super().__init__()
-        self.normalized_shape = _as_shape(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(init.empty(self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(init.empty(self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _setup(self, normalized_shape, eps, elementwise_affine, dtype, bias=bias)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -51,13 +55,7 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, dtype=None):
         super().__init__()
-        self.normalized_shape = _as_shape(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(init.empty(self.normalized_shape, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
+        _setup(self, normalized_shape, eps, elementwise_affine, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):

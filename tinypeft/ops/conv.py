@@ -67,7 +67,7 @@ class Conv2d(Function):
     name = "conv2d"
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
+    def forward(ctx, x, weight, bias=None, *, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
         # x [B, C, H, W], weight [O, C/groups, kh, kw], bias [O] -> [B, O, Ho, Wo]
         xp = backend.xp_of(x)
         B, C, H, W = x.shape
@@ -86,7 +86,7 @@ class Conv2d(Function):
         y = y.reshape(B, O, Ho, Wo)
         if bias is not None:
             y += bias[:, None, None]
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_x, need_w, _ = ctx.needs_input_grad
         ctx.save_for_backward(cols if need_w else None, weight if need_x else None)
         ctx.geom = (x.shape, xpad.shape[2:], (kh, kw), stride, dilation, padding, G)
         return y
@@ -100,8 +100,7 @@ class Conv2d(Function):
         O = g.shape[1]
         P = g.shape[2] * g.shape[3]
         gg = g.reshape(B, G, O // G, P)  # [B, G, O/G, P]
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        need_x, need_w, need_b = ctx.needs_input_grad
         dw = None
         if need_w:
             dw = backend.matmul(gg, cols.swapaxes(-1, -2)).sum(axis=0)  # [B, G, O/G, K] -> [G, O/G, K]
@@ -124,10 +123,10 @@ class Conv1d(Function):
     name = "conv1d"
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None, stride=1, padding=(0, 0), dilation=1, groups=1):
+    def forward(ctx, x, weight, bias=None, *, stride=1, padding=(0, 0), dilation=1, groups=1):
         # x [B, C, L], weight [O, C/groups, k], bias [O] -> [B, O, Lo]
-        y = Conv2d.forward(ctx, x[:, :, None, :], weight[:, :, None, :], bias, (1, stride), ((0, 0), padding),
-                           (1, dilation), groups)
+        y = Conv2d.forward(ctx, x[:, :, None, :], weight[:, :, None, :], bias, stride=(1, stride),
+                           padding=((0, 0), padding), dilation=(1, dilation), groups=groups)
         return y[:, :, 0, :]
 
     @staticmethod
@@ -161,8 +160,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (pad,) = _resolve_padding(padding, tuple(weight.shape[2:]), (s,), (d,), 1)
     if input.ndim == 2:
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return Conv1d.apply(*args, stride=s, padding=pad, dilation=d, groups=groups)
+    return Conv1d.apply(input, weight, bias, stride=s, padding=pad, dilation=d, groups=groups)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -172,5 +170,4 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     pad = _resolve_padding(padding, tuple(weight.shape[2:]), s, d, 2)
     if input.ndim == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return Conv2d.apply(*args, stride=s, padding=pad, dilation=d, groups=groups)
+    return Conv2d.apply(input, weight, bias, stride=s, padding=pad, dilation=d, groups=groups)

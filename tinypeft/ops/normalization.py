@@ -19,6 +19,17 @@ def _norm_axes(x, normalized_shape):
     return tuple(range(x.ndim - len(shape), x.ndim))
 
 
+def _input_grad(g, xhat, r, weight, axes, centered):
+    """dx = r * (dxhat - [mean(dxhat) if centered] - xhat * mean(dxhat * xhat)) with dxhat = g * weight."""
+    dxhat = g if weight is None else g * weight
+    dx = xhat * -(dxhat * xhat).mean(axis=axes, keepdims=True)
+    dx += dxhat
+    if centered:  # layer_norm subtracted the mean in the forward
+        dx -= dxhat.mean(axis=axes, keepdims=True)
+    dx *= r.astype(dx.dtype, copy=False)  # r is float32 for a float16 input: the statistics are taken in float32
+    return dx
+
+
 def _weight_bias_grads(g, xhat, axes, need_weight, need_bias):
     """dweight = sum(g * xhat) and dbias = sum(g) over the leading dims; None where none is needed."""
     lead = tuple(range(g.ndim - len(axes)))
@@ -56,12 +67,7 @@ class LayerNorm(Function):
     def backward(ctx, g):
         xhat, r, weight = ctx.saved_tensors
         need_x, need_weight, need_bias = ctx.needs_input_grad
-        dx = None
-        if need_x:
-            dxhat = g if weight is None else g * weight
-            dx = dxhat - dxhat.mean(axis=ctx.axes, keepdims=True)
-            dx -= xhat * (dxhat * xhat).mean(axis=ctx.axes, keepdims=True)
-            dx *= r.astype(dx.dtype, copy=False)
+        dx = _input_grad(g, xhat, r, weight, ctx.axes, centered=True) if need_x else None
         return (dx, *_weight_bias_grads(g, xhat, ctx.axes, need_weight, need_bias))
 
 
@@ -87,12 +93,7 @@ class RMSNorm(Function):
     def backward(ctx, g):
         xhat, r, weight = ctx.saved_tensors
         need_x, need_weight = ctx.needs_input_grad
-        dx = None
-        if need_x:
-            dxhat = g if weight is None else g * weight
-            dx = xhat * -(dxhat * xhat).mean(axis=ctx.axes, keepdims=True)
-            dx += dxhat
-            dx *= r.astype(dx.dtype, copy=False)
+        dx = _input_grad(g, xhat, r, weight, ctx.axes, centered=False) if need_x else None
         dweight, _ = _weight_bias_grads(g, xhat, ctx.axes, need_weight, False)
         return dx, dweight
 

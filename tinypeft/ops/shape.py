@@ -271,7 +271,12 @@ def getitem(x, index):
 
 
 def gather(x, dim, index):
-    return Gather.apply(x, dim=dim, index=as_array(index))
+    index = as_array(index)
+    n = x.shape[dim]
+    if index.size and (index.min() < 0 or index.max() >= n):  # as torch: no wrapping of negative indices
+        bad = index.min() if index.min() < 0 else index.max()
+        raise IndexError(f"gather: index {int(bad)} is out of bounds for dimension {dim} with size {n}.")
+    return Gather.apply(x, dim=dim, index=index)
 
 
 def embedding(input, weight, padding_idx=None):

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn
-from ..checkpoint_io import folder_lock, load_file, save_file_atomic
+from ..checkpoint_io import consistent_read, folder_lock, load_file, save_file_atomic
 from ..tensor import as_array
 from ..hub import resolve_model_dir
-from .config import PeftConfig, check_adapter_name
-from .prompt_learning import PromptLearningMixin, with_prompt_learning as _with_prompt_learning
+from .config import CONFIG_NAME, PeftConfig, check_adapter_name
+from .prompt_learning import with_prompt_learning as _with_prompt_learning
+from .tuners.tuners_utils import getattr_or_wrapped
 from .utils.save_and_load import (SAFETENSORS_WEIGHTS_NAME, check_adapter_file, get_peft_model_state_dict,
                                   set_peft_model_state_dict)
 
@@ -149,12 +150,7 @@ class PeftModel(nn.Module):
         return self.get_base_model().generate(*args, **kwargs)
 
     def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "base_model":
-                raise
-            return getattr(self.base_model, name)  # merge_and_unload, merge_adapter, config, ...
+        return getattr_or_wrapped(self, name, "base_model")  # merge_and_unload, merge_adapter, config, ...
 
     # -- files ---------------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory, selected_adapters=None, **kwargs):
@@ -188,13 +184,12 @@ class PeftModel(nn.Module):
         from .mapping import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
 
         path = _adapter_dir(model_id, kwargs.get("subfolder"))
-        config = config or PeftConfig.from_pretrained(path)
         check_adapter_name(adapter_name)
-        _check_weights(config, path)
+        config, state = _read_adapter(path, config)
         config.inference_mode = not is_trainable
         task_cls = MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(str(config.task_type), PeftModel) if cls is PeftModel else cls
         peft_model = task_cls(model, config, adapter_name)
-        peft_model._load_weights(path, adapter_name)
+        peft_model._load_weights(path, adapter_name, state)
         if not is_trainable:
             for p in peft_model.parameters():
                 p.requires_grad = False
@@ -204,22 +199,22 @@ class PeftModel(nn.Module):
     def load_adapter(self, model_id, adapter_name, is_trainable=False, **kwargs):
         """Add the adapter saved at model_id under adapter_name, without activating it."""
         path = _adapter_dir(model_id, kwargs.get("subfolder"))
-        config = PeftConfig.from_pretrained(path)
-        _check_weights(config, path)
+        config, state = _read_adapter(path)
         config.inference_mode = not is_trainable
         self.add_adapter(adapter_name, config)
-        result = self._load_weights(path, adapter_name)
+        result = self._load_weights(path, adapter_name, state)
         if not is_trainable:
             for n, p in self.named_parameters():
                 if adapter_name in n.split("."):
                     p.requires_grad = False
         return result
 
-    def _load_weights(self, path, adapter_name):
+    def _load_weights(self, path, adapter_name, state=None):
         file = path / SAFETENSORS_WEIGHTS_NAME
-        if not file.is_file():
+        if state is None and not file.is_file():
             raise ValueError(f"Can't find weights for {path} in {path} ({SAFETENSORS_WEIGHTS_NAME} is missing).")
-        missing, unexpected = set_peft_model_state_dict(self, load_file(file), adapter_name)
+        state = load_file(file) if state is None else state
+        missing, unexpected = set_peft_model_state_dict(self, state, adapter_name)
         if missing or unexpected:
             import warnings
 
@@ -228,10 +223,19 @@ class PeftModel(nn.Module):
         return missing, unexpected
 
 
-def _check_weights(config, path):
-    file = path / SAFETENSORS_WEIGHTS_NAME
-    if file.is_file():
-        check_adapter_file(config, file)
+def _read_adapter(path, config=None):
+    """(config, weights) of one save, read as a consistent pair (a save in progress is waited for), the
+    config's sizes checked against the weights' shapes before anything is built."""
+    files = [path / CONFIG_NAME, path / SAFETENSORS_WEIGHTS_NAME]
+
+    def read():
+        conf = config or PeftConfig.from_pretrained(path)
+        if not files[1].is_file():
+            return conf, None
+        check_adapter_file(conf, files[1])
+        return conf, load_file(files[1])
+
+    return consistent_read(path, files, read)
 
 
 def _adapter_dir(model_id, subfolder=None):

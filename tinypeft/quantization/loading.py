@@ -14,6 +14,7 @@ import numpy as np
 from .. import nn
 from ..checkpoint_io import _DTYPES, bf16_bits_to_float32, checkpoint_files, read_header
 from ..nn.init import Unallocated
+from ..nn.module import _RAW
 from .config import BitsAndBytesConfig
 from .modules import Int8Params, Linear4bit, Linear8bitLt, Params4bit
 
@@ -63,7 +64,7 @@ def replace_with_bnb_linear(model, modules_to_not_convert=None, quantization_con
         if bias:
             new.bias = module.bias  # the placeholder (or values) of the original, float32
         if is_conv1d:  # the checkpoint holds [in, out]: accept it so, quantize it as [out, in]
-            _RAW_set(new.weight, Unallocated((in_f, out_f), np.float32))
+            _RAW.__set__(new.weight, Unallocated((in_f, out_f), np.float32))
             new.weight.loads_transposed = True
         new.source_cls = type(module)
         parent_name, _, child = name.rpartition(".")
@@ -72,12 +73,6 @@ def replace_with_bnb_linear(model, modules_to_not_convert=None, quantization_con
     if replaced == 0:
         raise ValueError("replace_with_bnb_linear: no linear layer was replaced; the model has nothing to quantize.")
     return model
-
-
-def _RAW_set(param, raw):
-    from ..nn.module import _RAW
-
-    _RAW.__set__(param, raw)
 
 
 class LazyCheckpoint(Mapping):

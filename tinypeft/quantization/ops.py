@@ -41,7 +41,7 @@ class QuantizedLinear(Function):
     name = "quantized_linear"
 
     @staticmethod
-    def forward(ctx, x, bias=None, weight=None):
+    def forward(ctx, x, bias=None, *, weight):
         if weight.requires_grad:
             raise RuntimeError(PURELY_QUANTIZED_MESSAGE)
         out = _forward(x, weight)  # [..., k] -> [..., n]
@@ -53,8 +53,7 @@ class QuantizedLinear(Function):
     @staticmethod
     def backward(ctx, g):
         # y = x W~^T + b:  dx = g W~ (one GEMM against the frozen weight),  db = sum over rows of g
-        need_x = ctx.needs_input_grad[0]
-        need_b = len(ctx.needs_input_grad) > 1 and ctx.needs_input_grad[1]
+        need_x, need_b = ctx.needs_input_grad
         dx = _backward(g, ctx.weight) if need_x else None
         db = g.reshape(-1, g.shape[-1]).sum(axis=0) if need_b else None
         return dx, db
@@ -108,5 +107,4 @@ def lora_quantized_linear(x, weight, bias, lora_A, lora_B, scaling, dropout_p=0.
 
 def quantized_linear(input, weight, bias=None):
     """y = input @ dequantize(weight)^T + bias for a Params4bit / Int8Params weight."""
-    args = (input,) if bias is None else (input, bias)
-    return QuantizedLinear.apply(*args, weight=weight)
+    return QuantizedLinear.apply(input, bias, weight=weight)

@@ -103,6 +103,8 @@ class TrainingArguments:
         if self.metric_for_best_model is not None and self.greater_is_better is None:
             self.greater_is_better = not self.metric_for_best_model.endswith("loss")
         _at_least("seed", self.seed, 0)
+        if self.seed >= 2 ** 32:
+            raise ValueError(f"seed must be below 2**32 (NumPy's seeds are 32-bit); got {self.seed}.")
 
     # -- derived -------------------------------------------------------------------------------------------
     @property

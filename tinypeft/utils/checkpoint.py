@@ -63,12 +63,13 @@ class Checkpoint(Function):
         # arrays = the tensor inputs of f, then f's trainable parameters (their values are not used here)
         ctx.rng_state = generator().bit_generator.state if preserve_rng_state else None
         inputs = [Tensor._wrap(a) for a in arrays[:n_inputs]]
+        args, kwargs = _unflatten(structure, inputs)
         with no_grad():
-            out = function(*_unflatten(structure, inputs)[0], **_unflatten(structure, inputs)[1])
+            out = function(*args, **kwargs)
         outs = []
         ctx.out_structure = _flatten(out, outs)
         ctx.out_shapes = [o.shape for o in outs]
-        ctx.function, ctx.structure, ctx.n_inputs, ctx.params = function, structure, n_inputs, params
+        ctx.function, ctx.structure, ctx.params = function, structure, params
         ctx.save_for_backward(*arrays[:n_inputs])
         # one array out: every output raveled and joined (a single output is just raveled, a view)
         return outs[0].data.reshape(-1) if len(outs) == 1 else np.concatenate([o.data.reshape(-1) for o in outs])
@@ -111,13 +112,14 @@ class Checkpoint(Function):
 
 
 def checkpoint(function, *args, use_reentrant=None, preserve_rng_state=True, **kwargs):
-    """function(*args, **kwargs), keeping only its inputs for backward and recomputing the rest there."""
+    """function(*args, **kwargs), keeping only its inputs for backward and recomputing the rest there.
+
+    use_reentrant is accepted for torch's signature: this one mechanism serves both of torch's, since the
+    parameters of a Module's method are inputs of the op and no input has to require grad."""
     if not is_grad_enabled():
         return function(*args, **kwargs)
     inputs = []
     structure = _flatten((args, kwargs), inputs)
-    if any(t.dtype.kind != "f" and t.requires_grad for t in inputs):
-        raise TypeError("checkpoint: only floating-point inputs can require gradients.")
     params = _trainable_parameters(function)
     if not params and not any(t.requires_grad for t in inputs):
         return function(*args, **kwargs)  # no gradient can reach through the inputs: nothing to keep

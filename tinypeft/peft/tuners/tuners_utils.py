@@ -137,6 +137,16 @@ def _requires_grad(obj, flag):
         obj.requires_grad = flag
 
 
+def getattr_or_wrapped(module, name, wrapped):
+    """module's own attribute, else that of the model it wraps (module.<wrapped>), as PEFT's wrappers do."""
+    try:
+        return nn.Module.__getattr__(module, name)
+    except AttributeError:
+        if name == wrapped:
+            raise
+        return getattr(getattr(module, wrapped), name)
+
+
 class BaseTuner(nn.Module):
     prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
     default_targets = {}
@@ -312,9 +322,4 @@ class BaseTuner(nn.Module):
         return self.model(*args, **kwargs)
 
     def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "model":
-                raise
-            return getattr(self.model, name)
+        return getattr_or_wrapped(self, name, "model")

@@ -13,6 +13,7 @@ from ...utils.other import (
     TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING,
     ModulesToSaveWrapper,
 )
+from .bnb import dispatch_bnb
 from .conv import Conv1d, Conv2d
 from .layer import IA3Layer, Linear
 
@@ -43,7 +44,10 @@ class IA3Model(BaseTuner):
             target.update_layer(adapter_name, config.init_ia3_weights)
             return
         feedforward = is_feedforward_module(config, current_key)
-        if isinstance(target, Conv1D):
+        quantized = dispatch_bnb(target, feedforward)  # (IA)^3 on a Linear4bit / Linear8bitLt, or None
+        if quantized is not None:
+            new = quantized
+        elif isinstance(target, Conv1D):
             if not config.fan_in_fan_out:
                 warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
                               "Setting fan_in_fan_out to True.")

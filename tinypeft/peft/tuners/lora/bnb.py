@@ -24,8 +24,9 @@ class _QuantizedLoraLayer(LoraLayer):
 
     def __init__(self, base_layer, **kwargs):
         super().__init__(base_layer)
-        # the packed weight's shape is not [out, in]: take the layer's own
+        # the packed weight's shape is not [out, in]: take the layer's own; dequantized it is [out, in]
         self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
+        self.fan_in_fan_out = False
 
     # the adapters are those of a plain LoRA Linear: float32 A [r, in] and B [out, r], PEFT's init
     _create_adapter = Linear._create_adapter
@@ -34,17 +35,9 @@ class _QuantizedLoraLayer(LoraLayer):
     def _dequantized_weight(self):
         return self.base_layer.weight.dequantize()  # [out, in] float32
 
-    def _weight_norm(self, adapter):
-        """DoRA's ||W + s B A|| per output row, with W dequantized."""
-        W = self._dequantized_weight()
-        delta = self.lora_B[adapter].weight.data @ self.lora_A[adapter].weight.data * self.scaling[adapter]
-        return np.linalg.norm((W + delta).astype(np.float64), axis=1).astype(np.float32)
-
     def forward(self, x, *args, **kwargs):
-        active = [a for a in self.active_adapters if a in self.scaling]
-        if self.disable_adapters or self.merged or not active:
-            if self.disable_adapters and self.merged:
-                self.unmerge()
+        active = self._adapters_to_run()
+        if not active:
             return self.base_layer(x, *args, **kwargs)
         first, rest = active[0], active[1:]
         if self.use_dora[first]:
@@ -75,9 +68,13 @@ class _QuantizedLoraLayer(LoraLayer):
         h = self.lora_A[adapter](xd)  # [..., in] -> [..., r]
         return F.linear(h, B.weight * s, None if B.bias is None else B.bias * s)  # [..., r] -> [..., out]
 
-    # -- merging: dequantize, add, quantize again ------------------------------------------------------
-    def _requantize(self, W):
+    # -- merging: dequantize, add, quantize again (LoraLayer.merge/unmerge through these two) --------------
+    def _base_weight(self):
+        return self._dequantized_weight()
+
+    def _set_base_weight(self, W):
         old = self.base_layer.weight
+        W = W.astype(np.float32)
         if isinstance(old, Params4bit):
             new = Params4bit(W, quant_type=old.quant_type, blocksize=old.blocksize,
                              compress_statistics=old.compress_statistics)
@@ -87,41 +84,16 @@ class _QuantizedLoraLayer(LoraLayer):
         self.base_layer.weight = new
 
     def merge(self, safe_merge=False, adapter_names=None):
-        for adapter in adapter_names or self.active_adapters:
-            if adapter in self.merged_adapters or adapter not in self.scaling:
-                continue
+        if any(a not in self.merged_adapters and a in self.scaling for a in adapter_names or self.active_adapters):
             warnings.warn(f"Merge lora module to {self.bits}-bit linear may get different generations due to "
                           "rounding errors.")
-            W = self._dequantized_weight()
-            if self.use_dora.get(adapter):
-                norm = self._weight_norm(adapter)
-                scale = (self.lora_magnitude_vector[adapter].weight.data / norm)[:, None]
-                merged = (W + self.get_delta_weight(adapter)) * scale
-                self._dora_scale = getattr(self, "_dora_scale", {})
-                self._dora_scale[adapter] = scale
-            else:
-                merged = W + self.get_delta_weight(adapter)
-            if safe_merge and not np.isfinite(merged).all():
-                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            self._requantize(merged.astype(np.float32))
-            if self.lora_B[adapter].bias is not None:
-                self.base_layer.bias.data = self.base_layer.bias.data + self.lora_B[adapter].bias.data * self.scaling[adapter]
-            self.merged_adapters.append(adapter)
+        super().merge(safe_merge, adapter_names)
 
     def unmerge(self):
-        while self.merged_adapters:
-            adapter = self.merged_adapters.pop()
+        if self.merged_adapters:
             warnings.warn(f"Unmerge lora module to {self.bits}-bit linear may get different generations due to "
                           "rounding errors.")
-            W = self._dequantized_weight()
-            if self.use_dora.get(adapter):
-                W = W / self._dora_scale.pop(adapter)
-            self._requantize((W - self.get_delta_weight(adapter)).astype(np.float32))
-            if self.lora_B[adapter].bias is not None:
-                self.base_layer.bias.data = self.base_layer.bias.data - self.lora_B[adapter].bias.data * self.scaling[adapter]
-
-    def get_delta_weight(self, adapter):
-        return self.lora_B[adapter].weight.data @ self.lora_A[adapter].weight.data * self.scaling[adapter]  # [out, in]
+        super().unmerge()
 
 
 class Linear4bit(_QuantizedLoraLayer):

@@ -68,9 +68,16 @@ class LoraLayer(nn.Module, BaseTunerLayer):
         delta = B @ A * self.scaling[adapter]  # [out, r] @ [r, in] -> [out, in]
         return delta.T if self.fan_in_fan_out else delta
 
+    def _base_weight(self):
+        """The frozen weight as an array, in its own layout (a quantized layer dequantizes it)."""
+        return self.base_layer.weight.data
+
+    def _set_base_weight(self, W):
+        self.base_layer.weight.data = W.astype(self.base_layer.weight.dtype)
+
     def _weight_norm(self, adapter):
         """DoRA's ||W + s B A|| per output row (a constant: no gradient flows through it)."""
-        W = self.base_layer.weight.data
+        W = self._base_weight()
         W = W.T if self.fan_in_fan_out else W  # [out, in]
         A, B = self._factors(adapter)
         return np.linalg.norm((W + B @ A * self.scaling[adapter]).astype(np.float64), axis=1).astype(W.dtype)
@@ -80,8 +87,7 @@ class LoraLayer(nn.Module, BaseTunerLayer):
         for adapter in adapter_names or self.active_adapters:
             if adapter in self.merged_adapters or adapter not in self.scaling:
                 continue
-            W = self.base_layer.weight
-            merged = W.data + self.get_delta_weight(adapter)
+            merged = self._base_weight() + self.get_delta_weight(adapter)
             if self.use_dora.get(adapter):
                 # W' = m * (W + sBA) / ||W + sBA||; keep the scale to undo it exactly
                 scale = self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter)
@@ -90,16 +96,16 @@ class LoraLayer(nn.Module, BaseTunerLayer):
                 self._dora_scale[adapter] = scale
             if safe_merge and not np.isfinite(merged).all():
                 raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            W.data = merged.astype(W.dtype)
+            self._set_base_weight(merged)
             self._shift_bias(adapter, +1)
             self.merged_adapters.append(adapter)
 
     def unmerge(self):
         while self.merged_adapters:
             adapter = self.merged_adapters.pop()
-            W = self.base_layer.weight
-            unscaled = W.data / self._dora_scale.pop(adapter) if self.use_dora.get(adapter) else W.data
-            W.data = (unscaled - self.get_delta_weight(adapter)).astype(W.dtype)
+            W = self._base_weight()
+            unscaled = W / self._dora_scale.pop(adapter) if self.use_dora.get(adapter) else W
+            self._set_base_weight(unscaled - self.get_delta_weight(adapter))
             self._shift_bias(adapter, -1)
 
     def _shift_bias(self, adapter, sign):
