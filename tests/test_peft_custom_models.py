@@ -23,12 +23,12 @@ from transformers.pytorch_utils import Conv1D as TorchConv1D
 
 import tinypeft as tp
 from custom_models import MODELS, inputs
-from tinypeft.peft import (IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, MissConfig, PeftModel,
-                           VeraConfig, get_peft_model)
+from tinypeft.peft import (HRAConfig, IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, MissConfig,
+                           PeftModel, VeraConfig, get_peft_model)
 
 pytestmark = pytest.mark.parity
 
-L, I, LH, LK, LN, V, MS = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA", "MISS"
+L, I, LH, LK, LN, V, MS, H = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA", "MISS", "HRA"
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -170,6 +170,11 @@ TEST_CASES = [
     ("Vanilla MLP 3 MiSS with bat", "MLP", MS, {"target_modules": ["lin0", "lin1"], "r": 2, "init_weights": "bat"}),
     ("Vanilla MLP 5 MiSS (bat)", "MLP", MS,
      {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "r": 2, "init_weights": "bat"}),
+    ("Vanilla MLP 1 HRA", "MLP", H, {"target_modules": "lin0"}),
+    ("Vanilla MLP 2 HRA", "MLP", H, {"target_modules": ["lin0"]}),
+    ("Vanilla MLP 3 HRA", "MLP", H, {"target_modules": ["lin0", "lin1"]}),
+    ("Vanilla MLP 5 HRA", "MLP", H, {"target_modules": ["lin0"], "modules_to_save": ["lin1"]}),
+    ("Conv2d 1 HRA", "Conv2d", H, {"target_modules": ["conv2d"]}),
     ("BD-LoRA A only", "MLP", L,
      {"target_modules": ["lin0", "lin1"], "use_bdlora": {"target_modules_bd_a": ["lin0"], "match_strict": False}}),
     ("BD-LoRA B only", "MLP", L, {"target_modules": ["lin0", "lin1"],
@@ -178,7 +183,7 @@ TEST_CASES = [
         "target_modules_bd_a": ["lin0"], "target_modules_bd_b": ["lin1"], "nblocks": 2}}),
 ]
 # Rows per method in PEFT's TEST_CASES at that revision (331 in all, every method also in PEFT 0.21.2). The rows
-# above are all of those for LoRA, IA3, LoHa, LoKr, LN tuning, VeRA and MiSS; the other methods have no rows here.
+# above are all of those for LoRA, IA3, LoHa, LoKr, LN tuning, VeRA, MiSS and HRA; the other methods have no rows here.
 PEFT_ROWS = {"LORA": 46, "LOKR": 23, "IA3": 22, "LOHA": 20, "WAVEFT": 20, "OFT": 17, "HIRA": 14, "BOFT": 12,
              "PSOFT": 10, "DEFT": 9, "MISS": 8, "TINYLORA": 8, "GRALORA": 8, "RANDLORA": 7, "ADAMSS": 7, "GLORA": 6,
              "VERA": 6, "PVERA": 6, "FOURIERFT": 6, "VBLORA": 6, "UNILORA": 6, "C3A": 6, "ROAD": 6, "BEFT": 5,
@@ -304,6 +309,9 @@ def configs(method, kwargs):
     if method == V:
         our = lambda: VeraConfig(**kwargs, init_weights=False)  # noqa: E731
         return our, peft.VeraConfig(**(our() and kwargs), init_weights=False)
+    if method == H:
+        our = lambda: HRAConfig(**kwargs, init_weights=False)  # noqa: E731
+        return our, peft.HRAConfig(**(our() and kwargs), init_weights=False)
     if method == MS:
         kwargs = {"init_weights": False, **kwargs}
         our = lambda: MissConfig(**kwargs)  # noqa: E731
@@ -514,4 +522,4 @@ def test_table_of_rows(tmp_path, capsys):
         print(f"  {'all':17s} {PEFT_TABLE_ROWS:3d} {len(TEST_CASES):3d} {total:3d}")
     assert all(table[m][0] == PEFT_ROWS[m] for m in table)  # every row of a method we name is run
     assert table[LH][1] == 20 and table[LK][1] == 23 and table[V][1] == 6 and table[LN][1] == 5 and table[MS][1] == 8
-    assert table[L][1] >= 25 and table[I][1] >= 17
+    assert table[H][1] == 5 and table[L][1] >= 25 and table[I][1] >= 17

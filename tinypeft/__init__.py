@@ -28,7 +28,8 @@ from .peft import (AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeat
                    AutoPeftModelForTokenClassification, get_peft_model)
 from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraConfig, LoraModel,  # noqa: E402
                    IA3Config, IA3Model, LoHaConfig, LoHaModel, LoKrConfig, LoKrModel, LNTuningConfig,
-                   LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
+                   LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, HRAConfig,
+                   HRAModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
@@ -65,6 +66,7 @@ __all__ = [
     "AutoPeftModelForTokenClassification", "PeftConfig", "PeftType", "PromptLearningConfig", "TaskType",
     "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "LoHaConfig", "LoHaModel", "LoKrConfig", "LoKrModel",
     "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel", "MissConfig", "MissModel",
+    "HRAConfig", "HRAModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

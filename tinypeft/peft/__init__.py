@@ -28,6 +28,7 @@ from .tuners.lokr import LoKrConfig, LoKrModel  # noqa: F401
 from .tuners.ln_tuning import LNTuningConfig, LNTuningModel  # noqa: F401
 from .tuners.vera import VeraConfig, VeraModel  # noqa: F401
 from .tuners.miss import MissConfig, MissModel  # noqa: F401
+from .tuners.hra import HRAConfig, HRAModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

@@ -29,6 +29,7 @@ class PeftType(str, enum.Enum):
     VERA = "VERA"
     LN_TUNING = "LN_TUNING"
     MISS = "MISS"
+    HRA = "HRA"
 
     def __str__(self):
         return self.value

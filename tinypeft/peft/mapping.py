@@ -21,6 +21,7 @@ from .tuners.lokr import LoKrConfig, LoKrModel
 from .tuners.ln_tuning import LNTuningConfig, LNTuningModel
 from .tuners.vera import VeraConfig, VeraModel
 from .tuners.miss import MissConfig, MissModel
+from .tuners.hra import HRAConfig, HRAModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -72,5 +73,6 @@ register_peft_method("LOKR", LoKrConfig, LoKrModel)
 register_peft_method("LN_TUNING", LNTuningConfig, LNTuningModel)
 register_peft_method("VERA", VeraConfig, VeraModel)
 register_peft_method("MISS", MissConfig, MissModel)
+register_peft_method("HRA", HRAConfig, HRAModel)
 
 __all__ = ["get_peft_model", "TaskType"]

@@ -1,0 +1,41 @@
+"""HRAConfig: PEFT's fields and defaults for HRA (Householder reflection adaptation)."""
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from ...config import PeftConfig, PeftType
+
+
+@dataclass
+class HRAConfig(PeftConfig):
+    """HRA (Yuan et al. 2024): W' = W R, R = H_1 H_2 ... H_r, H_i = I - 2 u_i u_i^T / ||u_i||^2 (an orthogonal map).
+
+    r: the number of reflections (hra_u [in, r]). apply_GS: orthonormalise the u_i first (Gram-Schmidt), so
+    R = I - 2 U U^T. init_weights: True repeats each random column twice, so reflections cancel in pairs and R = I
+    (needs an even r); False draws every column at random (for tests).
+    """
+
+    r: int = 8
+    apply_GS: bool = False
+    target_modules: Optional[Union[list, str]] = None
+    exclude_modules: Optional[Union[list, str]] = None
+    init_weights: bool = True
+    layers_to_transform: Optional[Union[list, int]] = None
+    layers_pattern: Optional[Union[list, str]] = None
+    bias: str = "none"
+    modules_to_save: Optional[list] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peft_type = PeftType.HRA
+        if isinstance(self.target_modules, list):
+            self.target_modules = set(self.target_modules)
+        if isinstance(self.exclude_modules, list):
+            self.exclude_modules = set(self.exclude_modules)
+        if isinstance(self.layers_to_transform, int):
+            self.layers_to_transform = [self.layers_to_transform]
+        if self.layers_pattern and not self.layers_to_transform:
+            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
+            raise ValueError(f"HRAConfig(r={self.r!r}): r must be a positive integer.")
+        if self.bias != "none":
+            raise NotImplementedError(f"HRAConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

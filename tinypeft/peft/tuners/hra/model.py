@@ -1,0 +1,21 @@
+"""HRAModel: puts HRA layers on the target Linear / Conv2d modules."""
+from .... import nn
+from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from ..tuners_utils import BaseTuner
+from .layer import HRAConv2d, HRALayer, HRALinear
+
+
+class HRAModel(BaseTuner):
+    prefix = "hra_"
+    layer_class = HRALayer
+    default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        if isinstance(target, HRALayer):
+            target.update_layer(adapter_name, config.r, config)
+            target.set_adapter(self.active_adapters)
+            return
+        new = HRAConv2d(target) if isinstance(target, nn.Conv2d) else HRALinear(target)
+        new.update_layer(adapter_name, config.r, config)
+        new.set_adapter(self.active_adapters)
+        setattr(parent, target_name, new)
