@@ -466,6 +466,7 @@ def cmd_generate(args):
     empty = [i for i, p in enumerate(args.prompt) if not p.strip()]
     if empty:
         raise UsageError(f"argument --prompt: prompt {empty[0] + 1} is empty; give some text to continue")
+    refuse_classifier(path, args.adapter)
     tokenizer = load_tokenizer(tokenizer_dir, args.adapter, path)
     if args.adapter:
         model, adapter_config = load_with_adapter(args.model, args.adapter)
@@ -497,6 +498,26 @@ def cmd_generate(args):
         text = tokenizer.decode(new, skip_special_tokens=True)
         print(f"{prompt}{text}" if not encoder_decoder else f"{prompt} -> {text}", flush=True)
     return 0
+
+
+def refuse_classifier(path, adapter):
+    """`generate` needs a language-model head: a classification adapter or an encoder-only model (BERT)
+    has none, which is the user's to fix (use `predict`), not a traceback."""
+    from .peft import PeftConfig
+
+    if adapter is not None:
+        try:
+            task = PeftConfig.from_pretrained(adapter).task_type
+        except ValueError as e:
+            raise UsageError(f"argument --adapter: {e}") from None
+        if task is not None and str(task) in ("SEQ_CLS", "TOKEN_CLS"):
+            raise UsageError(f"argument --adapter: {adapter} is a {task} adapter: it classifies and cannot "
+                             f"generate text; use `tinypeft predict --model ... --adapter {adapter} --data FILE`")
+    model_type = read_config(path).get("model_type")
+    if default_task(read_config(path)) == "SEQ_CLS":
+        raise UsageError(f"argument --model: {path} is a {model_type} encoder with no language-model head, so it "
+                         "cannot generate text; give a causal or seq2seq model (gpt2, llama, t5, ...), or use "
+                         "`tinypeft predict` with a classification adapter")
 
 
 def cmd_merge(args):
