@@ -58,3 +58,14 @@ def test_generate_on_an_encoder_only_model_is_a_one_line_usage_error(capsys):
     code, out, err = run(capsys, "generate", "--model", BERT, "--tokenizer", BPE, "--prompt", "hi")
     assert code == 2, err
     assert "bert encoder with no language-model head" in err and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- friction 5: a silent console
+
+def test_train_with_no_progress_still_prints_the_log_lines(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "lm.jsonl", [{"text": f"line number {i}"} for i in range(8)])
+    code, out, err = run(capsys, "train", GPT2, "--data", data, "--max-steps", 4, "--batch-size", 2,
+                         "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("{'loss'")]
+    assert len(lines) == 4 and "'grad_norm'" in lines[0] and "'learning_rate'" in lines[0] and "'epoch'" in lines[0]

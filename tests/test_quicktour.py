@@ -88,6 +88,7 @@ def test_peft_quicktour_end_to_end(tmp_path, capsys):
     model.eval()
     inputs = tokenizer("Preheat the oven to 350 degrees and place the cookie dough", return_tensors="pt")
 
+    capsys.readouterr()  # the training's log lines
     outputs = model.generate(input_ids=inputs["input_ids"], max_new_tokens=20)  # 50 in the quicktour: the tiny OPT has 64 positions
     print(tokenizer.batch_decode(outputs.detach().cpu().numpy(), skip_special_tokens=True)[0])
     text = capsys.readouterr().out

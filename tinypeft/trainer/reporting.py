@@ -1,4 +1,5 @@
-"""What a run shows while it trains and leaves behind: a tqdm bar (loss, learning rate, throughput), the
+"""What a run shows while it trains and leaves behind: a tqdm bar (epoch, loss, learning rate, throughput),
+each log entry printed as transformers prints it ({'loss': '0.6931', 'grad_norm': ..., 'epoch': ...}), the
 JSONL log (report_to="jsonl"), and a loss-curve PNG when matplotlib is installed."""
 import json
 import os
@@ -22,6 +23,9 @@ class ProgressBar:
         self.samples = 0
         self.tokens = 0
 
+    def set_epoch(self, epoch, num_epochs):
+        self.bar.set_description(f"epoch {epoch + 1}/{num_epochs}", refresh=False)
+
     def count(self, batch):
         first = next(iter(batch.values()))
         self.samples += len(first)
@@ -39,6 +43,12 @@ class ProgressBar:
 
     def close(self):
         self.bar.close()
+
+
+def format_logs(entry):
+    """A log entry as transformers' ProgressCallback/PrinterCallback print it: floats to 4 significant
+    digits, the step left out (it is in log_history, not in the printed dict)."""
+    return str({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in entry.items() if k != "step"})
 
 
 class JsonlLog:

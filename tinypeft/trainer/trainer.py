@@ -29,7 +29,7 @@ from ..nn.utils import clip_grad_norm_
 from ..tensor import Tensor
 from . import checkpointing as ckpt
 from .optimization import create_optimizer, create_scheduler
-from .reporting import JsonlLog, ProgressBar, plot_loss_curve
+from .reporting import JsonlLog, ProgressBar, format_logs, plot_loss_curve
 from .trainer_utils import (
     EvalPrediction,
     NonFiniteLossError,
@@ -72,6 +72,7 @@ class Trainer:
         self._jsonl = JsonlLog(self.args.output_dir) if self.args.report_to == "jsonl" else None
         self._last_checkpoint = None
         self._last_eval_metrics = None
+        self._bar = None  # the training bar while train() runs: log lines are written above it
 
     # -- data ------------------------------------------------------------------------------------------------
     def _epoch_batches(self, epoch):
@@ -141,12 +142,13 @@ class Trainer:
             self._jsonl.truncate_after(self.state.global_step)
 
         start_step = self.state.global_step
-        bar = ProgressBar(max_steps, start_step, args.disable_tqdm)
+        bar = self._bar = ProgressBar(max_steps, start_step, args.disable_tqdm)
         start_time = time.perf_counter()
         model.train()
         try:
             for epoch in range(start_step // steps_per_epoch, num_epochs):
                 batches = self._epoch_batches(epoch)
+                bar.set_epoch(epoch, num_epochs)
                 accum = args.gradient_accumulation_steps
                 steps = [batches[i:i + accum] for i in range(0, len(batches), accum)]
                 for step_in_epoch, micro in enumerate(steps):
@@ -174,6 +176,7 @@ class Trainer:
                     self._save_checkpoint()
         finally:
             bar.close()
+            self._bar = None
 
         runtime = time.perf_counter() - start_time
         steps_done = self.state.global_step - start_step
@@ -234,11 +237,17 @@ class Trainer:
         s.logging_loss, s.logging_count = 0.0, 0
 
     def log(self, logs):
-        """Add an entry (with epoch and step) to state.log_history and, with report_to="jsonl", to the file."""
+        """Add an entry (with epoch and step) to state.log_history, print it, and with report_to="jsonl"
+        append it to the file."""
         entry = {k: denumpify(v) for k, v in logs.items()}
         entry.setdefault("epoch", round(self.state.epoch, 4))
         entry["step"] = self.state.global_step
         self.state.log_history.append(entry)
+        # on the console as transformers prints it, with or without the bar (disable_tqdm=True still logs)
+        if self._bar is not None and not self.args.disable_tqdm:
+            self._bar.write(format_logs(entry))
+        else:
+            print(format_logs(entry), flush=True)
         if self._jsonl is not None:
             self._jsonl.write(entry)
 
