@@ -60,6 +60,84 @@ def test_generate_on_an_encoder_only_model_is_a_one_line_usage_error(capsys):
     assert "bert encoder with no language-model head" in err and "Traceback" not in err
 
 
+# ----------------------------------------------------------------------------- friction 1: evaluate and predict
+
+def test_classification_metrics_against_a_hand_count():
+    from tinypeft.cli_predict import classification_metrics
+    from tinypeft.trainer import EvalPrediction
+
+    labels = np.array([0, 0, 1, 1, 2, -100])
+    logits = np.eye(3)[[0, 1, 1, 1, 0, 2]]  # predictions 0 1 1 1 0 (the -100 row is skipped)
+    m = classification_metrics(EvalPrediction(predictions=logits, label_ids=labels))
+    # class 0: tp 1 fp 1 fn 1 -> 0.5; class 1: tp 2 fp 1 fn 0 -> 0.8; class 2: tp 0 -> 0
+    assert m["accuracy"] == pytest.approx(3 / 5) and m["f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+def test_train_with_eval_data_prints_accuracy_and_f1_each_epoch(capsys, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", cls_rows(8))
+    held_out = write_jsonl(tmp_path / "eval.jsonl", cls_rows(6, offset=100)[:5])
+    code, out, err = run(capsys, "train", BERT, "--tokenizer", BPE, "--data", train, "--eval-data", held_out,
+                         "--epochs", 2, "--batch-size", 4, "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 0, err
+    evals = [line for line in out.splitlines() if line.startswith("{'eval_loss'")]
+    assert len(evals) == 2 and all("'eval_accuracy'" in e and "'eval_f1'" in e for e in evals)
+    assert "'epoch': '1.0'" in evals[0] or "'epoch': '1'" in evals[0]
+
+
+def test_eval_data_label_unknown_to_the_training_data_is_a_usage_error(capsys, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", cls_rows(4))
+    held_out = write_jsonl(tmp_path / "eval.jsonl", [{"text": "x", "label": "cooking"}])
+    code, _, err = run(capsys, "train", BERT, "--tokenizer", BPE, "--data", train, "--eval-data", held_out,
+                       "--max-steps", 1, "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 2 and "--eval-data" in err and "'cooking' is not one of the training data's" in err
+
+
+def test_train_causal_lm_with_eval_data_prints_perplexity(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "lm.jsonl", [{"text": f"line number {i}"} for i in range(4)])
+    code, out, err = run(capsys, "train", GPT2, "--data", data, "--eval-data", data, "--epochs", 1,
+                         "--batch-size", 2, "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 0, err
+    evals = [eval(line) for line in out.splitlines() if line.startswith("{'eval_loss'")]
+    assert len(evals) == 1
+    assert float(evals[0]["eval_perplexity"]) == pytest.approx(np.exp(float(evals[0]["eval_loss"])), rel=1e-3)
+
+
+def test_predict_classification_writes_label_names_and_scores(capsys, tmp_path, cls_adapter):
+    from tinypeft import AutoModelForSequenceClassification, no_grad
+    from tinypeft.peft import PeftModel
+    from tinypeft.tokenization import AutoTokenizer
+
+    data = write_jsonl(tmp_path / "in.jsonl", [{"text": "sports words 7", "label": "sports"}, {"text": "music 3"}])
+    out_file = tmp_path / "out.jsonl"
+    code, out, err = run(capsys, "predict", "--model", BERT, "--adapter", cls_adapter, "--data", data,
+                         "--output", out_file)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["expected_label"] == "sports" and rows[1]["text"] == "music 3"
+    # the score is the softmax probability of the argmax class of the model with the adapter, one row at a time
+    tok = AutoTokenizer.from_pretrained(cls_adapter)
+    model = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(BERT), cls_adapter).eval()
+    for row in rows:
+        with no_grad():
+            logits = model(**tok([row["text"]], return_tensors="np")).logits.numpy()[0]
+        p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        assert row["score"] == pytest.approx(p.max(), abs=1e-5)
+        assert row["label"] == model.config.id2label[int(p.argmax())]
+
+
+def test_predict_causal_lm_writes_the_generations(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "lm.jsonl", [{"prompt": f"Q: {i}?", "completion": f" A {i}"} for i in range(4)])
+    adapter = tmp_path / "a"
+    assert run(capsys, "train", GPT2, "--data", data, "--max-steps", 1, "--output-dir", adapter, "--no-progress")[0] == 0
+    code, out, err = run(capsys, "predict", "--model", GPT2, "--adapter", adapter, "--data", data,
+                         "--output", tmp_path / "out.jsonl", "--max-new-tokens", 3)
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    code, gen, err = run(capsys, "generate", "--model", GPT2, "--adapter", adapter, "--prompt", "Q: 0?",
+                         "--max-new-tokens", 3)
+    assert len(rows) == 4 and gen.rstrip("\n") == "Q: 0?" + rows[0]["generation"]
+
+
 # ----------------------------------------------------------------------------- friction 5: a silent console
 
 def test_train_with_no_progress_still_prints_the_log_lines(capsys, tmp_path):

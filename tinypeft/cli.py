@@ -1,8 +1,9 @@
-"""The `tinypeft` command: demo, train, generate, merge, info.
+"""The `tinypeft` command: demo, train, predict, generate, merge, info.
 
     tinypeft demo                                          # MiniLM + LoRA on a topic task, ~1 minute
     tinypeft info --model gpt2 --method lora --r 8         # architecture, parameters, trainable count
-    tinypeft train gpt2 --task CAUSAL_LM --data data.jsonl --output-dir out
+    tinypeft train gpt2 --task CAUSAL_LM --data data.jsonl --eval-data held_out.jsonl --output-dir out
+    tinypeft predict --model MODEL --adapter out --data in.jsonl --output predictions.jsonl
     tinypeft generate --model gpt2 --adapter out --prompt "Once upon a time"
     tinypeft merge --model gpt2 --adapter out --output merged   # a plain transformers model folder
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from . import cli_transcribe
 from .cli_chat import add_chat_parser, cmd_chat
+from .cli_predict import add_predict_parser, classification_metrics, cmd_predict, with_perplexity
 
 METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
            "p_tuning": "P_TUNING"}
@@ -157,6 +159,9 @@ def build_parser():
     p.add_argument("--task", choices=TASKS, default=None, help="default: from the model (CAUSAL_LM for decoders, "
                    "SEQ_2_SEQ_LM for encoder-decoders, SEQ_CLS for encoders)")
     p.add_argument("--data", required=True, type=existing_file, help="JSONL, JSON or CSV file (columns: see above)")
+    p.add_argument("--eval-data", type=existing_file, default=None,
+                   help="held-out file, same columns: evaluated after each epoch (accuracy and macro-F1 for "
+                   "classification, perplexity for language models)")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model's)")
     p.add_argument("--learning-rate", type=non_negative_float, default=None,
                    help="default: 1e-3 for lora/ia3, 1e-2 for prompt methods")
@@ -198,6 +203,7 @@ def build_parser():
     add_method_options(p, default_method=None)
     cli_transcribe.add_parser(sub, fmt)
     add_chat_parser(sub, fmt)
+    add_predict_parser(sub, fmt)
     parser.commands = sub.choices  # name -> its parser, whose .error() prints that command's usage
     return parser
 
@@ -400,6 +406,13 @@ def cmd_train(args):
         dataset, collator_fn, model_kwargs = make_dataset(args.data, task, tokenizer, args.max_length)
     except (KeyError, ValueError, TypeError) as e:
         raise UsageError(f"argument --data: {args.data}: {e}") from None
+    eval_dataset = None
+    if args.eval_data is not None:
+        try:
+            eval_dataset, _, _ = make_dataset(args.eval_data, task, tokenizer, args.max_length,
+                                              label2id=model_kwargs.get("label2id"))
+        except (KeyError, ValueError, TypeError) as e:
+            raise UsageError(f"argument --eval-data: {args.eval_data}: {e}") from None
 
     from .peft import get_peft_model
 
@@ -417,9 +430,14 @@ def cmd_train(args):
     training_args = TrainingArguments(
         output_dir=str(output_dir), learning_rate=lr, num_train_epochs=args.epochs,
         max_steps=args.max_steps or -1, per_device_train_batch_size=args.batch_size, save_strategy="no",
-        logging_steps=0.1, seed=args.seed, disable_tqdm=args.no_progress)
+        logging_steps=0.1, seed=args.seed, disable_tqdm=args.no_progress,
+        eval_strategy="epoch" if eval_dataset is not None else "no", per_device_eval_batch_size=args.batch_size,
+        prediction_loss_only=task in ("CAUSAL_LM", "SEQ_2_SEQ_LM"))
     output_dir.mkdir(parents=True, exist_ok=True)  # the Trainer writes loss_curve.png there
-    trainer = Trainer(peft_model, training_args, data_collator=collator_fn(model), train_dataset=dataset)
+    classifier = task in ("SEQ_CLS", "TOKEN_CLS")
+    trainer_cls = Trainer if classifier else with_perplexity(Trainer)
+    trainer = trainer_cls(peft_model, training_args, data_collator=collator_fn(model), train_dataset=dataset,
+                          eval_dataset=eval_dataset, compute_metrics=classification_metrics if classifier else None)
     try:
         result = trainer.train()
         peft_model.save_pretrained(output_dir)  # refuses non-finite weights: a diverged run is no success
@@ -590,7 +608,8 @@ def cmd_info(args):
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info,
-            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir), "chat": cmd_chat}
+            "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir), "chat": cmd_chat,
+            "predict": cmd_predict}
 
 
 def main(argv=None):

@@ -29,9 +29,10 @@ def need(rows, *columns):
         raise KeyError(f"needs column(s) {', '.join(missing)}; it has {', '.join(rows.column_names) or 'none'}")
 
 
-def label_ids(values, what="label"):
-    """Ints stay ints (each >= 0: a class index); names become 0..n-1 in sorted order. A missing label is
-    an error naming the example, never a class called "None". Returns (ids, id2label or None)."""
+def label_ids(values, what="label", label2id=None):
+    """Ints stay ints (each >= 0: a class index); names become 0..n-1 in sorted order, or the ids of
+    `label2id` (an eval file numbered as the training file was). A missing label is an error naming the
+    example, never a class called "None". Returns (ids, id2label or None)."""
     for i, v in enumerate(values):
         if v is None or (isinstance(v, str) and not v.strip()):
             raise ValueError(f"example {i + 1} has no {what}; every example needs one")
@@ -43,6 +44,12 @@ def label_ids(values, what="label"):
             raise ValueError(f"example {negative + 1}: {what} {values[negative]} is negative; class indices "
                              "are 0, 1, ... (or give the classes as names)")
         return list(values), None
+    if label2id:
+        unknown = next((i for i, v in enumerate(values) if str(v) not in label2id), None)
+        if unknown is not None:
+            raise ValueError(f"example {unknown + 1}: {what} {values[unknown]!r} is not one of the training "
+                             f"data's ({', '.join(map(str, label2id))})")
+        return [label2id[str(v)] for v in values], {i: n for n, i in label2id.items()}
     names = sorted({str(v) for v in values})
     index = {n: i for i, n in enumerate(names)}
     return [index[str(v)] for v in values], dict(enumerate(names))
@@ -57,8 +64,9 @@ def text_of(rows, column):
     return values
 
 
-def make_dataset(path, task, tokenizer, max_length):
-    """(Dataset of token ids, collator_fn(model) -> collator, kwargs for from_pretrained (num_labels, ...))."""
+def make_dataset(path, task, tokenizer, max_length, label2id=None):
+    """(Dataset of token ids, collator_fn(model) -> collator, kwargs for from_pretrained (num_labels, ...)).
+    label2id: the training data's label names, for an eval file (so "pos" is the same class in both)."""
     rows = read_rows(path)
     if len(rows) == 0:
         raise ValueError("it holds no examples")
@@ -67,7 +75,7 @@ def make_dataset(path, task, tokenizer, max_length):
     if task == "SEQ_CLS":
         need(rows, "text", "label")
         text_of(rows, "text")
-        labels, id2label = label_ids(rows["label"])
+        labels, id2label = label_ids(rows["label"], label2id=label2id)
         n = len(id2label) if id2label else max(labels) + 1
         ds = Dataset([{**{k: v for k, v in tokenizer(r["text"], truncation=True, max_length=max_length).items()},
                        "label": y} for r, y in zip(rows, labels)])
@@ -80,7 +88,7 @@ def make_dataset(path, task, tokenizer, max_length):
         for i, r in enumerate(rows):
             if not isinstance(r.get("tokens"), list) or not isinstance(r.get("tags"), list):
                 raise ValueError(f"example {i + 1}: tokens and tags must be lists")
-        flat, id2label = label_ids([t for r in rows for t in r["tags"]], what="tag")
+        flat, id2label = label_ids([t for r in rows for t in r["tags"]], what="tag", label2id=label2id)
         examples, i = [], 0
         for r in rows:
             if len(r["tokens"]) != len(r["tags"]):

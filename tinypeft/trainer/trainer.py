@@ -279,7 +279,8 @@ class Trainer:
                     n = len(next(iter(batch.values())))
                     if outputs.get("loss") is not None:
                         losses.append((float(outputs["loss"].item()), n))
-                    preds.append(_numpy(outputs["logits"]))
+                    if not self.args.prediction_loss_only:
+                        preds.append(_numpy(outputs["logits"]))
                     batch_labels = [batch[k] for k in self.label_names if k in batch]
                     if batch_labels:
                         labels.append(np.asarray(batch_labels[0]))
@@ -291,7 +292,7 @@ class Trainer:
         metrics = {}
         if losses:
             metrics["loss"] = sum(v * n for v, n in losses) / sum(n for _, n in losses)  # mean over examples
-        if self.compute_metrics is not None and label_ids is not None:
+        if self.compute_metrics is not None and label_ids is not None and predictions is not None:
             metrics.update(self.compute_metrics(EvalPrediction(predictions=predictions, label_ids=label_ids)))
         metrics["runtime"] = round(runtime, 4)
         metrics["samples_per_second"] = round(len(dataset) / max(runtime, 1e-9), 3)

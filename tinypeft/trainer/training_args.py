@@ -53,6 +53,7 @@ class TrainingArguments:
     report_to: str = "none"
     disable_tqdm: bool = False
     label_names: Optional[List[str]] = field(default=None)
+    prediction_loss_only: bool = False  # evaluate keeps no logits (a language model's are vocab-sized per token)
     gradient_checkpointing: bool = False  # recompute each block's activations in backward
     gradient_checkpointing_kwargs: Optional[dict] = None
 

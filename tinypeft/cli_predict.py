@@ -1,0 +1,140 @@
+"""`tinypeft train --eval-data`'s metrics and `tinypeft predict`: what a trained adapter says about a file.
+
+    tinypeft predict --model MODEL --adapter out --data in.jsonl --output out.jsonl
+
+SEQ_CLS: each line of in.jsonl needs "text"; out.jsonl gets the line with "label" (the predicted class's
+name, from the adapter's id2label) and "score" (its softmax probability), as transformers' text-classification
+pipeline gives; a "label" already in the line is kept as "expected_label". CAUSAL_LM / SEQ_2_SEQ_LM: each line
+needs "prompt" (or "text"); out.jsonl gets "generation" (greedy, the new text only).
+"""
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def classification_metrics(eval_pred):
+    """accuracy and macro-F1 (the unweighted mean over classes of 2PR/(P+R), as sklearn's f1_score with
+    average="macro") of argmax(logits); positions labelled -100 (token classification's padding and
+    continuation pieces) are skipped."""
+    logits, labels = np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids)
+    preds = logits.argmax(-1)          # [N] or [N, T]
+    keep = labels != -100
+    preds, labels = preds[keep], labels[keep]
+    if labels.size == 0:
+        return {}
+    f1s = []
+    for c in np.union1d(preds, labels):  # classes that occur in the predictions or the labels
+        tp = np.sum((preds == c) & (labels == c))
+        fp, fn = np.sum((preds == c) & (labels != c)), np.sum((preds != c) & (labels == c))
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return {"accuracy": float(np.mean(preds == labels)), "f1": float(np.mean(f1s))}
+
+
+def with_perplexity(trainer_cls):
+    """A Trainer whose evaluation adds perplexity = exp(eval_loss) (a language model's loss is the mean
+    token cross-entropy), as transformers' run_clm example reports it."""
+
+    class LMTrainer(trainer_cls):
+        def evaluation_loop(self, dataset, metric_key_prefix):
+            out = super().evaluation_loop(dataset, metric_key_prefix)
+            loss = out.metrics.get(f"{metric_key_prefix}_loss")
+            if loss is not None:
+                out.metrics[f"{metric_key_prefix}_perplexity"] = math.exp(loss) if loss < 700 else float("inf")
+            return out
+
+    return LMTrainer
+
+
+# ----------------------------------------------------------------------------- predict
+
+def add_predict_parser(sub, formatter_class):
+    p = sub.add_parser("predict", help="run a trained adapter over a JSONL file; write labels or generations",
+                       description="Read --data (JSONL, JSON or CSV), run the model with --adapter over every row and "
+                       "write --output as JSON Lines. Classification: each row gets \"label\" and \"score\" "
+                       "(an input \"label\" is kept as \"expected_label\"). Language models: each row's \"prompt\" "
+                       "(or \"text\") gets a greedy \"generation\".", formatter_class=formatter_class)
+    p.add_argument("--model", required=True, help="the base model folder or repo id")
+    p.add_argument("--adapter", required=True, help="adapter folder saved by `train`")
+    p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
+    p.add_argument("--data", required=True, help="JSONL, JSON or CSV file")
+    p.add_argument("--output", required=True, help="JSONL file to write")
+    p.add_argument("--batch-size", type=int, default=8, help="rows per forward pass (classification)")
+    p.add_argument("--max-length", type=int, default=128, help="truncate inputs to this many tokens")
+    p.add_argument("--max-new-tokens", type=int, default=32, help="tokens to generate (language models)")
+
+
+def cmd_predict(args):
+    from . import no_grad
+    from .cli import UsageError, existing_tokenizer_dir, load_tokenizer, load_with_adapter, model_dir
+    from .cli_data import read_rows
+
+    path = model_dir(args.model)
+    if not Path(args.adapter).is_dir():
+        raise UsageError(f"argument --adapter: directory not found: {args.adapter}")
+    if not Path(args.data).is_file():
+        raise UsageError(f"argument --data: file not found: {args.data}")
+    for flag in ("batch_size", "max_length", "max_new_tokens"):
+        if getattr(args, flag) <= 0:
+            raise UsageError(f"argument --{flag.replace('_', '-')}: must be > 0, got {getattr(args, flag)}")
+    out_file = Path(args.output)
+    if out_file.is_dir():
+        raise UsageError(f"argument --output: {args.output} is a folder; give a file path")
+    if out_file.resolve() == Path(args.data).resolve():
+        raise UsageError(f"argument --output: {args.output} is the --data file, which would be overwritten")
+    tokenizer = load_tokenizer(existing_tokenizer_dir(args.tokenizer), args.adapter, path)
+    model, config = load_with_adapter(args.model, args.adapter)
+    task = str(config.task_type)
+    try:
+        rows = list(read_rows(args.data))
+    except ValueError as e:
+        raise UsageError(f"argument --data: {args.data}: {e}") from None
+    if task == "SEQ_CLS":
+        column = "text"
+    elif task in ("CAUSAL_LM", "SEQ_2_SEQ_LM"):
+        column = "prompt" if rows and "prompt" in rows[0] else "text"
+    else:
+        raise UsageError(f"argument --adapter: predict handles SEQ_CLS, CAUSAL_LM and SEQ_2_SEQ_LM adapters; "
+                         f"this one is {task}")
+    for i, row in enumerate(rows):
+        if not isinstance(row.get(column), str) or not row[column].strip():
+            raise UsageError(f"argument --data: {args.data}: row {i + 1} has no {column!r} text")
+    model.eval()
+    results = []
+    with no_grad():
+        if task == "SEQ_CLS":
+            from .data import DataCollatorWithPadding
+
+            collate = DataCollatorWithPadding(tokenizer)
+            id2label = model.config.id2label or {}
+            for start in range(0, len(rows), args.batch_size):
+                chunk = rows[start:start + args.batch_size]
+                batch = collate([tokenizer(r[column], truncation=True, max_length=args.max_length) for r in chunk])
+                logits = model(**batch).logits.numpy()            # [B, num_labels]
+                z = np.exp(logits - logits.max(-1, keepdims=True))
+                probs = z / z.sum(-1, keepdims=True)
+                for row, p in zip(chunk, probs):
+                    k = int(p.argmax())
+                    row = dict(row)
+                    if "label" in row:
+                        row["expected_label"] = row.pop("label")
+                    results.append({**row, "label": id2label.get(k, f"LABEL_{k}"), "score": float(p[k])})
+        else:
+            encoder_decoder = task == "SEQ_2_SEQ_LM"
+            for row in rows:  # one at a time: no padding
+                batch = tokenizer([row[column]], truncation=True, max_length=args.max_length, return_tensors="np")
+                ids = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                     max_new_tokens=args.max_new_tokens, do_sample=False,
+                                     pad_token_id=tokenizer.pad_token_id).numpy()[0]
+                new = ids if encoder_decoder else ids[batch["input_ids"].shape[1]:]
+                results.append({**row, "generation": tokenizer.decode(new, skip_special_tokens=True)})
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_name(f".{out_file.name}.tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
+    os.replace(tmp, out_file)  # atomic: never a half-written predictions file
+    print(f"{len(results)} predictions written to {args.output}")
+    return 0
