@@ -138,6 +138,40 @@ def test_predict_causal_lm_writes_the_generations(capsys, tmp_path):
     assert len(rows) == 4 and gen.rstrip("\n") == "Q: 0?" + rows[0]["generation"]
 
 
+# ----------------------------------------------------------------------------- friction 3: label names
+
+def test_label_names_and_count_are_saved_with_the_adapter_and_restored(capsys, tmp_path):
+    from tinypeft import AutoPeftModelForSequenceClassification
+
+    base = FIXTURES / "models" / "bert-base"  # no classifier in the checkpoint, as all-MiniLM-L6-v2
+    rows = [{"text": f"{name} words {i}", "label": name} for i in range(4) for name in ("sports", "cooking", "music")]
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    out_dir = tmp_path / "adapter"
+    code, _, err = run(capsys, "train", base, "--tokenizer", BPE, "--data", data, "--max-steps", 1,
+                       "--output-dir", out_dir, "--no-progress")
+    assert code == 0, err
+    saved = json.loads((out_dir / "config.json").read_text())
+    assert saved["id2label"] == {"0": "cooking", "1": "music", "2": "sports"}
+
+    model = AutoPeftModelForSequenceClassification.from_pretrained(out_dir)  # no num_labels needed
+    assert model.config.num_labels == 3
+    assert model.config.id2label == {0: "cooking", 1: "music", 2: "sports"}
+    assert model.config.label2id == {"cooking": 0, "music": 1, "sports": 2}
+
+    code, _, err = run(capsys, "predict", "--model", base, "--adapter", out_dir, "--data", data,
+                       "--output", tmp_path / "p.jsonl")
+    assert code == 0, err
+    assert {json.loads(line)["label"] for line in (tmp_path / "p.jsonl").read_text().splitlines()} <= {
+        "cooking", "music", "sports"}
+
+
+def test_names_given_by_the_caller_win_over_the_saved_ones(cls_adapter):
+    from tinypeft import AutoPeftModelForSequenceClassification
+
+    model = AutoPeftModelForSequenceClassification.from_pretrained(cls_adapter, id2label={0: "a", 1: "b"})
+    assert model.config.id2label == {0: "a", 1: "b"}
+
+
 # ----------------------------------------------------------------------------- friction 5: a silent console
 
 def test_train_with_no_progress_still_prints_the_log_lines(capsys, tmp_path):

@@ -2,6 +2,7 @@
 from ..models import auto as model_auto
 from .config import PeftConfig
 from .peft_model import (
+    LABELLED_TASKS,
     PeftModel,
     PeftModelForCausalLM,
     PeftModelForFeatureExtraction,
@@ -9,6 +10,7 @@ from .peft_model import (
     PeftModelForSeq2SeqLM,
     PeftModelForSequenceClassification,
     PeftModelForTokenClassification,
+    saved_label_names,
 )
 
 
@@ -41,6 +43,8 @@ class _BaseAutoPeftModel:
         # other kwargs (num_labels=, id2label=, ...) go to the base model, as in PEFT: a classifier
         # adapter needs a base model built with its number of labels
         base_kwargs = {k: v for k, v in kwargs.items() if k != "subfolder"}
+        if task in LABELLED_TASKS and not {"num_labels", "id2label"} & set(base_kwargs):
+            base_kwargs.update(saved_label_names(path))  # the head's size and names, saved with the adapter
         base = base_cls.from_pretrained(peft_config.base_model_name_or_path,
                                         revision=revision or peft_config.revision, **base_kwargs)
         return cls._target_peft_class.from_pretrained(base, path, adapter_name=adapter_name,

@@ -176,6 +176,8 @@ class PeftModel(nn.Module):
             inference_mode = config.inference_mode
             config.save_pretrained(out)
             config.inference_mode = inference_mode
+            if str(config.task_type) in LABELLED_TASKS:  # the head's label names live in the base config
+                self.get_base_model().config.save_pretrained(out)
             _write_model_card(out, config)
 
     @classmethod
@@ -188,6 +190,7 @@ class PeftModel(nn.Module):
         config, state = _read_adapter(path, config)
         config.inference_mode = not is_trainable
         task_cls = MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(str(config.task_type), PeftModel) if cls is PeftModel else cls
+        _restore_label_names(model, path, config)
         peft_model = task_cls(model, config, adapter_name)
         peft_model._load_weights(path, adapter_name, state)
         if not is_trainable:
@@ -236,6 +239,37 @@ def _read_adapter(path, config=None):
         return conf, load_file(files[1])
 
     return consistent_read(path, files, read)
+
+
+LABELLED_TASKS = ("SEQ_CLS", "TOKEN_CLS")
+BASE_CONFIG_NAME = "config.json"  # a classification adapter's folder keeps its base config: num_labels, id2label
+
+
+def saved_label_names(path):
+    """{"id2label": ..., "label2id": ...} from the config.json saved beside a classification adapter, or {}."""
+    from ..models.configuration_utils import read_json_object
+
+    file = Path(path) / BASE_CONFIG_NAME
+    if not file.is_file():
+        return {}
+    saved = read_json_object(file)
+    id2label = {int(k): v for k, v in (saved.get("id2label") or {}).items()}
+    if not id2label:
+        return {}
+    return {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+
+
+def _restore_label_names(model, path, config):
+    """The names the classifier was trained with, put back on a base model built with placeholder names
+    (LABEL_0...) and the same number of labels; names the caller gave are kept."""
+    if str(config.task_type) not in LABELLED_TASKS:
+        return
+    labels = saved_label_names(path)
+    base = getattr(model, "config", None)
+    if not labels or base is None or len(labels["id2label"]) != getattr(base, "num_labels", None):
+        return
+    if base.id2label == {i: f"LABEL_{i}" for i in range(base.num_labels)}:
+        base.id2label, base.label2id = labels["id2label"], labels["label2id"]
 
 
 def _adapter_dir(model_id, subfolder=None):
