@@ -181,3 +181,33 @@ def test_train_with_no_progress_still_prints_the_log_lines(capsys, tmp_path):
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("{'loss'")]
     assert len(lines) == 4 and "'grad_norm'" in lines[0] and "'learning_rate'" in lines[0] and "'epoch'" in lines[0]
+
+
+# ----------------------------------------------------------------------------- friction 8: --help and --version
+
+def test_version(capsys):
+    import tinypeft
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"tinypeft {tinypeft.__version__}"
+
+
+def test_every_command_has_a_description_and_every_default_is_shown_once():
+    import argparse
+
+    from tinypeft.cli import build_parser
+
+    parser = build_parser()
+    for name, sub in parser.commands.items():
+        assert sub.description, f"`tinypeft {name}` has no description"
+        for action in sub._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction)) or not action.option_strings:
+                continue
+            text = (sub.formatter_class(prog="x")._get_help_string(action) or "").replace(
+                "%(default)s", str(action.default))
+            flag = f"tinypeft {name} {action.option_strings[-1]}"
+            assert action.help, f"{flag} has no help"
+            assert text.count("default") <= 1, f"{flag}: {text!r}"
+            assert "(default: None)" not in text and "(default: False)" not in text, flag
+            if action.default not in (None, False) and not action.required:
+                assert "default" in text, f"{flag} does not show its default {action.default!r}"

@@ -126,14 +126,28 @@ def existing_dir(text):
 
 # ----------------------------------------------------------------------------- the parser
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" once: not for None or an off flag (nothing to show), nor when the help text
+    already says what the default is (e.g. "default: 1e-3 for lora")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser():
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="tinypeft", description="Parameter-efficient fine-tuning on NumPy: "
-        "run the demo, train an adapter, generate, merge, inspect a model.",
+        "run the demo, train an adapter, predict, generate, merge, inspect a model.",
         epilog="Run `tinypeft <command> --help` for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"tinypeft {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsFormatter
 
     from .demo import DEFAULTS
     p = sub.add_parser("demo", help="LoRA-fine-tune all-MiniLM-L6-v2 on a 4-topic task (~1 minute)",
@@ -142,10 +156,11 @@ def build_parser():
                        "reload it and classify new sentences.", formatter_class=fmt)
     p.add_argument("--output-dir", default="tinypeft-demo", help="where the adapter is saved")
     p.add_argument("--model", default=None, help="another BERT-like model (default: all-MiniLM-L6-v2)")
-    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"])
-    p.add_argument("--learning-rate", type=non_negative_float, default=DEFAULTS["learning_rate"])
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"])
-    p.add_argument("--seed", type=seed, default=DEFAULTS["seed"])
+    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], help="passes over the training set")
+    p.add_argument("--learning-rate", type=non_negative_float, default=DEFAULTS["learning_rate"],
+                   help="peak learning rate")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="examples per step")
+    p.add_argument("--seed", type=seed, default=DEFAULTS["seed"], help="seed of the shuffling, dropout and init")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("train", help="train an adapter on a JSONL/CSV file and save it",
@@ -165,27 +180,30 @@ def build_parser():
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the model's)")
     p.add_argument("--learning-rate", type=non_negative_float, default=None,
                    help="default: 1e-3 for lora/ia3, 1e-2 for prompt methods")
-    p.add_argument("--epochs", type=positive_float, default=3.0)
+    p.add_argument("--epochs", type=positive_float, default=3.0, help="passes over the training set")
     p.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps (wins over --epochs)")
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=positive_int, default=8, help="examples per step")
     p.add_argument("--max-length", type=positive_int, default=None,
                    help="truncate examples to this many tokens (default: 128, or the model's positions if fewer)")
-    p.add_argument("--output-dir", default="tinypeft-adapter")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--output-dir", default="tinypeft-adapter", help="where the adapter is saved")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the shuffling, dropout and LoRA init")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("generate", help="generate text from a causal or seq2seq model, optionally with an adapter",
+                       description="Continue each --prompt with a causal LM (gpt2, opt, llama) or answer it with a "
+                       "seq2seq model (t5), with or without a LoRA/IA3/prompt-learning adapter; greedy unless "
+                       "--do-sample. Classification adapters do not generate: use `tinypeft predict`.",
                        formatter_class=fmt)
     p.add_argument("--model", required=True, help="model folder or repo id")
     p.add_argument("--adapter", type=existing_dir, default=None, help="adapter folder saved by `train`")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
     p.add_argument("--prompt", action="append", required=True, help="a prompt; repeat for several")
-    p.add_argument("--max-new-tokens", type=positive_int, default=32)
+    p.add_argument("--max-new-tokens", type=positive_int, default=32, help="tokens to generate after the prompt")
     p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=non_negative_float, default=1.0)
+    p.add_argument("--temperature", type=non_negative_float, default=1.0, help="divides the logits before sampling")
     p.add_argument("--top-k", type=non_negative_int, default=50, help="sample from the k most likely tokens (0: all)")
     p.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling mass")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the sampling")
 
     p = sub.add_parser("merge", help="merge a LoRA adapter into its model; save a transformers model folder",
                        description="merge_and_unload the adapter and save config.json + model.safetensors + the "

@@ -24,11 +24,11 @@ def add_chat_parser(sub, formatter_class):
     p.add_argument("--adapter", default=None, help="a PEFT adapter folder to apply")
     p.add_argument("--system", default=None, help="a system message to start every conversation with")
     p.add_argument("--prompt", default=None, help="answer this one message and exit")
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--max-new-tokens", type=int, default=256, help="most tokens in one answer")
     p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=0.7, help="divides the logits before sampling")
+    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling")
 
 
 class WriterStreamer(TextStreamer):

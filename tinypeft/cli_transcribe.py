@@ -14,7 +14,8 @@ def add_parser(sub, formatter_class):
     p.add_argument("--model", required=True, help="Whisper model folder or repo id in the hub cache")
     p.add_argument("--adapter", default=None, help="a LoRA adapter folder for the model (PEFT's format)")
     p.add_argument("--language", default=None, help="e.g. en or french (default: detected, or the model's)")
-    p.add_argument("--task", choices=["transcribe", "translate"], default=None)
+    p.add_argument("--task", choices=["transcribe", "translate"], default=None,
+                   help="transcribe in the spoken language or translate to English (default: the model's)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="default: generation_config's max_length")
     return p
 
