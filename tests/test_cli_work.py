@@ -183,6 +183,46 @@ def test_train_with_no_progress_still_prints_the_log_lines(capsys, tmp_path):
     assert len(lines) == 4 and "'grad_norm'" in lines[0] and "'learning_rate'" in lines[0] and "'epoch'" in lines[0]
 
 
+# ----------------------------------------------------------------------------- frictions 6 and 7: the task
+
+def test_text_and_label_columns_on_gpt2_train_a_classifier_announced_with_batches_above_one(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "cls.jsonl", cls_rows(8))
+    out_dir = tmp_path / "a"
+    code, out, err = run(capsys, "train", GPT2, "--data", data, "--max-steps", 2, "--batch-size", 4,
+                         "--output-dir", out_dir, "--no-progress")
+    assert code == 0, err
+    assert f"task: SEQ_CLS (from the columns text, label of {data}" in out
+    assert json.loads((out_dir / "adapter_config.json").read_text())["task_type"] == "SEQ_CLS"
+    code, _, err = run(capsys, "predict", "--model", GPT2, "--adapter", out_dir, "--data", data,
+                       "--output", tmp_path / "p.jsonl", "--batch-size", 4)
+    assert code == 0, err
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 8
+
+
+def test_gpt2_with_task_seq_cls_gets_the_pad_token_from_the_tokenizer(capsys, tmp_path):
+    import shutil
+
+    gpt2 = tmp_path / "gpt2"  # as the real gpt2: no pad_token_id in config.json
+    shutil.copytree(GPT2, gpt2)
+    config = json.loads((gpt2 / "config.json").read_text())
+    del config["pad_token_id"]
+    (gpt2 / "config.json").write_text(json.dumps(config))
+    data = write_jsonl(tmp_path / "cls.jsonl", cls_rows(8))
+    code, out, err = run(capsys, "train", gpt2, "--task", "SEQ_CLS", "--data", data, "--max-steps", 1,
+                         "--batch-size", 4, "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 0, err
+    assert "task:" not in out  # chosen, not inferred
+    code, _, err = run(capsys, "predict", "--model", gpt2, "--adapter", tmp_path / "a", "--data", data,
+                       "--output", tmp_path / "p.jsonl", "--batch-size", 4)
+    assert code == 0, err
+
+
+def test_language_model_columns_on_an_encoder_are_refused(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "lm.jsonl", [{"prompt": "a", "completion": "b"}])
+    code, _, err = run(capsys, "train", BERT, "--tokenizer", BPE, "--data", data, "--output-dir", tmp_path / "a")
+    assert code == 2 and "columns prompt, completion are for a language model" in err
+
+
 # ----------------------------------------------------------------------------- friction 8: --help and --version
 
 def test_version(capsys):

@@ -284,6 +284,33 @@ def default_task(config):
     return "SEQ_CLS" if config.get("model_type") == "bert" else "CAUSAL_LM"
 
 
+def infer_task(data, config):
+    """The task the data file's columns ask for, announced with the columns it was read from; a model
+    that cannot learn it is refused, never trained on another task that ignores some columns (a GPT-2
+    given text,label learns to classify, not to continue the text)."""
+    from .cli_data import read_rows
+
+    try:
+        columns = set(read_rows(data).column_names)
+    except ValueError as e:
+        raise UsageError(f"argument --data: {data}: {e}") from None
+    model_task = default_task(config)
+    for needed, task in ((("text", "label"), "SEQ_CLS"), (("tokens", "tags"), "TOKEN_CLS"),
+                         (("prompt", "completion"), None), (("text", "target"), "SEQ_2_SEQ_LM"), (("text",), None)):
+        if set(needed) <= columns:
+            break
+    else:
+        return model_task  # make_dataset names the missing columns
+    if task is None:  # a language-modelling file: the model's kind of LM
+        task = model_task if model_task != "SEQ_CLS" else "CAUSAL_LM"
+    if task in ("CAUSAL_LM", "SEQ_2_SEQ_LM") and model_task == "SEQ_CLS":
+        raise UsageError(f"argument --data: the columns {', '.join(needed)} are for a language model, but "
+                         f"{config.get('model_type')} is an encoder without one; give text,label columns to "
+                         "classify, or a causal/seq2seq model")
+    print(f"task: {task} (from the columns {', '.join(needed)} of {data}; pass --task to choose another)")
+    return task
+
+
 def auto_class(task):
     from . import models
 
@@ -405,7 +432,7 @@ def cmd_train(args):
     tokenizer_dir = existing_tokenizer_dir(args.tokenizer)
     output_dir = output_folder(args.output_dir, "--output-dir", model=path, tokenizer=tokenizer_dir)
     model_config = read_config(path)
-    task = args.task or default_task(model_config)
+    task = args.task or infer_task(args.data, model_config)
     config = peft_config(args, task, model_config.get("model_type"))
     context = context_length(model_config)
     virtual = virtual_tokens(config)  # prompt-learning's virtual tokens take positions too
@@ -435,6 +462,9 @@ def cmd_train(args):
     from .peft import get_peft_model
 
     set_seed(args.seed)
+    if task == "SEQ_CLS" and model_config.get("pad_token_id") is None and tokenizer.pad_token_id is not None:
+        # the classifier reads each row's last non-pad token, which needs the pad id (GPT-2 has none)
+        model_kwargs["pad_token_id"] = tokenizer.pad_token_id
     try:
         model = auto_class(task).from_pretrained(name, **model_kwargs)
     except ValueError as e:  # e.g. 3 labels in the data, a 2-way classifier in the checkpoint

@@ -103,6 +103,9 @@ def cmd_predict(args):
     for i, row in enumerate(rows):
         if not isinstance(row.get(column), str) or not row[column].strip():
             raise UsageError(f"argument --data: {args.data}: row {i + 1} has no {column!r} text")
+    base_config = model.get_base_model().config
+    if task == "SEQ_CLS" and base_config.pad_token_id is None:
+        base_config.pad_token_id = tokenizer.pad_token_id  # GPT-2's classifier finds each row's end by it
     model.eval()
     results = []
     with no_grad():
