@@ -223,6 +223,51 @@ def test_language_model_columns_on_an_encoder_are_refused(capsys, tmp_path):
     assert code == 2 and "columns prompt, completion are for a language model" in err
 
 
+# ----------------------------------------------------------------------------- chat: generate --chat, demo --task chat
+
+TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def test_generate_chat_applies_the_chat_template(capsys, tmp_path):
+    import shutil
+
+    from tinypeft.models import AutoModelForCausalLM
+    from tinypeft.tokenization import AutoTokenizer
+
+    llama = tmp_path / "llama"
+    shutil.copytree(FIXTURES / "models" / "llama", llama)
+    config = json.loads((llama / "tokenizer_config.json").read_text())
+    config["chat_template"] = TEMPLATE
+    (llama / "tokenizer_config.json").write_text(json.dumps(config))
+    code, out, err = run(capsys, "generate", "--model", llama, "--chat", "--prompt", "hello", "--max-new-tokens", 4)
+    assert code == 0, err
+    tok = AutoTokenizer.from_pretrained(llama)
+    full = tok.apply_chat_template([{"role": "user", "content": "hello"}], add_generation_prompt=True,
+                                   return_dict=True, return_tensors="np")["input_ids"]
+    assert "<|user|>hello" in tok.decode(full[0]) and tok.decode(full[0]).endswith("<|assistant|>")
+    model = AutoModelForCausalLM.from_pretrained(llama)
+    new = model.generate(input_ids=full, max_new_tokens=4, do_sample=False).numpy()[0][full.shape[1]:]
+    assert out.strip() == tok.decode(new, skip_special_tokens=True).strip()
+
+
+def test_generate_chat_without_a_template_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "generate", "--model", GPT2, "--chat", "--prompt", "hello")
+    assert code == 2 and "--chat: the tokenizer has no chat template" in err
+
+
+def test_demo_task_chat_runs_the_chat_demo(capsys, tmp_path, monkeypatch):
+    from tinypeft.demo import chat
+
+    calls = []
+    monkeypatch.setattr(chat, "run_chat_demo", lambda **kw: calls.append(kw))
+    code, _, err = run(capsys, "demo", "--task", "chat", "--output-dir", tmp_path / "c", "--learning-rate", 0.01)
+    assert code == 0, err
+    assert calls == [{"output_dir": str(tmp_path / "c"), "model": None, "seed": 0, "learning_rate": 0.01}]
+    code, _, err = run(capsys, "demo", "--task", "chat", "--epochs", 2)
+    assert code == 2 and "--epochs" in err
+
+
 # ----------------------------------------------------------------------------- friction 8: --help and --version
 
 def test_version(capsys):

