@@ -219,6 +219,11 @@ class DatasetDict(dict):
     def column_names(self):
         return {k: v.column_names for k, v in self.items()}
 
+    def __repr__(self):  # as datasets prints it: each split's columns and size
+        splits = "".join(f"    {k}: Dataset({{\n        features: {v.column_names},\n        num_rows: {len(v)}\n"
+                         f"    }})\n" for k, v in self.items())
+        return f"DatasetDict({{\n{splits}}})"
+
 
 def load_dataset(path, data_files=None, split=None):
     """`datasets.load_dataset` for local files: path is "json" or "csv"; data_files a path, a list of

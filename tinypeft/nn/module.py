@@ -233,6 +233,19 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
+    @property
+    def dtype(self):
+        """The dtype of the first floating-point parameter (float32 unless converted), as transformers'
+        PreTrainedModel.dtype; None for a module without parameters."""
+        first = next((p for p in self.parameters() if np.dtype(p.dtype).kind == "f"), None)
+        return None if first is None else np.dtype(first.dtype)
+
+    @property
+    def device(self):
+        """"cpu" (NumPy) or "cuda" (CuPy): where the first parameter lives, as transformers' model.device."""
+        first = next(self.parameters(), None)
+        return "cpu" if first is None else first.device
+
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 

@@ -6,7 +6,7 @@ towards 0 would shrink every activation it scales, and a bias does not multiply 
 buys no regularisation there (transformers' get_decay_parameter_names).
 """
 from .. import nn
-from ..optim import AdamW
+from ..optim import SGD, AdamW
 from ..optim.lr_scheduler import (
     get_constant_schedule_with_warmup,
     get_cosine_schedule_with_warmup,
@@ -38,6 +38,8 @@ def create_optimizer(model, args):
         {"params": [p for n, p in trainable if n in decay], "weight_decay": args.weight_decay},
         {"params": [p for n, p in trainable if n not in decay], "weight_decay": 0.0},
     ]
+    if args.optim == "sgd":
+        return SGD([g for g in groups if g["params"]], lr=args.learning_rate, weight_decay=args.weight_decay)
     return AdamW([g for g in groups if g["params"]], lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                  eps=args.adam_epsilon, weight_decay=args.weight_decay)
 

@@ -69,7 +69,8 @@ class Trainer:
         self.optimizer, self.lr_scheduler = optimizers
         self.state = TrainerState()
         self.label_names = self.args.label_names or ["labels"]
-        self._jsonl = JsonlLog(self.args.output_dir) if self.args.report_to == "jsonl" else None
+        log_dir = self.args.logging_dir or self.args.output_dir
+        self._jsonl = JsonlLog(log_dir) if self.args.report_to == "jsonl" else None
         self._last_checkpoint = None
         self._last_eval_metrics = None
         self._bar = None  # the training bar while train() runs: log lines are written above it

@@ -10,6 +10,7 @@ from typing import List, Optional
 LR_SCHEDULER_TYPES = ("linear", "cosine", "constant", "constant_with_warmup")
 INTERVAL_STRATEGIES = ("no", "steps", "epoch")
 REPORT_TO = ("none", "jsonl")
+OPTIMIZERS = ("adamw_torch", "adamw_hf", "sgd")  # both adamw names: the one AdamW (decoupled weight decay)
 
 
 def _choice(name, value, allowed):
@@ -54,6 +55,12 @@ class TrainingArguments:
     disable_tqdm: bool = False
     label_names: Optional[List[str]] = field(default=None)
     prediction_loss_only: bool = False  # evaluate keeps no logits (a language model's are vocab-sized per token)
+    optim: str = "adamw_torch"
+    logging_dir: Optional[str] = None  # where report_to="jsonl" writes trainer_log.jsonl (default: output_dir)
+    use_cpu: bool = False  # tinypeft trains on the CPU either way; True is accepted for scripts that pass it
+    dataloader_num_workers: int = 0  # batches are made in the training process; > 0 is refused
+    fp16: bool = False  # refused: NumPy trains in float32
+    bf16: bool = False  # refused: NumPy trains in float32
     gradient_checkpointing: bool = False  # recompute each block's activations in backward
     gradient_checkpointing_kwargs: Optional[dict] = None
 
@@ -64,6 +71,16 @@ class TrainingArguments:
         _choice("eval_strategy", self.eval_strategy, INTERVAL_STRATEGIES)
         _choice("save_strategy", self.save_strategy, INTERVAL_STRATEGIES)
         _choice("report_to", self.report_to, REPORT_TO)
+        _choice("optim", self.optim, OPTIMIZERS)
+        for name in ("fp16", "bf16"):
+            if getattr(self, name):
+                raise ValueError(f"{name}=True: tinypeft trains in float32 on NumPy, which has no {name} "
+                                 f"arithmetic (mixed precision is a GPU feature); remove {name}=True to train in "
+                                 "float32.")
+        if self.dataloader_num_workers != 0:
+            raise ValueError(f"dataloader_num_workers={self.dataloader_num_workers!r}: tinypeft collates batches in "
+                             "the training process (a batch of token ids takes microseconds next to the model's "
+                             "step); use dataloader_num_workers=0.")
         _at_least("learning_rate", self.learning_rate, 0.0, (int, float))
         _at_least("num_train_epochs", self.num_train_epochs, 0.0, (int, float))
         if not isinstance(self.max_steps, int) or self.max_steps == 0 or self.max_steps < -1:
