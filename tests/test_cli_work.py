@@ -138,6 +138,18 @@ def test_predict_causal_lm_writes_the_generations(capsys, tmp_path):
     assert len(rows) == 4 and gen.rstrip("\n") == "Q: 0?" + rows[0]["generation"]
 
 
+# ----------------------------------------------------------------------------- friction 2: a flat loss
+
+def test_a_loss_that_barely_moved_is_warned_about(capsys, tmp_path):
+    data = write_jsonl(tmp_path / "lm.jsonl", [{"text": f"line number {i}"} for i in range(8)])
+    code, _, err = run(capsys, "train", GPT2, "--data", data, "--max-steps", 4, "--learning-rate", "1e-9",
+                       "--output-dir", tmp_path / "a", "--no-progress")
+    assert code == 0 and "warning: the loss barely moved" in err
+    code, _, err = run(capsys, "train", GPT2, "--data", data, "--max-steps", 12, "--learning-rate", "0.05",
+                       "--batch-size", 8, "--output-dir", tmp_path / "b", "--no-progress")
+    assert code == 0 and "barely moved" not in err
+
+
 # ----------------------------------------------------------------------------- friction 3: label names
 
 def test_label_names_and_count_are_saved_with_the_adapter_and_restored(capsys, tmp_path):

@@ -515,7 +515,17 @@ def cmd_train(args):
     tokenizer.save_pretrained(output_dir)
     print(f"train loss {result.training_loss:.4f} over {result.global_step} steps; "
           f"adapter saved to {args.output_dir}")
+    warn_if_flat(trainer.state.log_history)
     return 0
+
+
+def warn_if_flat(log_history, ratio=0.9):
+    """A warning when the last logged loss is above `ratio` of the first: with a small data set the
+    defaults may be too few steps or too low a learning rate, and a flat loss otherwise goes unnoticed."""
+    losses = [e["loss"] for e in log_history if "loss" in e]
+    if len(losses) >= 2 and losses[-1] > ratio * losses[0]:
+        print(f"warning: the loss barely moved ({losses[0]:.4f} -> {losses[-1]:.4f}); the adapter may have "
+              "learnt little. Try more --epochs or a higher --learning-rate.", file=sys.stderr)
 
 
 def context_length(config):
