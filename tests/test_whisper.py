@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 WHISPER = FIXTURES / "models" / "whisper"
 ADAPTER = FIXTURES / "peft" / "lora_whisper"
 sys.path.insert(0, str(FIXTURES))
-from make_whisper_fixtures import FEATURE_FRAMES, reference_inputs  # noqa: E402
+from whisper_inputs import FEATURE_FRAMES, reference_inputs  # noqa: E402
 
 REF = np.load(FIXTURES / "reference" / "whisper.npz")
 # measured: 4.2e-06 (logits of std 1.3, float32)
@@ -218,3 +218,17 @@ def test_spec_augment_is_refused_in_training(model, inputs):
     m.train()
     with pytest.raises(NotImplementedError, match="apply_spec_augment = False"):
         m(input_features=tp.tensor(inputs[0][:1]), decoder_input_ids=inputs[1][:1])
+
+
+def test_an_adapter_without_task_type_records_its_base_class(tmp_path):
+    """PEFT writes auto_mapping when task_type is None, so its AutoPeftModel can rebuild the base class."""
+    import json
+
+    model = tp.get_peft_model(AutoModelForSpeechSeq2Seq.from_pretrained(WHISPER),
+                              tp.LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert saved["auto_mapping"] == {"base_model_class": "WhisperForConditionalGeneration",
+                                     "parent_library": "transformers.models.whisper.modeling_whisper"}
+    loaded = tp.AutoPeftModel.from_pretrained(tmp_path)
+    assert type(loaded.get_base_model()).__name__ == "WhisperForConditionalGeneration"

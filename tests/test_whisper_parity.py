@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 WHISPER = FIXTURES / "models" / "whisper"
 ADAPTER = FIXTURES / "peft" / "lora_whisper"
 sys.path.insert(0, str(FIXTURES))
-from make_whisper_fixtures import reference_inputs  # noqa: E402
+from whisper_inputs import reference_inputs  # noqa: E402
 
 
 def hf_model():
@@ -125,6 +125,12 @@ def test_tinypeft_lora_on_whisper_loads_in_peft(tmp_path):
     rel = np.abs(a - b).max() / np.abs(b).max()
     print(rel)
     assert rel < 1e-5  # measured 3.5e-06 relative to the largest logit (1.6e-05 absolute)
+    # PEFT's AutoPeftModel (the quicktour's line) rebuilds the base from adapter_config.json's auto_mapping
+    theirs_auto = peft.AutoPeftModel.from_pretrained(str(tmp_path)).eval()
+    assert type(theirs_auto.get_base_model()).__name__ == "WhisperForConditionalGeneration"
+    with torch.no_grad():
+        c = theirs_auto(input_features=torch.tensor(features), decoder_input_ids=torch.tensor(dec)).logits.numpy()
+    assert np.abs(a - c).max() / np.abs(c).max() < 1e-5
 
 
 def test_transformers_loads_what_tinypeft_saves(tmp_path):

@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 from .models import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,  # noqa: E402
                      AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTokenClassification)
 from .models import GenerationConfig, TextIteratorStreamer, TextStreamer  # noqa: E402
+from .models import AutoFeatureExtractor, AutoModelForSpeechSeq2Seq, AutoProcessor  # noqa: E402
 from .tokenization import AutoTokenizer  # noqa: E402
 from .peft import (AutoPeftModel, AutoPeftModelForCausalLM, AutoPeftModelForFeatureExtraction,  # noqa: E402
                    AutoPeftModelForQuestionAnswering, AutoPeftModelForSeq2SeqLM, AutoPeftModelForSequenceClassification,
@@ -59,6 +60,7 @@ __all__ = [
     # transformers
     "AutoConfig", "AutoModel", "AutoModelForCausalLM", "AutoModelForQuestionAnswering", "AutoModelForSeq2SeqLM",
     "AutoModelForSequenceClassification", "AutoModelForTokenClassification", "AutoTokenizer",
+    "AutoModelForSpeechSeq2Seq", "AutoFeatureExtractor", "AutoProcessor",
     "GenerationConfig", "TextStreamer", "TextIteratorStreamer",
     # PEFT
     "get_peft_model", "AutoPeftModel", "AutoPeftModelForCausalLM", "AutoPeftModelForFeatureExtraction",

@@ -173,6 +173,11 @@ class PeftModel(nn.Module):
             config = self.peft_config[name]
             if config.base_model_name_or_path is None:
                 config.base_model_name_or_path = getattr(self.get_base_model(), "name_or_path", None) or None
+            if config.task_type is None:  # as PEFT: name the base class, so AutoPeftModel can rebuild it
+                base = self.get_base_model()
+                model_type = getattr(getattr(base, "config", None), "model_type", None)
+                library = f"transformers.models.{model_type}.modeling_{model_type}" if model_type else type(base).__module__
+                config.auto_mapping = {"base_model_class": type(base).__name__, "parent_library": library}
             inference_mode = config.inference_mode
             config.save_pretrained(out)
             config.inference_mode = inference_mode
