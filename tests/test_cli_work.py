@@ -282,6 +282,15 @@ def test_demo_task_chat_runs_the_chat_demo(capsys, tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- friction 8: --help and --version
 
+def test_train_and_info_print_where_the_model_came_from(capsys, tmp_path):
+    code, out, err = run(capsys, "info", "--model", GPT2)
+    assert code == 0 and out.startswith(f"model: {GPT2} from {Path(GPT2).resolve()}\n")
+    data = write_jsonl(tmp_path / "lm.jsonl", [{"text": "a b c"}])
+    code, out, err = run(capsys, "train", GPT2, "--data", data, "--max-steps", 1, "--output-dir", tmp_path / "a",
+                         "--no-progress")
+    assert code == 0 and out.startswith(f"model: {GPT2} from ")
+
+
 def test_version(capsys):
     import tinypeft
 

@@ -178,8 +178,8 @@ def build_parser():
     p.add_argument("model", nargs="?", help="model folder or repo id (or give --model)")
     p.add_argument("--model", dest="model_option", metavar="MODEL", help="same as the positional model")
     add_method_options(p)
-    p.add_argument("--task", choices=TASKS, default=None, help="default: from the model (CAUSAL_LM for decoders, "
-                   "SEQ_2_SEQ_LM for encoder-decoders, SEQ_CLS for encoders)")
+    p.add_argument("--task", choices=TASKS, default=None, help="default: from the data's columns (text,label: "
+                   "SEQ_CLS; tokens,tags: TOKEN_CLS; text or prompt,completion: the model's LM task), announced")
     p.add_argument("--data", required=True, type=existing_file, help="JSONL, JSON or CSV file (columns: see above)")
     p.add_argument("--eval-data", type=existing_file, default=None,
                    help="held-out file, same columns: evaluated after each epoch (accuracy and macro-F1 for "
@@ -450,6 +450,7 @@ def cmd_train(args):
     if not name:
         raise UsageError("argument model: a model folder or repo id is required")
     path = model_dir(name, "model")
+    print(f"model: {name} from {Path(path).resolve()}")
     tokenizer_dir = existing_tokenizer_dir(args.tokenizer)
     output_dir = output_folder(args.output_dir, "--output-dir", model=path, tokenizer=tokenizer_dir)
     model_config = read_config(path)
@@ -655,7 +656,7 @@ def cmd_info(args):
     from . import nn
     from .models.auto import AutoConfig
 
-    model_dir(args.model)
+    print(f"model: {args.model} from {Path(model_dir(args.model)).resolve()}")
     config = AutoConfig.from_pretrained(args.model)
     if args.task is not None:
         cls = auto_class(args.task).model_class(config)
