@@ -9,7 +9,7 @@ Training-only noise as PEFT: module_dropout skips the whole adapter with probabi
 rank_dropout zeroes output rows of delta (rescaled to keep the mean).
 """
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -18,14 +18,36 @@ from ... import nn
 from ...autograd import no_grad
 from ...creation import generator
 from ...tensor import Tensor
-from ..config import PeftConfig
+from ..config import PeftConfig, normalize_target_fields
 from .tuners_utils import BaseTuner, BaseTunerLayer, get_pattern_key
 
 
 @dataclass
 class LycorisConfig(PeftConfig):
+    """The fields LoHa and LoKr share (PEFT repeats them in each config; the defaults are the same)."""
+
     rank_pattern: Optional[dict] = field(default_factory=dict)
     alpha_pattern: Optional[dict] = field(default_factory=dict)
+    r: int = 8
+    alpha: int = 8
+    rank_dropout: float = 0.0
+    module_dropout: float = 0.0
+    use_effective_conv2d: bool = False
+    target_modules: Optional[Union[list, str]] = None
+    exclude_modules: Optional[Union[list, str]] = None
+    init_weights: bool = True
+    layers_to_transform: Optional[Union[list, int]] = None
+    layers_pattern: Optional[Union[list, str]] = None
+    modules_to_save: Optional[list] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        normalize_target_fields(self)
+        if self.layers_pattern and self.layers_to_transform is None:
+            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+        for name in ("rank_dropout", "module_dropout"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{type(self).__name__}({name}={getattr(self, name)!r}) must be in [0, 1].")
 
 
 class LycorisLayer(nn.Module, BaseTunerLayer):
