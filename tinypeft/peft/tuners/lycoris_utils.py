@@ -15,7 +15,6 @@ import numpy as np
 
 from ... import functional as F
 from ... import nn
-from ...autograd import no_grad
 from ...creation import generator
 from ...tensor import Tensor
 from ..config import PeftConfig, normalize_target_fields
@@ -107,23 +106,11 @@ class LycorisLayer(nn.Module, BaseTunerLayer):
         return result
 
     def merge(self, safe_merge=False, adapter_names=None):
-        for adapter in adapter_names or self.active_adapters:
-            if adapter in self.merged_adapters or adapter not in self._available_adapters:
-                continue
-            W = self.base_layer.weight
-            with no_grad():
-                merged = W.data + self.get_delta_weight(adapter).data
-            if safe_merge and not np.isfinite(merged).all():
-                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            W.data = merged.astype(W.dtype)
-            self.merged_adapters.append(adapter)
+        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a).data, adapter_names, safe_merge,
+                             self._available_adapters)
 
     def unmerge(self):
-        while self.merged_adapters:
-            adapter = self.merged_adapters.pop()
-            W = self.base_layer.weight
-            with no_grad():
-                W.data = (W.data - self.get_delta_weight(adapter).data).astype(W.dtype)
+        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a).data)
 
 
 class LycorisTuner(BaseTuner):

@@ -7,7 +7,10 @@ name; PeftModel holds the tuner as `.base_model`. That nesting gives PEFT's stat
 import re
 import warnings
 
+import numpy as np
+
 from ... import nn
+from ...autograd import no_grad
 from ..utils.other import SEQ_CLS_HEAD_NAMES, ModulesToSaveWrapper
 from ...models.gpt2 import Conv1D
 
@@ -116,6 +119,27 @@ class BaseTunerLayer:
             for key, module in container.items():
                 _requires_grad(module, key in names)
         self._active_adapter = names
+
+    def _merge_adapters(self, merged_weight, adapter_names, safe_merge, available):
+        """Fold each adapter into the base weight: W <- merged_weight(adapter, W) (NumPy arrays), skipping those
+        merged already or not in `available` (the adapters this layer holds)."""
+        for adapter in adapter_names or self.active_adapters:
+            if adapter in self.merged_adapters or adapter not in available:
+                continue
+            W = self.base_layer.weight
+            with no_grad():
+                merged = merged_weight(adapter, W.data)
+            if safe_merge and not np.isfinite(merged).all():
+                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
+            W.data = merged.astype(W.dtype)
+            self.merged_adapters.append(adapter)
+
+    def _unmerge_adapters(self, unmerged_weight):
+        """Undo merges last first: W <- unmerged_weight(adapter, W)."""
+        while self.merged_adapters:
+            W = self.base_layer.weight
+            with no_grad():
+                W.data = unmerged_weight(self.merged_adapters.pop(), W.data).astype(W.dtype)
 
     def delete_adapter(self, adapter_name):
         for attr in self.adapter_layer_names + self.other_param_names:
