@@ -188,6 +188,16 @@ class BaseTuner(nn.Module):
         return [self.active_adapter] if isinstance(self.active_adapter, str) else list(self.active_adapter)
 
     # -- injection -----------------------------------------------------------------------------------------
+    def _add_to_layer(self, target, target_name, parent, new_layer, update):
+        """One target module: update(layer) adds the adapter to the adapter layer already there (an existing
+        self.layer_class), or to new_layer(target), which then replaces the target in its parent. Either way
+        only the tuner's active adapters stay active (a new adapter waits for set_adapter)."""
+        layer = target if isinstance(target, self.layer_class) else new_layer(target)
+        update(layer)
+        layer.set_adapter(self.active_adapters)
+        if layer is not target:
+            setattr(parent, target_name, layer)
+
     def _prepare_config(self, config, model):
         if config.target_modules is None:
             model_type = model.config.model_type
