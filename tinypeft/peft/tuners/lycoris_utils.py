@@ -69,6 +69,15 @@ class LycorisLayer(nn.Module, BaseTunerLayer):
     def _available_adapters(self):
         return {a for name in self.adapter_layer_names for a in getattr(self, name)}
 
+    def _update_common(self, adapter_name, r, alpha, config):
+        """What update_layer records for every LyCORIS method: rank, alpha, scale alpha / r, the dropouts."""
+        if r <= 0:
+            raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
+        self.r[adapter_name], self.alpha[adapter_name] = r, alpha
+        self.scaling[adapter_name] = alpha / r
+        self.rank_dropout[adapter_name] = config.rank_dropout
+        self.module_dropout[adapter_name] = config.module_dropout
+
     def get_delta_weight(self, adapter_name):
         """delta as a Tensor shaped like the base weight (autograd reaches the factors through it)."""
         raise NotImplementedError
@@ -92,14 +101,9 @@ class LycorisLayer(nn.Module, BaseTunerLayer):
         return conv(x, delta, None, base.stride, base.padding, base.dilation, base.groups)
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
+        adapters = self._adapters_to_run(self._available_adapters)
         result = self.base_layer(x, *args, **kwargs)
-        if self.disable_adapters or self.merged:
-            return result
-        for adapter in self.active_adapters:
-            if adapter not in self._available_adapters:
-                continue
+        for adapter in adapters:
             if self.training and generator().random() < self.module_dropout[adapter]:
                 continue  # module dropout: this adapter sits out this step
             result = result + self._get_delta_activations(adapter, x)

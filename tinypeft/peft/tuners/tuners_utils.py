@@ -120,6 +120,15 @@ class BaseTunerLayer:
                 _requires_grad(module, key in names)
         self._active_adapter = names
 
+    def _adapters_to_run(self, available):
+        """The active adapters in `available` (those this layer holds) that a forward should apply: none while
+        adapters are disabled (unmerging first, as PEFT does) or merged into the base weight."""
+        if self.disable_adapters and self.merged:
+            self.unmerge()
+        if self.disable_adapters or self.merged:
+            return []
+        return [a for a in self.active_adapters if a in available]
+
     def _merge_adapters(self, merged_weight, adapter_names, safe_merge, available):
         """Fold each adapter into the base weight: W <- merged_weight(adapter, W) (NumPy arrays), skipping those
         merged already or not in `available` (the adapters this layer holds)."""

@@ -86,10 +86,8 @@ class HRALayer(nn.Module, BaseTunerLayer):
         return self._rotated(W, R)
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
-        active = [a for a in self.active_adapters if a in self.hra_u]
-        if self.disable_adapters or self.merged or not active:
+        active = self._adapters_to_run(self.hra_u)
+        if not active:
             return self.base_layer(x, *args, **kwargs)
         W, b = self._weight(active), self.base_layer.bias
         if isinstance(self.base_layer, nn.Conv2d):  # PEFT passes only the padding (stride 1)

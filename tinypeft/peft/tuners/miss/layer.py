@@ -79,10 +79,8 @@ class MissLayer(nn.Module, BaseTunerLayer):
         return (prod + B).permute(1, 2, 0, 3).reshape(*W.shape)
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
-        active = [a for a in self.active_adapters if a in self.miss_block]
-        if self.disable_adapters or self.merged or not active:
+        active = self._adapters_to_run(self.miss_block)
+        if not active:
             return self.base_layer(x, *args, **kwargs)
         if self.miss_fn == "bat":
             W = self.base_layer.weight

@@ -96,14 +96,9 @@ class VeraLayer(nn.Module, BaseTunerLayer):
         self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
+        adapters = self._adapters_to_run(self.vera_lambda_d)
         result = self.base_layer(x, *args, **kwargs)
-        if self.disable_adapters or self.merged:
-            return result
-        for adapter in self.active_adapters:
-            if adapter not in self.vera_lambda_d:
-                continue
+        for adapter in adapters:
             A, B = self._sliced(adapter)
             h = self.vera_dropout[adapter](x) @ Tensor(A.T)                   # [.., in] -> [.., r]
             h = (h * self.vera_lambda_d[adapter]) @ Tensor(B.T)               # -> [.., out]
