@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 WHISPER = FIXTURES / "models" / "whisper"
 ADAPTER = FIXTURES / "peft" / "lora_whisper"
 sys.path.insert(0, str(FIXTURES))
-from make_whisper_fixtures import FEATURE_FRAMES, reference_inputs  # noqa: E402
+from whisper_inputs import FEATURE_FRAMES, reference_inputs  # noqa: E402
 
 REF = np.load(FIXTURES / "reference" / "whisper.npz")
 # measured: 4.2e-06 (logits of std 1.3, float32)

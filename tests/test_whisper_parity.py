@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 WHISPER = FIXTURES / "models" / "whisper"
 ADAPTER = FIXTURES / "peft" / "lora_whisper"
 sys.path.insert(0, str(FIXTURES))
-from make_whisper_fixtures import reference_inputs  # noqa: E402
+from whisper_inputs import reference_inputs  # noqa: E402
 
 
 def hf_model():
