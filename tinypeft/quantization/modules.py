@@ -22,10 +22,13 @@ class _QuantizedParameter(Parameter):
     loads_transposed = False
 
     def __init__(self, data=None, requires_grad=False, quant_shape=None):
-        super().__init__(data, requires_grad=False)
+        float_values = isinstance(data, np.ndarray) and data.dtype.kind == "f"
+        super().__init__(Unallocated(data.shape, np.float32) if float_values else data, requires_grad=False)
         self.quant_shape = tuple(quant_shape if quant_shape is not None else data.shape)
         if requires_grad:
             self.requires_grad_(True)
+        if float_values:  # quantized now, by the subclass's _quantize (its settings are set before this)
+            self.data = data
 
     @property
     def data(self):
@@ -70,11 +73,7 @@ class Params4bit(_QuantizedParameter):
         QF.get_4bit_type(quant_type)  # an unknown type fails here, with the list of known ones
         self.blocksize, self.compress_statistics, self.quant_type = blocksize, compress_statistics, quant_type
         self.quant_state = quant_state
-        float_values = isinstance(data, np.ndarray) and data.dtype.kind == "f"
-        super().__init__(Unallocated(data.shape, np.float32) if float_values else data, requires_grad,
-                         quant_shape)
-        if float_values:
-            self.data = data
+        super().__init__(data, requires_grad, quant_shape)
 
     def _quantize(self, arr):
         packed, self.quant_state = QF.quantize_4bit(arr, self.blocksize, self.compress_statistics, self.quant_type)
@@ -88,11 +87,7 @@ class Int8Params(_QuantizedParameter):
         if has_fp16_weights:
             raise NotImplementedError("tinypeft's Int8Params keeps only int8 weights: pass has_fp16_weights=False.")
         self.SCB = None
-        float_values = isinstance(data, np.ndarray) and data.dtype.kind == "f"
-        super().__init__(Unallocated(data.shape, np.float32) if float_values else data, requires_grad,
-                         quant_shape)
-        if float_values:
-            self.data = data
+        super().__init__(data, requires_grad, quant_shape)
 
     def _quantize(self, arr):
         CB, self.SCB = QF.int8_vectorwise_quant(arr)

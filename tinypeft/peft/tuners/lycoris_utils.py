@@ -9,23 +9,44 @@ Training-only noise as PEFT: module_dropout skips the whole adapter with probabi
 rank_dropout zeroes output rows of delta (rescaled to keep the mean).
 """
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
 from ... import functional as F
 from ... import nn
-from ...autograd import no_grad
 from ...creation import generator
 from ...tensor import Tensor
-from ..config import PeftConfig
+from ..config import PeftConfig, normalize_target_fields
 from .tuners_utils import BaseTuner, BaseTunerLayer, get_pattern_key
 
 
 @dataclass
 class LycorisConfig(PeftConfig):
+    """The fields LoHa and LoKr share (PEFT repeats them in each config; the defaults are the same)."""
+
     rank_pattern: Optional[dict] = field(default_factory=dict)
     alpha_pattern: Optional[dict] = field(default_factory=dict)
+    r: int = 8
+    alpha: int = 8
+    rank_dropout: float = 0.0
+    module_dropout: float = 0.0
+    use_effective_conv2d: bool = False
+    target_modules: Optional[Union[list, str]] = None
+    exclude_modules: Optional[Union[list, str]] = None
+    init_weights: bool = True
+    layers_to_transform: Optional[Union[list, int]] = None
+    layers_pattern: Optional[Union[list, str]] = None
+    modules_to_save: Optional[list] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        normalize_target_fields(self)
+        if self.layers_pattern and self.layers_to_transform is None:
+            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+        for name in ("rank_dropout", "module_dropout"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{type(self).__name__}({name}={getattr(self, name)!r}) must be in [0, 1].")
 
 
 class LycorisLayer(nn.Module, BaseTunerLayer):
@@ -47,6 +68,15 @@ class LycorisLayer(nn.Module, BaseTunerLayer):
     @property
     def _available_adapters(self):
         return {a for name in self.adapter_layer_names for a in getattr(self, name)}
+
+    def _update_common(self, adapter_name, r, alpha, config):
+        """What update_layer records for every LyCORIS method: rank, alpha, scale alpha / r, the dropouts."""
+        if r <= 0:
+            raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
+        self.r[adapter_name], self.alpha[adapter_name] = r, alpha
+        self.scaling[adapter_name] = alpha / r
+        self.rank_dropout[adapter_name] = config.rank_dropout
+        self.module_dropout[adapter_name] = config.module_dropout
 
     def get_delta_weight(self, adapter_name):
         """delta as a Tensor shaped like the base weight (autograd reaches the factors through it)."""
@@ -71,37 +101,20 @@ class LycorisLayer(nn.Module, BaseTunerLayer):
         return conv(x, delta, None, base.stride, base.padding, base.dilation, base.groups)
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
+        adapters = self._adapters_to_run(self._available_adapters)
         result = self.base_layer(x, *args, **kwargs)
-        if self.disable_adapters or self.merged:
-            return result
-        for adapter in self.active_adapters:
-            if adapter not in self._available_adapters:
-                continue
+        for adapter in adapters:
             if self.training and generator().random() < self.module_dropout[adapter]:
                 continue  # module dropout: this adapter sits out this step
             result = result + self._get_delta_activations(adapter, x)
         return result
 
     def merge(self, safe_merge=False, adapter_names=None):
-        for adapter in adapter_names or self.active_adapters:
-            if adapter in self.merged_adapters or adapter not in self._available_adapters:
-                continue
-            W = self.base_layer.weight
-            with no_grad():
-                merged = W.data + self.get_delta_weight(adapter).data
-            if safe_merge and not np.isfinite(merged).all():
-                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            W.data = merged.astype(W.dtype)
-            self.merged_adapters.append(adapter)
+        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a).data, adapter_names, safe_merge,
+                             self._available_adapters)
 
     def unmerge(self):
-        while self.merged_adapters:
-            adapter = self.merged_adapters.pop()
-            W = self.base_layer.weight
-            with no_grad():
-                W.data = (W.data - self.get_delta_weight(adapter).data).astype(W.dtype)
+        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a).data)
 
 
 class LycorisTuner(BaseTuner):

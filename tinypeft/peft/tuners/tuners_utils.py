@@ -7,7 +7,10 @@ name; PeftModel holds the tuner as `.base_model`. That nesting gives PEFT's stat
 import re
 import warnings
 
+import numpy as np
+
 from ... import nn
+from ...autograd import no_grad
 from ..utils.other import SEQ_CLS_HEAD_NAMES, ModulesToSaveWrapper
 from ...models.gpt2 import Conv1D
 
@@ -117,6 +120,36 @@ class BaseTunerLayer:
                 _requires_grad(module, key in names)
         self._active_adapter = names
 
+    def _adapters_to_run(self, available):
+        """The active adapters in `available` (those this layer holds) that a forward should apply: none while
+        adapters are disabled (unmerging first, as PEFT does) or merged into the base weight."""
+        if self.disable_adapters and self.merged:
+            self.unmerge()
+        if self.disable_adapters or self.merged:
+            return []
+        return [a for a in self.active_adapters if a in available]
+
+    def _merge_adapters(self, merged_weight, adapter_names, safe_merge, available):
+        """Fold each adapter into the base weight: W <- merged_weight(adapter, W) (NumPy arrays), skipping those
+        merged already or not in `available` (the adapters this layer holds)."""
+        for adapter in adapter_names or self.active_adapters:
+            if adapter in self.merged_adapters or adapter not in available:
+                continue
+            W = self.base_layer.weight
+            with no_grad():
+                merged = merged_weight(adapter, W.data)
+            if safe_merge and not np.isfinite(merged).all():
+                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
+            W.data = merged.astype(W.dtype)
+            self.merged_adapters.append(adapter)
+
+    def _unmerge_adapters(self, unmerged_weight):
+        """Undo merges last first: W <- unmerged_weight(adapter, W)."""
+        while self.merged_adapters:
+            W = self.base_layer.weight
+            with no_grad():
+                W.data = unmerged_weight(self.merged_adapters.pop(), W.data).astype(W.dtype)
+
     def delete_adapter(self, adapter_name):
         for attr in self.adapter_layer_names + self.other_param_names:
             container = getattr(self, attr)
@@ -164,6 +197,16 @@ class BaseTuner(nn.Module):
         return [self.active_adapter] if isinstance(self.active_adapter, str) else list(self.active_adapter)
 
     # -- injection -----------------------------------------------------------------------------------------
+    def _add_to_layer(self, target, target_name, parent, new_layer, update):
+        """One target module: update(layer) adds the adapter to the adapter layer already there (an existing
+        self.layer_class), or to new_layer(target), which then replaces the target in its parent. Either way
+        only the tuner's active adapters stay active (a new adapter waits for set_adapter)."""
+        layer = target if isinstance(target, self.layer_class) else new_layer(target)
+        update(layer)
+        layer.set_adapter(self.active_adapters)
+        if layer is not target:
+            setattr(parent, target_name, layer)
+
     def _prepare_config(self, config, model):
         if config.target_modules is None:
             model_type = model.config.model_type

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType
+from ...config import PeftConfig, PeftType, normalize_target_fields
 
 
 @dataclass
@@ -27,15 +27,8 @@ class HRAConfig(PeftConfig):
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.HRA
-        if isinstance(self.target_modules, list):
-            self.target_modules = set(self.target_modules)
-        if isinstance(self.exclude_modules, list):
-            self.exclude_modules = set(self.exclude_modules)
-        if isinstance(self.layers_to_transform, int):
-            self.layers_to_transform = [self.layers_to_transform]
+        normalize_target_fields(self)
         if self.layers_pattern and not self.layers_to_transform:
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
-            raise ValueError(f"HRAConfig(r={self.r!r}): r must be a positive integer.")
         if self.bias != "none":
             raise NotImplementedError(f"HRAConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

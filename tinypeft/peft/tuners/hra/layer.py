@@ -83,38 +83,27 @@ class HRALayer(nn.Module, BaseTunerLayer):
         for adapter in adapters:
             d = self.get_delta_weight(adapter)
             R = d if R is None else R @ d
-        return (W.reshape(self.out_features, self.dim) @ R).reshape(*W.shape)
+        return self._rotated(W, R)
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
-        active = [a for a in self.active_adapters if a in self.hra_u]
-        if self.disable_adapters or self.merged or not active:
+        active = self._adapters_to_run(self.hra_u)
+        if not active:
             return self.base_layer(x, *args, **kwargs)
         W, b = self._weight(active), self.base_layer.bias
         if isinstance(self.base_layer, nn.Conv2d):  # PEFT passes only the padding (stride 1)
             return F.conv2d(x, W, b, 1, self.base_layer.padding[0])
         return F.linear(x, W, b)
 
+    def _rotated(self, W, R):
+        """W (a Tensor or an array) viewed [out, dim], times R, shaped back like W."""
+        return (W.reshape(self.out_features, self.dim) @ R).reshape(*W.shape)
+
     def merge(self, safe_merge=False, adapter_names=None):
-        for adapter in adapter_names or self.active_adapters:
-            if adapter in self.merged_adapters or adapter not in self.hra_u:
-                continue
-            W = self.base_layer.weight
-            with no_grad():
-                merged = (W.data.reshape(self.out_features, self.dim) @ self.get_delta_weight(adapter).data).reshape(W.shape)
-            if safe_merge and not np.isfinite(merged).all():
-                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            W.data = merged.astype(W.dtype)
-            self.merged_adapters.append(adapter)
+        self._merge_adapters(lambda a, W: self._rotated(W, self.get_delta_weight(a).data), adapter_names,
+                             safe_merge, self.hra_u)
 
     def unmerge(self):
-        while self.merged_adapters:
-            adapter = self.merged_adapters.pop()
-            W = self.base_layer.weight
-            with no_grad():
-                R = self.get_delta_weight(adapter, reverse=True).data
-            W.data = (W.data.reshape(self.out_features, self.dim) @ R).reshape(W.shape).astype(W.dtype)
+        self._unmerge_adapters(lambda a, W: self._rotated(W, self.get_delta_weight(a, reverse=True).data))
 
 
 def _hcat(columns):

@@ -11,11 +11,6 @@ class HRAModel(BaseTuner):
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
-        if isinstance(target, HRALayer):
-            target.update_layer(adapter_name, config.r, config)
-            target.set_adapter(self.active_adapters)
-            return
-        new = HRAConv2d(target) if isinstance(target, nn.Conv2d) else HRALinear(target)
-        new.update_layer(adapter_name, config.r, config)
-        new.set_adapter(self.active_adapters)
-        setattr(parent, target_name, new)
+        self._add_to_layer(target, target_name, parent,
+                           lambda t: HRAConv2d(t) if isinstance(t, nn.Conv2d) else HRALinear(t),
+                           lambda layer: layer.update_layer(adapter_name, config.r, config))

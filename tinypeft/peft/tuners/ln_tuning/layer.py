@@ -40,10 +40,8 @@ class LNTuningLayer(nn.Module, BaseTunerLayer):
             self.base_layer, self.ln_tuning_layers[name] = self.ln_tuning_layers[name], self.base_layer
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
-        active = [a for a in self.active_adapters if a in self.ln_tuning_layers]
-        if self.disable_adapters or self.merged or not active:
+        active = self._adapters_to_run(self.ln_tuning_layers)
+        if not active:
             return self.base_layer(x, *args, **kwargs)
         if len(active) != 1:
             raise ValueError(f"Trying to run forward with {len(active)} active adapters, but LN tuning does not "

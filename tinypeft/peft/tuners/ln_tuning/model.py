@@ -18,11 +18,5 @@ class LNTuningModel(BaseTuner):
     default_targets = TRANSFORMERS_MODELS_TO_LNTUNING_TARGET_MODULES_MAPPING
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
-        if isinstance(target, LNTuningLayer):
-            target.update_layer(adapter_name)
-            target.set_adapter(self.active_adapters)  # a new adapter stays inactive
-            return
-        new = LNTuningLayer(target)
-        new.update_layer(adapter_name)
-        new.set_adapter(self.active_adapters)
-        setattr(parent, target_name, new)
+        self._add_to_layer(target, target_name, parent, LNTuningLayer,
+                           lambda layer: layer.update_layer(adapter_name))

@@ -53,12 +53,7 @@ class LoHaLayer(LycorisLayer):
         return ((base.out_channels, cin, *k) if effective else (base.out_channels, cin * math.prod(k))), effective
 
     def update_layer(self, adapter_name, r, alpha, config):
-        if r <= 0:
-            raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
-        self.r[adapter_name], self.alpha[adapter_name] = r, alpha
-        self.scaling[adapter_name] = alpha / r
-        self.rank_dropout[adapter_name] = config.rank_dropout
-        self.module_dropout[adapter_name] = config.module_dropout
+        self._update_common(adapter_name, r, alpha, config)
         shape, effective = self._shape(config.use_effective_conv2d)
         P = lambda *s: nn.Parameter(nn.init.empty(*s))  # noqa: E731
         if effective:

@@ -59,12 +59,7 @@ class LoKrLayer(LycorisLayer):
             setattr(self, name, nn.ParameterDict({}))
 
     def update_layer(self, adapter_name, r, alpha, config):
-        if r <= 0:
-            raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
-        self.r[adapter_name], self.alpha[adapter_name] = r, alpha
-        self.scaling[adapter_name] = alpha / r
-        self.rank_dropout[adapter_name] = config.rank_dropout
-        self.module_dropout[adapter_name] = config.module_dropout
+        self._update_common(adapter_name, r, alpha, config)
         self.rank_dropout_scale[adapter_name] = config.rank_dropout_scale
         base, f = self.base_layer, config.decompose_factor
         k = () if isinstance(base, nn.Linear) else tuple(base.kernel_size)

@@ -79,10 +79,8 @@ class MissLayer(nn.Module, BaseTunerLayer):
         return (prod + B).permute(1, 2, 0, 3).reshape(*W.shape)
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
-        active = [a for a in self.active_adapters if a in self.miss_block]
-        if self.disable_adapters or self.merged or not active:
+        active = self._adapters_to_run(self.miss_block)
+        if not active:
             return self.base_layer(x, *args, **kwargs)
         if self.miss_fn == "bat":
             W = self.base_layer.weight
@@ -118,22 +116,10 @@ class MissLayer(nn.Module, BaseTunerLayer):
         return r
 
     def merge(self, safe_merge=False, adapter_names=None):
-        for adapter in adapter_names or self.active_adapters:
-            if adapter in self.merged_adapters or adapter not in self.miss_block:
-                continue
-            W = self.base_layer.weight
-            with no_grad():
-                merged = self._merged_weight(adapter, W.data)
-            if safe_merge and not np.isfinite(merged).all():
-                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            W.data = merged.astype(W.dtype)
-            self.merged_adapters.append(adapter)
+        self._merge_adapters(self._merged_weight, adapter_names, safe_merge, self.miss_block)
 
     def unmerge(self):
-        while self.merged_adapters:
-            W = self.base_layer.weight
-            with no_grad():
-                W.data = self._merged_weight(self.merged_adapters.pop(), W.data, sign=-1).astype(W.dtype)
+        self._unmerge_adapters(lambda a, W: self._merged_weight(a, W, sign=-1))
 
 
 class MissLinear(MissLayer):

@@ -10,11 +10,5 @@ class MissModel(BaseTuner):
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
-        if isinstance(target, MissLayer):
-            target.update_layer(adapter_name, config.r, config)
-            target.set_adapter(self.active_adapters)
-            return
-        new = MissLinear(target)
-        new.update_layer(adapter_name, config.r, config)
-        new.set_adapter(self.active_adapters)
-        setattr(parent, target_name, new)
+        self._add_to_layer(target, target_name, parent, MissLinear,
+                           lambda layer: layer.update_layer(adapter_name, config.r, config))

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, check_number
+from ...config import PeftConfig, PeftType, check_number, normalize_target_fields
 
 
 @dataclass
@@ -32,14 +32,9 @@ class VeraConfig(PeftConfig):
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.VERA
-        if isinstance(self.target_modules, list):
-            self.target_modules = set(self.target_modules)
-        if isinstance(self.layers_to_transform, int):
-            self.layers_to_transform = [self.layers_to_transform]
+        normalize_target_fields(self)
         if self.layers_pattern and not self.layers_to_transform:
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
-            raise ValueError(f"VeraConfig(r={self.r!r}): r must be a positive integer.")
         check_number(self, "vera_dropout", 0, 1, high_open=True)
         if self.bias not in ("none", "all", "vera_only"):
             raise ValueError(f"VeraConfig(bias={self.bias!r}): use 'none', 'all' or 'vera_only'.")

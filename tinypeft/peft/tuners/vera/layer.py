@@ -89,30 +89,16 @@ class VeraLayer(nn.Module, BaseTunerLayer):
         return delta.T if self.fan_in_fan_out else delta
 
     def merge(self, safe_merge=False, adapter_names=None):
-        for adapter in adapter_names or self.active_adapters:
-            if adapter in self.merged_adapters or adapter not in self.vera_lambda_d:
-                continue
-            W = self.base_layer.weight
-            merged = W.data + self.get_delta_weight(adapter)
-            if safe_merge and not np.isfinite(merged).all():
-                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            W.data = merged.astype(W.dtype)
-            self.merged_adapters.append(adapter)
+        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge,
+                             self.vera_lambda_d)
 
     def unmerge(self):
-        while self.merged_adapters:
-            W = self.base_layer.weight
-            W.data = (W.data - self.get_delta_weight(self.merged_adapters.pop())).astype(W.dtype)
+        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
 
     def forward(self, x, *args, **kwargs):
-        if self.disable_adapters and self.merged:
-            self.unmerge()
+        adapters = self._adapters_to_run(self.vera_lambda_d)
         result = self.base_layer(x, *args, **kwargs)
-        if self.disable_adapters or self.merged:
-            return result
-        for adapter in self.active_adapters:
-            if adapter not in self.vera_lambda_d:
-                continue
+        for adapter in adapters:
             A, B = self._sliced(adapter)
             h = self.vera_dropout[adapter](x) @ Tensor(A.T)                   # [.., in] -> [.., r]
             h = (h * self.vera_lambda_d[adapter]) @ Tensor(B.T)               # -> [.., out]

@@ -48,28 +48,24 @@ class VeraModel(BaseTuner):
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
         kwargs = dict(r=config.r, vera_dropout=config.vera_dropout, init_weights=config.init_weights,
                       d_initial=config.d_initial)
-        if isinstance(target, VeraLayer):
-            target.update_layer(adapter_name, **kwargs)
-            target.set_adapter(self.active_adapters)
-            return
+        self._add_to_layer(target, target_name, parent, lambda t: self._new_layer(config, t, current_key),
+                           lambda layer: layer.update_layer(adapter_name, **kwargs))
+
+    def _new_layer(self, config, target, current_key):
         if isinstance(target, Conv1D):
             if not config.fan_in_fan_out:
                 warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
                               "Setting fan_in_fan_out to True.")
                 config.fan_in_fan_out = True
-            new = Linear(target, self.vera_A, self.vera_B, fan_in_fan_out=True)
-        elif isinstance(target, nn.Linear):
+            return Linear(target, self.vera_A, self.vera_B, fan_in_fan_out=True)
+        if isinstance(target, nn.Linear):
             if config.fan_in_fan_out:
                 warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
                               "Setting fan_in_fan_out to False.")
                 config.fan_in_fan_out = False
-            new = Linear(target, self.vera_A, self.vera_B)
-        else:
-            raise ValueError(f"Target module {current_key} ({type(target).__name__}) is not supported. Currently, "
-                             "only `torch.nn.Linear` and `Conv1D` are supported.")
-        new.update_layer(adapter_name, **kwargs)
-        new.set_adapter(self.active_adapters)
-        setattr(parent, target_name, new)
+            return Linear(target, self.vera_A, self.vera_B)
+        raise ValueError(f"Target module {current_key} ({type(target).__name__}) is not supported. Currently, "
+                         "only `torch.nn.Linear` and `Conv1D` are supported.")
 
     def delete_adapter(self, adapter_name):
         super().delete_adapter(adapter_name)
