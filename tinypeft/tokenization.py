@@ -35,6 +35,21 @@ from tokenizers import AddedToken, Tokenizer
 
 from tinypeft.hub import resolve_model_dir
 
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table: printable Latin-1 bytes map to themselves, the other
+    68 bytes (controls, space, ...) to chr(256 + k), so every byte string is spelled in visible text."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"

@@ -14,6 +14,8 @@ as special tokens), so ids match transformers' GGUF tokenizer. Byte-level BPE is
 """
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
+from ..tokenization import bytes_to_unicode
+
 CONTROL, USER_DEFINED = 3, 4
 
 # tokenizer.ggml.pre -> the split regex its merges were learned with (the default is GPT-2's own regex,
@@ -24,20 +26,6 @@ _QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
                 r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 PRE_TOKENIZER_SPLITS = {"llama3": _LLAMA3_SPLIT, "llama-v3": _LLAMA3_SPLIT, "llama-bpe": _LLAMA3_SPLIT,
                         "smaug-bpe": _LLAMA3_SPLIT, "qwen2": _QWEN2_SPLIT, "deepseek-r1-qwen": _QWEN2_SPLIT}
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table: printable Latin-1 bytes map to themselves, the other
-    68 bytes (controls, space, ...) to chr(256 + k), so every byte string is spelled in visible text."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    table, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
 
 
 def _special_token(metadata, key):

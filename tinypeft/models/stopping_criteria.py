@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 
+from ..tokenization import bytes_to_unicode
+
 
 class StoppingCriteria:
     def __call__(self, input_ids, scores=None):
@@ -69,7 +71,7 @@ class StopStringCriteria(StoppingCriteria):
         self._targets = tuple(s.encode("utf-8") for s in self.stop_strings) if self.mode else self.stop_strings
         self.maximum_token_len = max(len(s) for s in self._targets)  # at least one character per token
         self._cache = {}
-        self._byte_decoder = {c: b for b, c in _bytes_to_unicode().items()} if self.mode == "byte_level" else None
+        self._byte_decoder = {c: b for b, c in bytes_to_unicode().items()} if self.mode == "byte_level" else None
         self._prefix = None
 
     def token_text(self, token_id):
@@ -143,19 +145,6 @@ def _matching_mode(tokenizer):
         return isinstance(node, list) and any(has(v, kind) for v in node)
 
     return "byte_fallback" if has(state, "ByteFallback") else "byte_level" if has(state, "ByteLevel") else None
-
-
-def _bytes_to_unicode():
-    """GPT-2's byte -> printable character table: printable bytes map to themselves, the rest to 256 + n."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    table, n = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + n)
-            n += 1
-    return table
 
 
 __all__ = ["StoppingCriteria", "StoppingCriteriaList", "MaxLengthCriteria", "EosTokenCriteria", "StopStringCriteria"]
