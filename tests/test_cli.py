@@ -9,28 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinypeft.cli import main
 from tinypeft.demo import DATA_FILE, LABELS, load_topics
+from cli_helpers import run, write_jsonl  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 GPT2, BERT = str(FIXTURES / "models" / "gpt2"), str(FIXTURES / "models" / "bert")
 BPE = str(FIXTURES / "tokenizers" / "bpe")  # the bert fixture has no tokenizer; this one's ids fit its vocab
-
-
-def run(capsys, *argv):
-    """(exit code, stdout, stderr) of `tinypeft argv...`, in this process."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tinypeft.cli import main
+from cli_helpers import run  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GPT2, OPT = FIXTURES / "models" / "gpt2", FIXTURES / "models" / "opt"
 LORA_GPT2 = FIXTURES / "peft" / "lora_gpt2"
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def assert_usage_error(code, err, *words):

@@ -7,24 +7,11 @@ import numpy as np
 import pytest
 
 from tinypeft.cli import main
+from cli_helpers import run, write_jsonl  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GPT2, BERT = str(FIXTURES / "models" / "gpt2"), str(FIXTURES / "models" / "bert")
 BPE = str(FIXTURES / "tokenizers" / "bpe")  # the bert fixture has no tokenizer; this one's ids fit its vocab
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def cls_rows(n, offset=0):

@@ -8,8 +8,8 @@ import pytest
 
 import tinypeft as tp
 from tinypeft.audio import load_wav, resample, resample_reference, save_wav
-from tinypeft.cli import main
 from tinypeft.models import AutoModelForSpeechSeq2Seq, AutoProcessor
+from cli_helpers import run  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WHISPER = FIXTURES / "models" / "whisper"
@@ -82,15 +82,6 @@ def test_unsupported_wav_files_are_refused_with_the_fix(tmp_path):
         load_wav(tmp_path / "long.wav", max_seconds=2)
     with pytest.raises(FileNotFoundError):
         load_wav(tmp_path / "missing.wav")
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _expected(path, language=None, adapter=None):
