@@ -10,7 +10,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from tutorials.exercises.checks_15 import check_bpe_encode, check_cosine_lr, check_label_smoothing_grad  # noqa: E402
+from tinypeft.course.checks_15 import check_bpe_encode, check_cosine_lr, check_label_smoothing_grad  # noqa: E402
 
 
 # ---- Exercise 1 ----

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_16 import (  # noqa: E402
+from tinypeft.course.checks_16 import (  # noqa: E402
     check_dora_exact_grad_B,
     check_prefix_attention_backward,
     check_prefix_projection_backward,

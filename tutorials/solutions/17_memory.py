@@ -6,7 +6,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_17 import check_checkpointed_activation_bytes, check_training_state_bytes  # noqa: E402
+from tinypeft.course.checks_17 import check_checkpointed_activation_bytes, check_training_state_bytes  # noqa: E402
 
 
 # ---- Exercise 1 ----

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_18 import check_clopper_pearson, check_paired_bootstrap  # noqa: E402
+from tinypeft.course.checks_18 import check_clopper_pearson, check_paired_bootstrap  # noqa: E402
 
 
 # ---- Exercise 1 ----

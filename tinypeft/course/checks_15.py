@@ -1,7 +1,7 @@
-"""Checks for tutorials/15_training_stack.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/15_training_stack.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checks import _central_difference, _close, _exercise
+from .checking import _central_difference, _close, _exercise
 
 
 def _smoothed_loss(z, y, eps):

@@ -1,9 +1,9 @@
-"""Checks for tutorials/17_memory.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/17_memory.md's exercises (see checking.py for how checks behave)."""
 import warnings
 
 import numpy as np
 
-from .checks import _exercise
+from .checking import _exercise
 
 
 def _storage(a):

@@ -1,7 +1,7 @@
-"""Checks for tutorials/16_methods_from_scratch.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/16_methods_from_scratch.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checks import _central_difference, _close, _exercise
+from .checking import _central_difference, _close, _exercise
 
 
 @_exercise
