@@ -89,12 +89,7 @@ class _AutoModel:
             if kwargs:
                 raise TypeError(f"from_pretrained(gguf_file=...) takes no further arguments, got {sorted(kwargs)}")
             model_class = cls.model_class(load_gguf_config(gguf_path))
-            if quantization_config is not None:  # each tensor dequantized from its GGUF blocks, then re-quantized
-                from ..quantization.loading import load_gguf_model_quantized
-
-                return load_gguf_model_quantized(model_class, gguf_path, quantization_config,
-                                                 pretrained_model_name_or_path)
-            return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path)
+            return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path, quantization_config)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
         return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,

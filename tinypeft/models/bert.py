@@ -21,6 +21,7 @@ from .heads import sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
 from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel
+from .sdpa_attention import sdpa_attention_forward
 
 
 class BertConfig(PretrainedConfig):
@@ -81,9 +82,7 @@ class BertSelfAttention(nn.Module):
         k = self._heads(self.key(hidden_states))
         v = self._heads(self.value(hidden_states))
         p = self.dropout.p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scaling)
-        B, H, T, hd = out.shape
-        return out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+        return sdpa_attention_forward(q, k, v, mask, dropout=p, scaling=self.scaling)  # [B, T, D]
 
 
 class BertSelfOutput(nn.Module):
@@ -202,9 +201,6 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
-
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
         logits = self.classifier(self.dropout(out.pooler_output))  # [B, D] -> [B, num_labels]
@@ -219,9 +215,6 @@ class BertForTokenClassification(BertPreTrainedModel):
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
@@ -242,9 +235,6 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.num_labels = config.num_labels
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, start_positions=None, end_positions=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
