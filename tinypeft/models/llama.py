@@ -23,7 +23,7 @@ from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
 
 
 class LlamaConfig(PretrainedConfig):
@@ -205,7 +205,9 @@ class LlamaModel(LlamaPreTrainedModel):
         return self.embed_tokens
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, use_cache=False, **kwargs):
+                inputs_embeds=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         if inputs_embeds is None:
