@@ -3,6 +3,7 @@ import importlib
 
 from ..hub import resolve_model_dir
 from .configuration_utils import read_json_object
+from .modeling_utils import check_dtype
 
 # model_type -> (module in tinypeft.models, config class, {task: model class})
 _ARCHITECTURES = {
@@ -82,6 +83,7 @@ class _AutoModel:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision=None, gguf_file=None, **kwargs):
         quantization_config = kwargs.pop("quantization_config", None)
+        check_dtype(kwargs)  # float32 (or "auto") or a clear refusal, before anything is read
         gguf_path = _gguf_path(pretrained_model_name_or_path, revision, gguf_file)
         if gguf_path is not None:  # a llama.cpp file: config, weights (dequantized) from one .gguf
             from ..gguf import load_gguf_config, load_gguf_model

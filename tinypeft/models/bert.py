@@ -20,7 +20,7 @@ from .configuration_utils import PretrainedConfig
 from .heads import sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
 from .sdpa_attention import sdpa_attention_forward
 
 
@@ -180,7 +180,8 @@ class BertModel(BertPreTrainedModel):
         return self.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, **kwargs):
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids and inputs_embeds.")
         x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # [B, T, D]
