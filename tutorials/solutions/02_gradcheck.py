@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tinypeft.autograd import Function  # noqa: E402
-from tutorials.exercises.checks import (  # noqa: E402
+from tinypeft.course.checks_02 import (  # noqa: E402
     check_broadcastable_shapes,
     check_numerical_gradient,
     check_softplus,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks import (  # noqa: E402
+from tinypeft.course.checks_04 import (  # noqa: E402
     check_attention_backward,
     check_gelu_backward,
     check_rms_norm_backward,

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_05 import (  # noqa: E402
+from tinypeft.course.checks_05 import (  # noqa: E402
     check_bf16_to_float32,
     check_read_safetensors_header,
     check_sentence_embedding,

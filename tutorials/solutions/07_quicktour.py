@@ -9,7 +9,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import tinypeft as tp  # noqa: E402
-from tutorials.exercises.checks_07 import (  # noqa: E402,F401
+from tinypeft.course.checks_07 import (  # noqa: E402,F401
     check_greedy_generate,
     check_mt5_lora_count,
     check_trainable_line,

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_09 import (  # noqa: E402,F401
+from tinypeft.course.checks_09 import (  # noqa: E402,F401
     check_cat_adapter,
     check_peft_key,
     check_read_safetensors,

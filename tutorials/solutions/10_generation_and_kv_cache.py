@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_10 import (  # noqa: E402
+from tinypeft.course.checks_10 import (  # noqa: E402
     check_greedy_with_cache,
     check_positions_from_mask,
     check_top_k_filter,

@@ -1,7 +1,7 @@
-"""Checks for tutorials/10_generation_and_kv_cache.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/10_generation_and_kv_cache.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checks import _exercise
+from .checking import _exercise
 
 FIXTURE_GPT2 = "tests/fixtures/models/gpt2"
 

@@ -1,10 +1,10 @@
-"""Checks for tutorials/05_pretrained_minilm.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/05_pretrained_minilm.md's exercises (see checking.py for how checks behave)."""
 import os
 import tempfile
 
 import numpy as np
 
-from .checks import _close, _exercise
+from .checking import _close, _exercise
 
 MINILM_REFERENCE = "tests/fixtures/reference/minilm_embeddings.npz"
 

@@ -1,10 +1,10 @@
-"""Checks for tutorials/09_sharing_adapters.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/09_sharing_adapters.md's exercises (see checking.py for how checks behave)."""
 import os
 import tempfile
 
 import numpy as np
 
-from .checks import _close, _exercise
+from .checking import _close, _exercise
 
 PEFT_FILES = [f"tests/fixtures/peft/{case}/adapter_model.safetensors"
               for case in ("lora_opt", "dora_llama", "ia3_opt", "prompt_tuning_gpt2", "lora_bert_seqcls")]

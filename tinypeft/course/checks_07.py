@@ -1,10 +1,10 @@
-"""Checks for tutorials/07_quicktour.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/07_quicktour.md's exercises (see checking.py for how checks behave)."""
 import contextlib
 import io
 
 import numpy as np
 
-from .checks import _exercise
+from .checking import _exercise
 
 GPT2 = "tests/fixtures/models/gpt2"  # a tiny GPT-2 whose lm_head shares the token embedding's weight
 
