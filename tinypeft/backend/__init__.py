@@ -98,6 +98,11 @@ def set_matmul_backend(name):
     _matmul_backend = name
 
 
+def _matmul_backend_is_c():
+    """The C kernels are on: the fused row kernels (backend/fused.py) follow the matmul's switch."""
+    return _matmul_backend == "c" and _device == "cpu"
+
+
 def backend_info():
     """Which matmul backend is active, what each kind of product runs on (see matmul below), and how the
     extension was built."""

@@ -53,6 +53,19 @@ CDEF += """
 int tp_gemv_f32(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                 const float *b, ptrdiff_t rsb, ptrdiff_t csb, float *c, ptrdiff_t ldc, int nthreads);
 """
+# csrc/rowops.h, the fused row kernels (declarations only)
+CDEF += """
+void tp_softmax_f32(const float *x, float *y, size_t rows, size_t cols, int safe, int nthreads);
+void tp_layer_norm_f32(const float *x, const float *w, const float *b, float *y, float *xhat, float *rstd,
+                       size_t rows, size_t cols, float eps, int nthreads);
+void tp_rms_norm_f32(const float *x, const float *w, float *y, float *xhat, float *rstd, size_t rows,
+                     size_t cols, float eps, int nthreads);
+void tp_cross_entropy_f32(const float *x, const int64_t *target, int64_t ignore_index, float *lse, float *loss,
+                          size_t rows, size_t cols, int nthreads);
+void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_t ignore_index, const float *lse,
+                                   const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
+                                   int nthreads);
+"""
 
 if sys.platform == "win32":
     CFLAGS = ["/O2"]
@@ -83,6 +96,7 @@ ffibuilder.set_source(
 #include "matmul.h"
 #include "quant.h"
 #include "gemv.h"
+#include "rowops.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -93,9 +107,11 @@ static const char *tp_compiler(void) {{
 }}
 """,
     sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
-             _source_path("gemv.c"), _source_path("parallel.c")],
+             _source_path("gemv.c"), _source_path("parallel.c"),
+             _source_path("rowops.c")],
     depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h"),
-             _source_path("gemv.h"), _source_path("gemv_kernel.h"), _source_path("parallel.h")],
+             _source_path("gemv.h"), _source_path("gemv_kernel.h"), _source_path("parallel.h"),
+             _source_path("rowops.h"), _source_path("rowops_kernel.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,
