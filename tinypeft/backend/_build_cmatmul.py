@@ -66,6 +66,11 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
                                    const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
                                    int nthreads);
 """
+# csrc/peak.h, what bench/limits.py measures (declarations only)
+CDEF += """
+double tp_fma_peak(long iters);
+double tp_stream_f32(int op, float *a, const float *b, const float *c, size_t n, float s, int nthreads);
+"""
 
 if sys.platform == "win32":
     CFLAGS = ["/O2"]
@@ -97,6 +102,7 @@ ffibuilder.set_source(
 #include "quant.h"
 #include "gemv.h"
 #include "rowops.h"
+#include "peak.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -108,10 +114,10 @@ static const char *tp_compiler(void) {{
 """,
     sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
              _source_path("gemv.c"), _source_path("parallel.c"),
-             _source_path("rowops.c")],
+             _source_path("rowops.c"), _source_path("peak.c")],
     depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h"),
              _source_path("gemv.h"), _source_path("gemv_kernel.h"), _source_path("parallel.h"),
-             _source_path("rowops.h"), _source_path("rowops_kernel.h")],
+             _source_path("rowops.h"), _source_path("rowops_kernel.h"), _source_path("peak.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,
