@@ -14,6 +14,7 @@
  * switched off for this file's functions.
  */
 #include "quant.h"
+#include "gguf_quant.h"
 #include "matmul.h"
 
 #include <stdlib.h>
@@ -47,6 +48,10 @@ void tp_dequantize_absmax(const uint8_t *q, const float *code8, const float *abs
 /* One row's columns [c0, c1) of W into out. */
 static void deq_row(const tp_qweight *w, size_t r, size_t c0, size_t c1, float *out)
 {
+    if (tp_gguf_supported(w->kind)) { /* GGUF's blocks: rows of whole blocks, decoded by gguf_quant.c */
+        tp_gguf_dequantize_row(w->kind, w->data + r * tp_gguf_row_bytes(w->kind, w->k), c0, c1, out);
+        return;
+    }
     if (w->kind == TP_Q8) {
         const int8_t *row = (const int8_t *)w->data + r * w->k;
         float s = w->scale[r];
@@ -187,6 +192,11 @@ static void *run_gemv(void *arg)
     gemv_job *j = arg;
     const tp_qweight *w = j->w;
     float row[256];
+    if (tp_gguf_supported(w->kind)) { /* a block decoded, then multiplied, as it is read */
+        size_t stride = tp_gguf_row_bytes(w->kind, w->k);
+        for (size_t r = j->r0; r < j->r1; r++) j->y[r] = tp_gguf_dot_row(w->kind, w->data + r * stride, j->x, w->k);
+        return NULL;
+    }
     for (size_t r = j->r0; r < j->r1; r++) {
         float acc = 0.0f;
         for (size_t c0 = 0; c0 < w->k; c0 += 256) {

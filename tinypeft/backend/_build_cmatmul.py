@@ -48,6 +48,15 @@ int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float 
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads);
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads);
 """
+# csrc/gguf_quant.h, GGUF's own blocks decoded a row at a time (kind = the ggml type id)
+CDEF += """
+int tp_gguf_supported(int kind);
+size_t tp_gguf_block_size(int kind);
+size_t tp_gguf_type_size(int kind);
+size_t tp_gguf_row_bytes(int kind, size_t k);
+void tp_gguf_dequantize_row(int kind, const uint8_t *row, size_t c0, size_t c1, float *out);
+float tp_gguf_dot_row(int kind, const uint8_t *row, const float *x, size_t k);
+"""
 
 if sys.platform == "win32":
     CFLAGS = ["/O2"]
@@ -77,6 +86,7 @@ ffibuilder.set_source(
     f"""
 #include "matmul.h"
 #include "quant.h"
+#include "gguf_quant.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -86,8 +96,10 @@ static const char *tp_compiler(void) {{
 #endif
 }}
 """,
-    sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c")],
-    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h")],
+    sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
+             _source_path("gguf_quant.c")],
+    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h"),
+             _source_path("gguf_quant.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

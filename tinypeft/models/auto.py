@@ -89,6 +89,10 @@ class _AutoModel:
             if kwargs:
                 raise TypeError(f"from_pretrained(gguf_file=...) takes no further arguments, got {sorted(kwargs)}")
             model_class = cls.model_class(load_gguf_config(gguf_path))
+            if _is_gguf_config(quantization_config):  # the linear layers keep the file's own blocks
+                from ..quantization.gguf import load_gguf_model_kept
+
+                return load_gguf_model_kept(model_class, gguf_path, quantization_config, pretrained_model_name_or_path)
             if quantization_config is not None:  # each tensor dequantized from its GGUF blocks, then re-quantized
                 from ..quantization.loading import load_gguf_model_quantized
 
@@ -99,6 +103,13 @@ class _AutoModel:
             pretrained_model_name_or_path, revision=revision, **kwargs)
         return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,
                                                        quantization_config=quantization_config)
+
+
+def _is_gguf_config(quantization_config):
+    from ..quantization.config import GGUFQuantizationConfig
+
+    return isinstance(quantization_config, GGUFQuantizationConfig) or (
+        isinstance(quantization_config, dict) and quantization_config.get("quant_method") == "gguf")
 
 
 def _gguf_path(name_or_path, revision, gguf_file):
