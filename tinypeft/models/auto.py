@@ -81,6 +81,15 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision=None, gguf_file=None, **kwargs):
+        """The model of a folder, Hub cache entry or repo id, picked by its config's model_type.
+
+        gguf_file: read a llama.cpp GGUF file in that folder instead (config, weights, no config.json needed).
+        Its weights are dequantized to float32, as transformers does, unless quantization_config says otherwise:
+          GGUFQuantizationConfig()   keep each linear layer in the file's own blocks (Q4_0, Q4_1, Q8_0, K-quants...)
+                                     as a GGUFLinear, decoded a block at a time inside the matmuls
+          BitsAndBytesConfig(...)    dequantize each tensor and quantize it again to NF4/FP4/int8 as it is read
+        quantization_config=BitsAndBytesConfig(...) also loads a safetensors checkpoint quantized, layer by layer.
+        """
         quantization_config = kwargs.pop("quantization_config", None)
         gguf_path = _gguf_path(pretrained_model_name_or_path, revision, gguf_file)
         if gguf_path is not None:  # a llama.cpp file: config, weights (dequantized) from one .gguf
