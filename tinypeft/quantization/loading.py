@@ -125,9 +125,9 @@ class LazyGGUFCheckpoint(Mapping):
         from ..gguf.mapping import unpermute_qk_rows
 
         name = self.names[hf_name]
-        if hf_name in self.keep_blocks:  # the file's bytes, one row of blocks per output feature
-            t = self.gf.tensors[name]
-            w = np.array(t.data, dtype=np.uint8).reshape(self.gf.shape(name)[0], -1)
+        if hf_name in self.keep_blocks:  # the file's bytes, one row of blocks per output feature: a read-only
+            # view of the memory-mapped file (as llama.cpp maps its weights), so the blocks are not held twice
+            w = np.asarray(self.gf.tensors[name].data).view(np.uint8).reshape(self.gf.shape(name)[0], -1)
         else:
             w = self.gf.dequantize(name)
         if self.permuted and name.endswith(("attn_q.weight", "attn_q.bias")):
