@@ -71,6 +71,15 @@ CDEF += """
 double tp_fma_peak(long iters);
 double tp_stream_f32(int op, float *a, const float *b, const float *c, size_t n, float s, int nthreads);
 """
+# csrc/gguf_quant.h, GGUF's own blocks decoded a row at a time (kind = the ggml type id)
+CDEF += """
+int tp_gguf_supported(int kind);
+size_t tp_gguf_block_size(int kind);
+size_t tp_gguf_type_size(int kind);
+size_t tp_gguf_row_bytes(int kind, size_t k);
+void tp_gguf_dequantize_row(int kind, const uint8_t *row, size_t c0, size_t c1, float *out);
+float tp_gguf_dot_row(int kind, const uint8_t *row, const float *x, size_t k);
+"""
 
 if sys.platform == "win32":
     CFLAGS = ["/O2"]
@@ -103,6 +112,7 @@ ffibuilder.set_source(
 #include "gemv.h"
 #include "rowops.h"
 #include "peak.h"
+#include "gguf_quant.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -114,10 +124,10 @@ static const char *tp_compiler(void) {{
 """,
     sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
              _source_path("gemv.c"), _source_path("parallel.c"),
-             _source_path("rowops.c"), _source_path("peak.c")],
+             _source_path("rowops.c"), _source_path("peak.c"), _source_path("gguf_quant.c")],
     depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h"),
              _source_path("gemv.h"), _source_path("gemv_kernel.h"), _source_path("parallel.h"),
-             _source_path("rowops.h"), _source_path("rowops_kernel.h"), _source_path("peak.h")],
+             _source_path("rowops.h"), _source_path("rowops_kernel.h"), _source_path("peak.h"), _source_path("gguf_quant.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

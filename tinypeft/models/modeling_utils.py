@@ -231,7 +231,7 @@ class PreTrainedModel(nn.Module):
                     f"({type(self).__name__}) expects {tuple(target.shape)}. Check that config.json "
                     "matches the weights."
                 )
-            if array.dtype.kind != "f" and mk in params:
+            if array.dtype.kind != "f" and mk in params and getattr(target, "quant_kind", None) != "gguf":
                 raise ValueError(f"Checkpoint {source}: {key} is stored as {array.dtype} but is a float weight of "
                                  f"{type(self).__name__}; the file is mislabelled or not this model's.")
             if mk in loaded:
@@ -269,7 +269,7 @@ class PreTrainedModel(nn.Module):
         if getattr(self, "is_quantized", False):
             raise NotImplementedError(
                 "save_pretrained: this model was loaded with a quantization_config and tinypeft does not write "
-                "bitsandbytes' serialized 4-/8-bit format. Save the adapter (PeftModel.save_pretrained), or load the "
+                "bitsandbytes' serialized 4-/8-bit format (nor GGUF files). Save the adapter (PeftModel.save_pretrained), or load the "
                 "model without quantization_config, merge, and save that.")
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
