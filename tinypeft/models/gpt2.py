@@ -13,7 +13,7 @@ from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .masking import attention_mask_4d, default_position_ids, past_length
 from .modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
 from .activations import activation
 from .heads import causal_lm_loss
 from .sdpa_attention import sdpa_attention_forward
@@ -130,7 +130,9 @@ class GPT2Model(GPT2PreTrainedModel):
         return self.wte
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, token_type_ids=None, use_cache=False, **kwargs):
+                inputs_embeds=None, token_type_ids=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if inputs_embeds is None:
             inputs_embeds = self.wte(input_ids)  # [B, T] -> [B, T, D]
         B, T = inputs_embeds.shape[:2]

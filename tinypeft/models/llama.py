@@ -22,7 +22,7 @@ from .activations import activation
 from .heads import causal_lm_loss
 from .masking import attention_mask_4d, default_position_ids, past_length
 from .modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs
+from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
 from .sdpa_attention import sdpa_attention_forward
 
 
@@ -202,7 +202,9 @@ class LlamaModel(LlamaPreTrainedModel):
         return self.embed_tokens
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, use_cache=False, **kwargs):
+                inputs_embeds=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         inputs_embeds = embed_inputs(self.embed_tokens, input_ids, inputs_embeds)  # [B, T] -> [B, T, D]
         B, T = inputs_embeds.shape[:2]
         past_len = past_length(past_key_values)

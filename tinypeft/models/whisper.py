@@ -27,7 +27,7 @@ from .configuration_utils import PretrainedConfig
 from .generation_whisper import WhisperGenerationMixin
 from .masking import attention_mask_4d, past_length
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs
+from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
 from .sdpa_attention import sdpa_attention_forward
 
 
@@ -204,8 +204,10 @@ class WhisperEncoder(WhisperPreTrainedModel):
         self.layers = nn.ModuleList([WhisperEncoderLayer(config) for _ in range(config.encoder_layers)])
         self.layer_norm = nn.LayerNorm(d)
 
-    def forward(self, input_features, attention_mask=None, **kwargs):
+    def forward(self, input_features, attention_mask=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
         """input_features [B, num_mel_bins, 2 * max_source_positions] -> last_hidden_state [B, max_source_positions, D]."""
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         expected = self.max_source_positions * self.conv1.stride[0] * self.conv2.stride[0]
         shape = tuple(input_features.shape)
         if len(shape) != 3 or shape[1] != self.num_mel_bins or shape[2] != expected:
@@ -239,7 +241,9 @@ class WhisperDecoder(WhisperPreTrainedModel):
         return self.embed_tokens
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, past_key_values=None,
-                inputs_embeds=None, position_ids=None, use_cache=False, **kwargs):
+                inputs_embeds=None, position_ids=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         inputs_embeds = embed_inputs(self.embed_tokens, input_ids, inputs_embeds,  # [B, T] -> [B, T, D]
                                      names=("decoder_input_ids", "decoder_inputs_embeds"))
         B, T = inputs_embeds.shape[:2]
@@ -288,8 +292,9 @@ class WhisperModel(WhisperPreTrainedModel):
 
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, decoder_position_ids=None,
-                use_cache=False, **kwargs):
-        if kwargs.get("input_ids") is not None:
+                use_cache=False, input_ids=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
+        if input_ids is not None:
             raise ValueError("Whisper reads input_features (log-mel spectrograms), not input_ids: use "
                              "WhisperFeatureExtractor, and pass the text as decoder_input_ids or labels.")
         cfg = self.config

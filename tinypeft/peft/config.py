@@ -30,6 +30,11 @@ class PeftType(str, enum.Enum):
     LN_TUNING = "LN_TUNING"
     MISS = "MISS"
     HRA = "HRA"
+    OFT = "OFT"
+    BOFT = "BOFT"
+    FOURIERFT = "FOURIERFT"
+    ADALORA = "ADALORA"
+    HIRA = "HIRA"
 
     def __str__(self):
         return self.value
