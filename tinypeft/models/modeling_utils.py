@@ -15,19 +15,22 @@ from .. import nn
 from ..checkpoint_io import load_checkpoint, save_file_atomic
 from ..hub import resolve_model_dir
 from ..tensor import Tensor
+from ..utils.generic import AttributeDict
 from .generation_config import GenerationConfig
 
 logger = logging.getLogger("tinypeft")
 
 
-class ModelOutput(dict):
-    """A dict whose keys are also attributes (outputs.logits) and whose values index in order (outputs[0])."""
+def embed_inputs(embed_tokens, input_ids, inputs_embeds, names=("input_ids", "inputs_embeds")):
+    """A decoder's input vectors [B, T, D]: exactly one of input_ids [B, T] (looked up in embed_tokens) and
+    inputs_embeds (taken as they are: prompt tuning passes these) must be given."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError(f"Pass exactly one of {names[0]} or {names[1]}.")
+    return embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
 
-    def __getattr__(self, key):
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
+
+class ModelOutput(AttributeDict):
+    """A dict whose keys are also attributes (outputs.logits) and whose values index in order (outputs[0])."""
 
     def __getitem__(self, key):
         if isinstance(key, int):
@@ -109,7 +112,11 @@ class PreTrainedModel(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def get_input_embeddings(self):
-        raise NotImplementedError
+        """The token embedding. A task model (GPT2LMHeadModel, ...) asks its base model, as transformers does."""
+        base = self.base_model
+        if base is self:
+            raise NotImplementedError(f"{type(self).__name__} defines no get_input_embeddings.")
+        return base.get_input_embeddings()
 
     def get_output_embeddings(self):
         return None
@@ -224,7 +231,7 @@ class PreTrainedModel(nn.Module):
                     f"({type(self).__name__}) expects {tuple(target.shape)}. Check that config.json "
                     "matches the weights."
                 )
-            if array.dtype.kind != "f" and mk in params:
+            if array.dtype.kind != "f" and mk in params and getattr(target, "quant_kind", None) != "gguf":
                 raise ValueError(f"Checkpoint {source}: {key} is stored as {array.dtype} but is a float weight of "
                                  f"{type(self).__name__}; the file is mislabelled or not this model's.")
             if mk in loaded:
@@ -262,7 +269,7 @@ class PreTrainedModel(nn.Module):
         if getattr(self, "is_quantized", False):
             raise NotImplementedError(
                 "save_pretrained: this model was loaded with a quantization_config and tinypeft does not write "
-                "bitsandbytes' serialized 4-/8-bit format. Save the adapter (PeftModel.save_pretrained), or load the "
+                "bitsandbytes' serialized 4-/8-bit format (nor GGUF files). Save the adapter (PeftModel.save_pretrained), or load the "
                 "model without quantization_config, merge, and save that.")
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)

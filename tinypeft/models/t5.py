@@ -20,9 +20,10 @@ from ..tensor import Tensor
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
-from .masking import attention_mask_4d
+from .masking import attention_mask_4d, past_length
 from .modeling_layers import GradientCheckpointingLayer
 from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class T5Config(PretrainedConfig):
@@ -196,9 +197,7 @@ class T5Attention(nn.Module):
             k, v = self._heads(self.k(key_value_states)), self._heads(self.v(key_value_states))
         present = (k, v) if use_cache else None
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p, scale=1.0)
-        B, H, T, hd = out.shape
-        out = out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, d_kv] -> [B, T, H*d_kv]
+        out = sdpa_attention_forward(q, k, v, bias, dropout=p, scaling=1.0)  # [B, T, H*d_kv] (T5 does not scale)
         return self.o(out), present
 
 
@@ -270,7 +269,7 @@ class T5Stack(nn.Module):
             inputs_embeds = self.embed_tokens(input_ids)  # [B, T] -> [B, T, D]
         B, T = inputs_embeds.shape[:2]
         use_cache = use_cache and self.is_decoder
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        past_len = past_length(past_key_values)
         dtype = inputs_embeds.dtype
 
         # mask and position bias are the same in every block: build them once, add them once

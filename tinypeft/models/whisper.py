@@ -25,9 +25,10 @@ from ..tensor import Tensor
 from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .generation_whisper import WhisperGenerationMixin
-from .masking import attention_mask_4d
+from .masking import attention_mask_4d, past_length
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
+from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class WhisperConfig(PretrainedConfig):
@@ -109,9 +110,7 @@ class WhisperAttention(nn.Module):
                 v = cat([past_key_value[1], v], dim=-2)
         present = (k, v) if use_cache else None
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=p, scale=1.0)
-        B, H, T, hd = out.shape
-        out = out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+        out = sdpa_attention_forward(q, k, v, attention_mask, dropout=p, scaling=1.0)  # [B, T, D]: q is scaled
         return self.out_proj(out), present
 
 
@@ -245,12 +244,10 @@ class WhisperDecoder(WhisperPreTrainedModel):
                 inputs_embeds=None, position_ids=None, use_cache=False,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
         check_output_options(self, output_attentions, output_hidden_states, return_dict)
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of decoder_input_ids or decoder_inputs_embeds.")
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)  # [B, T] -> [B, T, D]
+        inputs_embeds = embed_inputs(self.embed_tokens, input_ids, inputs_embeds,  # [B, T] -> [B, T, D]
+                                     names=("decoder_input_ids", "decoder_inputs_embeds"))
         B, T = inputs_embeds.shape[:2]
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        past_len = past_length(past_key_values)
         if past_len + T > self.max_target_positions:
             raise ValueError(f"The decoder has {self.max_target_positions} positions (max_target_positions); "
                              f"{past_len + T} tokens do not fit. Generate fewer tokens.")
@@ -330,9 +327,6 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, WhisperPreTrainedM
         self.model = WhisperModel(config)
         self.proj_out = nn.Linear(config.d_model, config.vocab_size, bias=False)  # tied to embed_tokens
         self.max_target_positions = config.max_target_positions
-
-    def get_input_embeddings(self):
-        return self.model.decoder.embed_tokens
 
     def get_output_embeddings(self):
         return self.proj_out
