@@ -13,13 +13,11 @@ the two, and the gradcheck suite runs each op on both (backend.set_matmul_backen
 """
 import numpy as np
 
-from . import cmatmul
+from . import _matmul_backend_is_c, cmatmul
 
 
 def applies(*arrays):
     """True when the fused kernels take these arrays (None entries are optional operands and pass)."""
-    from . import _matmul_backend_is_c
-
     return cmatmul.available() and _matmul_backend_is_c() and all(
         a is None or (type(a) is np.ndarray and a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays
     )
