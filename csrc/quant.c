@@ -201,6 +201,8 @@ int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, floa
     return fan_out(&whole, w->k, nthreads);
 }
 
+#define GEMV_MIN (128 * 1024)
+
 /* -- one-row GEMV ---------------------------------------------------------------------------------- */
 typedef struct {
     const tp_qweight *w;
@@ -242,6 +244,9 @@ void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads)
     if (nthreads < 1) nthreads = 1;
     if (nthreads > 64) nthreads = 64;
     if ((size_t)nthreads > w->n) nthreads = (int)(w->n ? w->n : 1);
+    /* a thread is started per call: below GEMV_MIN weights a thread, starting one costs more than it saves */
+    size_t most = w->n * w->k / GEMV_MIN;
+    if ((size_t)nthreads > most) nthreads = most > 1 ? (int)most : 1;
     gemv_job jobs[64];
     size_t step = (w->n + nthreads - 1) / nthreads;
     int njobs = 0;
