@@ -32,6 +32,7 @@ from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraCon
                    LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, HRAConfig,
                    HRAModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
+from .peft import BOFTConfig, BOFTModel, OFTConfig, OFTModel  # noqa: E402
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -69,6 +70,7 @@ __all__ = [
     "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "LoHaConfig", "LoHaModel", "LoKrConfig", "LoKrModel",
     "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel", "MissConfig", "MissModel",
     "HRAConfig", "HRAModel",
+    "OFTConfig", "OFTModel", "BOFTConfig", "BOFTModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

@@ -3,6 +3,7 @@ import importlib
 
 from ..hub import resolve_model_dir
 from .configuration_utils import read_json_object
+from .modeling_utils import check_dtype
 
 # model_type -> (module in tinypeft.models, config class, {task: model class})
 _ARCHITECTURES = {
@@ -91,6 +92,7 @@ class _AutoModel:
         quantization_config=BitsAndBytesConfig(...) also loads a safetensors checkpoint quantized, layer by layer.
         """
         quantization_config = kwargs.pop("quantization_config", None)
+        check_dtype(kwargs)  # float32 (or "auto") or a clear refusal, before anything is read
         gguf_path = _gguf_path(pretrained_model_name_or_path, revision, gguf_file)
         if gguf_path is not None:  # a llama.cpp file: config, weights (dequantized) from one .gguf
             from ..gguf import load_gguf_config, load_gguf_model
@@ -102,12 +104,8 @@ class _AutoModel:
                 from ..quantization.gguf import load_gguf_model_kept
 
                 return load_gguf_model_kept(model_class, gguf_path, quantization_config, pretrained_model_name_or_path)
-            if quantization_config is not None:  # each tensor dequantized from its GGUF blocks, then re-quantized
-                from ..quantization.loading import load_gguf_model_quantized
-
-                return load_gguf_model_quantized(model_class, gguf_path, quantization_config,
-                                                 pretrained_model_name_or_path)
-            return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path)
+            # dequantized to float32, or (with a BitsAndBytesConfig) re-quantized tensor by tensor
+            return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path, quantization_config)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
         return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,

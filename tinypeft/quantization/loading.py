@@ -143,20 +143,11 @@ class LazyGGUFCheckpoint(Mapping):
         return len(self.names)
 
 
-def load_gguf_model_quantized(model_class, path, quantization_config, name_or_path=None):
-    """A GGUF model with its linear layers re-quantized (NF4/FP4/int8) as each tensor is dequantized."""
-    from ..gguf import load_gguf_config, open_gguf
-
-    config = load_gguf_config(path)
-    config.name_or_path = str(name_or_path or path)
-    with nn.init_empty_weights():
-        model = model_class(config)
-    model.name_or_path = config.name_or_path
-    model.tie_weights()
+def prepare_quantized_gguf_load(model, quantization_config, gf, config):
+    """Swap in quantized placeholders and return the GGUF's tensors as a LazyGGUFCheckpoint (called by
+    tinypeft.gguf.load_gguf_model)."""
     _prepare(model, quantization_config)
-    model._load_checkpoint(LazyGGUFCheckpoint(open_gguf(path), config), str(path))
-    model.eval()
-    return model
+    return LazyGGUFCheckpoint(gf, config)
 
 
 def prepare_quantized_load(model, quantization_config, path):
