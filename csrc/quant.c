@@ -5,7 +5,8 @@
  *                          y[:, panel]. Threads take whole panels.
  *   backward  dx = g W:    W's columns are cut into slabs of PANEL columns; a slab [n, PANEL] is
  *                          dequantized and dx[:, slab] = g @ slab. Threads take whole slabs.
- *   decoding  y  = W x:    one row of x; each weight is dequantized as it is read, rows split among threads.
+ *   decoding  y  = W x:    one row of x; each weight is dequantized as it is read; chunks of rows are
+ *                          shared by parallel.h's lasting thread pool.
  * No call ever holds a float32 copy of the whole weight: at most one panel per thread.
  *
  * Bit-exactness with NumPy: each dequantized value is one float multiply (code * scale), and the
@@ -16,6 +17,7 @@
 #include "quant.h"
 #include "gguf_quant.h"
 #include "matmul.h"
+#include "parallel.h"
 
 #include <stdlib.h>
 
@@ -246,29 +248,28 @@ int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, floa
     return fan_out(&whole, w->k, nthreads);
 }
 
-#define GEMV_MIN (128 * 1024)
-
-/* -- one-row GEMV ---------------------------------------------------------------------------------- */
+/* -- one-row GEMV: chunks of rows shared by the lasting thread pool (parallel.h) ------------------------ */
 typedef struct {
     const tp_qweight *w;
     const float *x;
     float *y;
-    size_t r0, r1;
+    size_t rows; /* per chunk */
 } gemv_job;
 
-static void *run_gemv(void *arg)
+static void gemv_chunk(void *arg, size_t chunk)
 {
-    gemv_job *j = arg;
+    const gemv_job *j = arg;
     const tp_qweight *w = j->w;
+    size_t r0 = chunk * j->rows, r1 = r0 + j->rows < w->n ? r0 + j->rows : w->n;
+    if (tp_gguf_supported(w->kind)) { /* a block decoded, then multiplied, as it is read */
+        size_t stride = tp_gguf_row_bytes(w->kind, w->k);
+        for (size_t r = r0; r < r1; r++) j->y[r] = tp_gguf_dot_row(w->kind, w->data + r * stride, j->x, w->k);
+        return;
+    }
     float row[256];
     pair_table pairs;
     if (w->kind == TP_Q4) make_pairs(w->code, &pairs);
-    if (tp_gguf_supported(w->kind)) { /* a block decoded, then multiplied, as it is read */
-        size_t stride = tp_gguf_row_bytes(w->kind, w->k);
-        for (size_t r = j->r0; r < j->r1; r++) j->y[r] = tp_gguf_dot_row(w->kind, w->data + r * stride, j->x, w->k);
-        return NULL;
-    }
-    for (size_t r = j->r0; r < j->r1; r++) {
+    for (size_t r = r0; r < r1; r++) {
         float acc[8] = {0}; /* 8 running sums: the compiler keeps them in one vector */
         for (size_t c0 = 0; c0 < w->k; c0 += 256) {
             size_t c1 = c0 + 256 < w->k ? c0 + 256 : w->k, c = c0;
@@ -281,35 +282,13 @@ static void *run_gemv(void *arg)
         for (int t = 0; t < 8; t++) sum += acc[t];
         j->y[r] = sum;
     }
-    return NULL;
 }
 
+/* Each row's sum is made by one thread, whichever: the result does not depend on the thread count. */
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads)
 {
-    if (nthreads < 1) nthreads = 1;
-    if (nthreads > 64) nthreads = 64;
-    if ((size_t)nthreads > w->n) nthreads = (int)(w->n ? w->n : 1);
-    /* a thread is started per call: below GEMV_MIN weights a thread, starting one costs more than it saves */
-    size_t most = w->n * w->k / GEMV_MIN;
-    if ((size_t)nthreads > most) nthreads = most > 1 ? (int)most : 1;
-    gemv_job jobs[64];
-    size_t step = (w->n + nthreads - 1) / nthreads;
-    int njobs = 0;
-    for (size_t r = 0; r < w->n; r += step, njobs++) {
-        jobs[njobs] = (gemv_job){w, x, y, r, r + step < w->n ? r + step : w->n};
-    }
-#if defined(TP_Q_PTHREADS)
-    pthread_t tids[64];
-    char started[64] = {0};
-    for (int t = 1; t < njobs; t++) started[t] = pthread_create(&tids[t], NULL, run_gemv, &jobs[t]) == 0;
-    if (njobs) run_gemv(&jobs[0]);
-    for (int t = 1; t < njobs; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_gemv(&jobs[t]);
-    }
-#else
-    for (int t = 0; t < njobs; t++) run_gemv(&jobs[t]);
-#endif
+    if (w->n == 0) return;
+    size_t rows = (32 * 1024 + w->k - 1) / w->k; /* about 32K weights a chunk */
+    gemv_job job = {w, x, y, rows};
+    tp_parallel(gemv_chunk, &job, (w->n + rows - 1) / rows, nthreads);
 }
