@@ -1,10 +1,10 @@
 /* quant.c: dequantize, and matmuls that dequantize a panel at a time inside the blocked GEMM.
  *
  *   forward   y  = x W^T:  W's rows are cut into panels of PANEL rows; each panel is dequantized into
- *                          a thread's own buffer [PANEL, k] and multiplied by tp_matmul_f32, writing
- *                          y[:, panel]. Threads take whole panels.
+ *                          a buffer [PANEL, k] and multiplied by tp_matmul_f32, writing y[:, panel].
+ *                          The panels are chunks of parallel.h's lasting thread pool.
  *   backward  dx = g W:    W's columns are cut into slabs of PANEL columns; a slab [n, PANEL] is
- *                          dequantized and dx[:, slab] = g @ slab. Threads take whole slabs.
+ *                          dequantized and dx[:, slab] = g @ slab; the slabs are the pool's chunks.
  *   decoding  y  = W x:    one row of x; each weight is dequantized as it is read; chunks of rows are
  *                          shared by parallel.h's lasting thread pool.
  * No call ever holds a float32 copy of the whole weight: at most one panel per thread.
@@ -21,10 +21,6 @@
 
 #include <stdlib.h>
 
-#if !defined(_WIN32)
-#define TP_Q_PTHREADS 1
-#include <pthread.h>
-#endif
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -148,104 +144,71 @@ void tp_dequantize(const tp_qweight *w, size_t r0, size_t r1, size_t c0, size_t 
     for (size_t r = r0; r < r1; r++) deq_row(w, &pairs, r, c0, c1, out + (r - r0) * ldo);
 }
 
-/* -- threads: a job is a range of panels ----------------------------------------------------------- */
+/* -- threads: a chunk of the lasting pool's work is one panel ------------------------------------------ */
 typedef struct {
     const tp_qweight *w;
-    size_t m, p0, p1;        /* panels [p0, p1) */
+    size_t m;
     size_t panel;            /* rows (forward) or columns (backward) per panel */
     const float *in;
     size_t ldin;
     float *out;
     size_t ldout;
     int transposed;          /* 0: y = x W^T (row panels), 1: dx = g W (column slabs) */
-    int status;
+    int status;              /* any failure; which one does not matter */
 } qjob;
 
-static void *run_qjob(void *arg)
+static void run_panel(void *arg, size_t p)
 {
     qjob *j = arg;
     const tp_qweight *w = j->w;
-    size_t n = w->n, k = w->k;
-    size_t panel = j->panel;
-    float *buf = malloc(sizeof(float) * panel * (j->transposed ? n : k));
+    size_t n = w->n, k = w->k, s0 = p * j->panel;
+    float *buf = malloc(sizeof(float) * j->panel * (j->transposed ? n : k));
     if (!buf) {
         j->status = -1;
-        return NULL;
+        return;
     }
-    for (size_t p = j->p0; p < j->p1; p++) {
-        size_t s0 = p * panel;
-        if (!j->transposed) {
-            size_t s1 = s0 + panel < n ? s0 + panel : n, rows = s1 - s0;
-            tp_dequantize(w, s0, s1, 0, k, buf, k); /* buf [rows, k] */
-            /* y[:, s0:s1] = x [m, k] @ buf^T [k, rows] */
-            if (tp_matmul_f32(j->m, rows, k, j->in, (ptrdiff_t)j->ldin, 1, buf, 1, (ptrdiff_t)k,
-                              j->out + s0, (ptrdiff_t)j->ldout, 1))
-                j->status = -1;
-        } else {
-            size_t s1 = s0 + panel < k ? s0 + panel : k, cols = s1 - s0;
-            tp_dequantize(w, 0, n, s0, s1, buf, cols); /* buf [n, cols] */
-            /* dx[:, s0:s1] = g [m, n] @ buf [n, cols] */
-            if (tp_matmul_f32(j->m, cols, n, j->in, (ptrdiff_t)j->ldin, 1, buf, (ptrdiff_t)cols, 1,
-                              j->out + s0, (ptrdiff_t)j->ldout, 1))
-                j->status = -1;
-        }
+    if (!j->transposed) {
+        size_t s1 = s0 + j->panel < n ? s0 + j->panel : n, rows = s1 - s0;
+        tp_dequantize(w, s0, s1, 0, k, buf, k); /* buf [rows, k] */
+        /* y[:, s0:s1] = x [m, k] @ buf^T [k, rows] */
+        if (tp_matmul_f32(j->m, rows, k, j->in, (ptrdiff_t)j->ldin, 1, buf, 1, (ptrdiff_t)k, j->out + s0,
+                          (ptrdiff_t)j->ldout, 1))
+            j->status = -1;
+    } else {
+        size_t s1 = s0 + j->panel < k ? s0 + j->panel : k, cols = s1 - s0;
+        tp_dequantize(w, 0, n, s0, s1, buf, cols); /* buf [n, cols] */
+        /* dx[:, s0:s1] = g [m, n] @ buf [n, cols] */
+        if (tp_matmul_f32(j->m, cols, n, j->in, (ptrdiff_t)j->ldin, 1, buf, (ptrdiff_t)cols, 1, j->out + s0,
+                          (ptrdiff_t)j->ldout, 1))
+            j->status = -1;
     }
     free(buf);
-    return NULL;
 }
 
-/* Cut `dim` (rows or columns of W) into panels of at most PANEL, as many as a multiple of the thread
- * count so that every thread gets the same work, each a multiple of 8 wide (the GEMM's tile). */
-static int fan_out(qjob *whole, size_t dim, int nthreads)
+/* Cut `dim` (rows or columns of W) into panels of at most PANEL, a multiple of the thread count when
+ * there are several (so that the pool can balance them), each a multiple of 8 wide (the GEMM's tile). */
+static int fan_out(qjob *job, size_t dim, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
-    if (nthreads > 64) nthreads = 64;
     size_t rounds = (dim + (size_t)PANEL * nthreads - 1) / ((size_t)PANEL * nthreads);
     size_t panel = (dim + rounds * nthreads - 1) / (rounds * nthreads);
     panel = (panel + 7) / 8 * 8;
-    size_t npanels = (dim + panel - 1) / panel;
-    whole->panel = panel;
-    if ((size_t)nthreads > npanels) nthreads = (int)npanels;
-    qjob jobs[64];
-    size_t step = (npanels + nthreads - 1) / nthreads;
-    int njobs = 0;
-    for (size_t p = 0; p < npanels; p += step) {
-        jobs[njobs] = *whole;
-        jobs[njobs].p0 = p;
-        jobs[njobs].p1 = p + step < npanels ? p + step : npanels;
-        jobs[njobs].status = 0;
-        njobs++;
-    }
-#if defined(TP_Q_PTHREADS)
-    pthread_t tids[64];
-    char started[64] = {0};
-    for (int t = 1; t < njobs; t++) started[t] = pthread_create(&tids[t], NULL, run_qjob, &jobs[t]) == 0;
-    run_qjob(&jobs[0]);
-    for (int t = 1; t < njobs; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_qjob(&jobs[t]);
-    }
-#else
-    for (int t = 0; t < njobs; t++) run_qjob(&jobs[t]);
-#endif
-    int status = 0;
-    for (int t = 0; t < njobs; t++)
-        if (jobs[t].status) status = jobs[t].status;
-    return status;
+    job->panel = panel;
+    job->status = 0;
+    tp_parallel(run_panel, job, (dim + panel - 1) / panel, nthreads);
+    return job->status;
 }
 
 int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float *y, size_t ldy, int nthreads)
 {
-    qjob whole = {w, m, 0, 0, 0, x, ldx, y, ldy, 0, 0};
-    return fan_out(&whole, w->n, nthreads);
+    qjob job = {w, m, 0, x, ldx, y, ldy, 0, 0};
+    return fan_out(&job, w->n, nthreads);
 }
 
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads)
 {
-    qjob whole = {w, m, 0, 0, 0, g, ldg, dx, lddx, 1, 0};
-    return fan_out(&whole, w->k, nthreads);
+    qjob job = {w, m, 0, g, ldg, dx, lddx, 1, 0};
+    return fan_out(&job, w->k, nthreads);
 }
 
 /* -- one-row GEMV: chunks of rows shared by the lasting thread pool (parallel.h) ------------------------ */
