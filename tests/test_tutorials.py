@@ -5,7 +5,7 @@ subprocess whose cwd is the repository root (as a student runs them). A failure 
 and prints the block that raised. Figures go to a temporary folder, so a test run leaves the
 committed tutorials/figures/ alone.
 
-Each exercise's check_... (in tutorials/exercises/checks*.py) must pass the solution in tutorials/solutions/ and must fail (AssertionError)
+Each exercise's check_... (in tinypeft/course/checks_NN.py) must pass the solution in tutorials/solutions/ and must fail (AssertionError)
 an obviously wrong answer; an untouched stub (raising NotImplementedError) returns False, no error.
 """
 import importlib
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tinypeft.course.manifest import split_header
+
 # Tutorials that take more than 60 s on a 2-core CPU: they run only with `pytest -m slow`.
 SLOW = set()  # e.g. {"08_methods.md"}
 SLOW.add("08_methods_compared.md")  # about 2 min: five methods trained on MiniLM and on a GPT-2
 TIMEOUT_S = 600
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # `tutorials.exercises` is imported from the repository root, as students do
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.md"))
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
@@ -80,9 +80,9 @@ def test_tutorial_runs(path, tmp_path):
 
 @pytest.mark.parametrize("path", tutorial_params())
 def test_tutorial_header_and_exercises(path):
-    """The running time is stated at the top, and the tutorial ends with 2-4 exercises."""
+    """The running time is stated under the course header, and the tutorial ends with 2-4 exercises."""
     text = path.read_text(encoding="utf-8")
-    head = "\n".join(text.splitlines()[:8])
+    head = "\n".join(split_header(text)[1].splitlines()[:4])
     assert re.search(r"Runs in about [\d.]+ (s|min) on a 2-core CPU", head), f"{path.name}: no running time at the top"
     n = len(re.findall(r"^### Exercise \d", text, re.M))
     assert 2 <= n <= 4, f"{path.name}: {n} exercises, want 2-4 (headings '### Exercise N')"
@@ -142,16 +142,16 @@ def test_solution_module_loads(path):
 
 
 def check_modules():
-    """tutorials/exercises/checks.py and any per-tutorial checks_NN.py beside it."""
+    """tinypeft/course/checks_NN.py, one per tutorial with exercises."""
     return [
-        importlib.import_module(f"tutorials.exercises.{p.stem}")
-        for p in sorted((ROOT / "tutorials" / "exercises").glob("checks*.py"))
+        importlib.import_module(f"tinypeft.course.{p.stem}")
+        for p in sorted((ROOT / "tinypeft" / "course").glob("checks_[0-9][0-9].py"))
     ]
 
 
 def check_named(name):
     found = [getattr(m, name) for m in check_modules() if name in vars(m)]
-    assert len(found) == 1, f"{name} is defined in {len(found)} of tutorials/exercises/checks*.py, want 1"
+    assert len(found) == 1, f"{name} is defined in {len(found)} of tinypeft/course/checks_NN.py, want 1"
     return found[0]
 
 

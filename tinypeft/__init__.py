@@ -43,7 +43,7 @@ from .trainer import (DataCollatorForCompletionOnlyLM, DataCollatorForLanguageMo
                       TrainingArguments, default_data_collator, set_seed)
 from .data import Dataset, DatasetDict, load_dataset  # noqa: E402
 
-from .quantization import BitsAndBytesConfig  # noqa: E402
+from .quantization import BitsAndBytesConfig, GGUFQuantizationConfig  # noqa: E402
 from .peft import prepare_model_for_kbit_training  # noqa: E402
 
 __all__ = [
@@ -81,7 +81,7 @@ __all__ = [
     "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM", "PeftModelForSequenceClassification",
     "PeftModelForTokenClassification", "prepare_model_for_kbit_training",
     # Trainer and data
-    "BitsAndBytesConfig",
+    "BitsAndBytesConfig", "GGUFQuantizationConfig",
     "Trainer", "TrainingArguments", "set_seed", "default_data_collator", "DataCollatorForCompletionOnlyLM",
     "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq", "DataCollatorForTokenClassification",
     "DataCollatorWithPadding", "Dataset", "DatasetDict", "load_dataset",

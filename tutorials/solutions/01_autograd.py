@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks import check_topological_order, check_unbroadcast, check_value_exp  # noqa: E402
+from tinypeft.course.checks_01 import check_topological_order, check_unbroadcast, check_value_exp  # noqa: E402
 
 
 class Value:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks import check_micro_kernel, check_pack_a, check_tiled_matmul  # noqa: E402
+from tinypeft.course.checks_03 import check_micro_kernel, check_pack_a, check_tiled_matmul  # noqa: E402
 
 
 # ---- Exercise 1 ----

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_06 import (  # noqa: E402
+from tinypeft.course.checks_06 import (  # noqa: E402
     check_lora_backward_dropout,
     check_lora_param_count,
     check_merge_weight,

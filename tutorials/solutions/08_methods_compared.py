@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_08 import check_ia3_merge, check_method_param_count  # noqa: E402,F401
+from tinypeft.course.checks_08 import check_ia3_merge, check_method_param_count  # noqa: E402,F401
 
 
 # ---- Exercise 1 ----

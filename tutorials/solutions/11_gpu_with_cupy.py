@@ -10,7 +10,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tinypeft import backend  # noqa: E402
 from tinypeft.autograd import Function  # noqa: E402
-from tutorials.exercises.checks_11 import check_logsumexp, check_softplus_function  # noqa: E402
+from tinypeft.course.checks_11 import check_logsumexp, check_softplus_function  # noqa: E402
 
 
 # ---- Exercise 1 ----

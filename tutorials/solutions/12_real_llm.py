@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_12 import (  # noqa: E402
+from tinypeft.course.checks_12 import (  # noqa: E402
     check_dequantize_q4_0_block,
     check_render_smollm2,
     check_unpermute_qk,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_13 import check_dequantize_block, check_fp4_table  # noqa: E402
+from tinypeft.course.checks_13 import check_dequantize_block, check_fp4_table  # noqa: E402
 
 
 # ---- Exercise 1 ----

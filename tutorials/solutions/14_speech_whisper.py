@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from tutorials.exercises.checks_14 import check_conv_output_length, check_hertz_to_mel  # noqa: E402
+from tinypeft.course.checks_14 import check_conv_output_length, check_hertz_to_mel  # noqa: E402
 
 
 # ---- Exercise 1 ----

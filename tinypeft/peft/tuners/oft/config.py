@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, normalize_target_fields
+from ...config import PeftConfig, PeftType
 
 
 @dataclass
@@ -38,10 +38,13 @@ class OFTConfig(PeftConfig):
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.OFT
-        r = self.r
-        self.r = 1  # normalize_target_fields checks a positive r; OFT allows r = 0 (size given by the block)
-        normalize_target_fields(self)
-        self.r = r
+        for name in ("target_modules", "exclude_modules"):  # as TargetModulesConfig, but r = 0 is allowed here
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, set(getattr(self, name)))
+        if isinstance(self.layers_to_transform, int):
+            self.layers_to_transform = [self.layers_to_transform]
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 0:
+            raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a non-negative integer.")
         if self.layers_pattern and self.layers_to_transform is None:
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         if self.r == 0 and self.oft_block_size == 0:

@@ -1,7 +1,7 @@
-"""Checks for tutorials/12_real_llm.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/12_real_llm.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checks import _exercise
+from .checking import _exercise
 
 
 @_exercise

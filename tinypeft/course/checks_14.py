@@ -1,7 +1,7 @@
-"""Checks for tutorials/14_speech_whisper.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/14_speech_whisper.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checks import _close, _exercise
+from .checking import _close, _exercise
 
 
 @_exercise

@@ -1,4 +1,4 @@
-"""Checks for tutorials/11_gpu_with_cupy.md's exercises (see checks.py for how checks behave).
+"""Checks for tutorials/11_gpu_with_cupy.md's exercises (see checking.py for how checks behave).
 
 They run on NumPy arrays everywhere, and on CuPy arrays too where CUDA and CuPy are usable.
 """
@@ -6,7 +6,7 @@ import importlib.util
 
 import numpy as np
 
-from .checks import _close, _exercise
+from .checking import _close, _exercise
 
 
 def _cupy_or_none():

@@ -1,9 +1,9 @@
-"""Checks for tutorials/06_lora_from_scratch.md's exercises (see checks.py for how checks behave)."""
+"""Checks for tutorials/06_lora_from_scratch.md's exercises (see checking.py for how checks behave)."""
 import warnings
 
 import numpy as np
 
-from .checks import _central_difference, _close, _exercise
+from .checking import _central_difference, _close, _exercise
 
 
 @_exercise

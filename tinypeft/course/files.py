@@ -1,0 +1,42 @@
+"""Where the course's files are: the repository's folders in a checkout, their copies in an installed wheel.
+
+A tutorial reads files that live in the repository (the tiny models in tests/fixtures/, csrc/'s kernel),
+always through `path("tests/fixtures/models/gpt2")`, so it runs from any folder: in a checkout the path is
+the repository's, in a wheel it is the copy setup.py's build step put in tinypeft/course/data/ (the list of
+what is copied is COURSE_DATA in setup.py).
+"""
+from pathlib import Path
+
+__all__ = ["root", "path", "tutorials_dir", "solutions_dir"]
+
+_PACKAGE = Path(__file__).resolve().parent
+_CHECKOUT = _PACKAGE.parent.parent  # tinypeft/course/ -> the repository root, in a checkout
+
+
+def root():
+    """The folder that holds tutorials/, tests/fixtures/ and csrc/: the checkout, or the wheel's copy."""
+    if (_CHECKOUT / "tutorials").is_dir() and (_CHECKOUT / "tinypeft").is_dir():
+        return _CHECKOUT
+    data = _PACKAGE / "data"
+    if (data / "tutorials").is_dir():
+        return data
+    raise FileNotFoundError(
+        f"the course's files are neither in a checkout ({_CHECKOUT}) nor in the installed package ({data}); "
+        "reinstall tinypeft from its repository or from a wheel built by `pip wheel .`"
+    )
+
+
+def path(relative):
+    """The absolute path of a course file named as in the repository, e.g. path("tests/fixtures/models/gpt2")."""
+    p = root() / relative
+    if not p.exists():
+        raise FileNotFoundError(f"{relative} is not among the course's files (looked in {root()})")
+    return str(p)
+
+
+def tutorials_dir():
+    return root() / "tutorials"
+
+
+def solutions_dir():
+    return root() / "tutorials" / "solutions"

@@ -1,1 +1,0 @@
-"""The course: tutorials/NN_*.md, their exercise checks (exercises/) and solutions (solutions/)."""

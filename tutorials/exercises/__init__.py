@@ -1,1 +1,0 @@
-"""Checks for the tutorials' exercises: `from tutorials.exercises.checks import check_...`."""
