@@ -99,6 +99,36 @@ class Tanh(Function):
         return g * (1 - out * out)
 
 
+class Sin(Function):
+    name = "sin"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp_of(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        # d sin = cos
+        (x,) = ctx.saved_tensors
+        return g * backend.xp_of(x).cos(x)
+
+
+class Cos(Function):
+    name = "cos"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp_of(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        # d cos = -sin
+        (x,) = ctx.saved_tensors
+        return -g * backend.xp_of(x).sin(x)
+
+
 def _sigmoid(x):
     # exp of a non-positive number only, so large |x| never overflows
     xp = backend.xp_of(x)
@@ -251,6 +281,14 @@ def sqrt(x):
 
 def tanh(x):
     return Tanh.apply(x)
+
+
+def sin(x):
+    return Sin.apply(x)
+
+
+def cos(x):
+    return Cos.apply(x)
 
 
 def sigmoid(x):

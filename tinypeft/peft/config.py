@@ -35,6 +35,11 @@ class PeftType(str, enum.Enum):
     FOURIERFT = "FOURIERFT"
     ADALORA = "ADALORA"
     HIRA = "HIRA"
+    WAVEFT = "WAVEFT"
+    C3A = "C3A"
+    DELORA = "DELORA"
+    GRALORA = "GRALORA"
+    ROAD = "ROAD"
 
     def __str__(self):
         return self.value
