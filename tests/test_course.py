@@ -56,7 +56,7 @@ def test_the_order_the_course_issue_asks_for():
 
 def test_by_number():
     assert by_number(7).file == "07_quicktour.md" and by_number("07") is by_number(7)
-    with pytest.raises(KeyError, match="tinypeft course list"):
+    with pytest.raises(ValueError, match="tinypeft course list"):
         by_number(99)
 
 
@@ -76,3 +76,26 @@ def test_each_tutorials_checks_live_in_its_own_module():
             mod = importlib.import_module(module)
             for name in (n.strip() for n in names.split(",")):
                 assert callable(getattr(mod, name, None)), f"{t.file}: {module} has no {name}"
+
+
+def test_every_course_file_a_tutorial_or_check_reads_ships_in_the_wheel():
+    """Each path("...") / course_file("...") in the tutorials and checks is covered by COURSE_DATA, which
+    setup.py copies into the wheel; an f-string's {...} stands for any name."""
+    import fnmatch
+
+    from tinypeft.course.files import COURSE_DATA
+
+    sources = [p.read_text(encoding="utf-8") for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.md")]
+    sources += [p.read_text(encoding="utf-8") for p in (ROOT / "tinypeft" / "course").glob("checks_*.py")]
+    names = set()
+    for text in sources:
+        names |= set(re.findall(r"""(?:course_file|path)\(f?["']([^"']+)["']\)""", text))
+        names |= set(re.findall(r"""^[A-Z0-9_]+ = f?["']((?:tests|csrc|tutorials)/[^"']+)["']""", text, re.M))
+    assert "tests/fixtures/models/gpt2" in names  # the scan finds what it should
+    for name in sorted(names):
+        matches = ROOT.glob(re.sub(r"\{[^}]*\}", "*", name))
+        files = [f for m in matches for f in ([m] if m.is_file() else m.rglob("*")) if f.is_file()]
+        assert files, f"{name}: no such file in the repository"
+        for f in files:
+            rel = f.relative_to(ROOT).as_posix()
+            assert any(fnmatch.fnmatch(rel, pat) for pat in COURSE_DATA), f"{rel} (read as {name}) is not in COURSE_DATA"

@@ -5,6 +5,7 @@ import tempfile
 import numpy as np
 
 from .checking import _close, _exercise
+from .files import path as course_file
 
 MINILM_REFERENCE = "tests/fixtures/reference/minilm_embeddings.npz"
 
@@ -85,7 +86,7 @@ def check_sentence_embedding(sentence_embedding):
     import tinypeft as tp
     from tinypeft.hub import fetch_minilm
 
-    ref = np.load(MINILM_REFERENCE)
+    ref = np.load(course_file(MINILM_REFERENCE))
     path = fetch_minilm()
     model = tp.AutoModel.from_pretrained(path)
     batch = {k: ref[k] for k in ("input_ids", "attention_mask", "token_type_ids")}

@@ -5,6 +5,7 @@ import tempfile
 import numpy as np
 
 from .checking import _close, _exercise
+from .files import path as course_file
 
 PEFT_FILES = [f"tests/fixtures/peft/{case}/adapter_model.safetensors"
               for case in ("lora_opt", "dora_llama", "ia3_opt", "prompt_tuning_gpt2", "lora_bert_seqcls")]
@@ -21,7 +22,7 @@ def check_read_safetensors(read_safetensors):
     save_file({"a.f16": rng.standard_normal((3, 5)).astype(np.float16), "b.i64": np.arange(7, dtype=np.int64),
                "c.f32": rng.standard_normal((2, 1, 4)).astype(np.float32), "d.scalar": np.array(2.5, np.float32)},
               mixed, metadata={"format": "pt", "made_by": "check_read_safetensors"})
-    for path in PEFT_FILES + [mixed]:
+    for path in [course_file(f) for f in PEFT_FILES] + [mixed]:
         got = read_safetensors(path)
         assert got is not None and len(got) == 2, "return the pair (metadata, tensors)"
         metadata, tensors = got
@@ -44,14 +45,14 @@ def _two_adapter_models():
                           get_peft_model)
 
     tp.manual_seed(0)
-    opt = lambda: AutoModelForCausalLM.from_pretrained("tests/fixtures/models/opt")  # noqa: E731
+    opt = lambda: AutoModelForCausalLM.from_pretrained(course_file("tests/fixtures/models/opt"))  # noqa: E731
     made = []
     for name, model_fn, config in [
         ("LoRA on OPT", opt, lambda: LoraConfig(task_type="CAUSAL_LM", r=2, init_lora_weights=False)),
         ("DoRA on OPT", opt, lambda: LoraConfig(task_type="CAUSAL_LM", r=2, use_dora=True, target_modules=["q_proj"])),
         ("IA3 on OPT", opt, lambda: IA3Config(task_type="CAUSAL_LM")),
         ("LoRA on a BERT classifier",
-         lambda: AutoModelForSequenceClassification.from_pretrained("tests/fixtures/models/bert"),
+         lambda: AutoModelForSequenceClassification.from_pretrained(course_file("tests/fixtures/models/bert")),
          lambda: LoraConfig(task_type="SEQ_CLS", r=2)),
     ]:
         model = get_peft_model(model_fn(), config())
@@ -93,7 +94,7 @@ def check_cat_adapter(cat_adapters):
     from tinypeft import AutoModelForCausalLM, LoraConfig, get_peft_model
 
     tp.manual_seed(3)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained("tests/fixtures/models/opt"),
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(course_file("tests/fixtures/models/opt")),
                            LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, init_lora_weights=False))
     model.add_adapter("b", LoraConfig(task_type="CAUSAL_LM", r=2, lora_alpha=6, init_lora_weights=False))
     weights = [0.7, -0.4]

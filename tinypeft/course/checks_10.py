@@ -2,6 +2,7 @@
 import numpy as np
 
 from .checking import _exercise
+from .files import path as course_file
 
 FIXTURE_GPT2 = "tests/fixtures/models/gpt2"
 
@@ -76,7 +77,7 @@ def check_greedy_with_cache(greedy_with_cache):
     """greedy_with_cache(model, ids, n_new) gives generate()'s tokens, feeding the prompt once and then 1 token a step."""
     import tinypeft as tp
 
-    model = tp.AutoModelForCausalLM.from_pretrained(FIXTURE_GPT2)
+    model = tp.AutoModelForCausalLM.from_pretrained(course_file(FIXTURE_GPT2))
     for prompt, n_new in [(np.array([[5, 6, 7, 8, 9]]), 10), (np.array([[300, 12]]), 6)]:
         counting = _CountingModel(model)
         got = greedy_with_cache(counting, prompt.copy(), n_new)
