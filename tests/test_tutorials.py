@@ -215,8 +215,39 @@ def test_check_passes_the_solution(stem, name):
 
 @pytest.mark.parametrize("stem, name", exercise_params())
 def test_check_fails_a_mistake(stem, name):
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError) as e:
         check_named(name)(*load_solution(stem).MISTAKES[name])
+    assert not NUMPY_REPR.search(str(e.value)), f"{name}: print plain numbers, not NumPy reprs: {e.value}"
+
+
+def hole_params():
+    """(stem, check, k) for the k-th answer in a solution's HOLES: wrong answers an earlier check let pass."""
+    params = []
+    for path in SOLUTIONS:
+        for name, cases in getattr(load_solution(path.stem), "HOLES", {}).items():
+            params += [pytest.param(path.stem, name, k, id=f"{path.stem}-{name}-{k}") for k in range(len(cases))]
+    return params
+
+
+@pytest.mark.parametrize("stem, name, k", hole_params())
+def test_check_fails_a_hole_it_once_let_through(stem, name, k):
+    with pytest.raises(AssertionError):
+        check_named(name)(*load_solution(stem).HOLES[name][k])
+
+
+NUMPY_REPR = re.compile(r"np\.\w+\(|array\(|dtype=")
+
+
+@pytest.mark.parametrize("stem, name", exercise_params())
+def test_check_of_an_answer_of_the_wrong_kind_gives_guidance(stem, name, capsys):
+    """An answer that returns a str (or a class without the method the check calls) gets an AssertionError that
+    says the check could not use it and what the check expects, not a raw TypeError or AttributeError."""
+    args = (lambda *a, **k: "a str",) + tuple(load_solution(stem).EXERCISES[name][1:])
+    with pytest.raises(AssertionError) as e:
+        check_named(name)(*args)
+    msg = str(e.value)
+    assert msg, f"{name}: an empty message"
+    assert not NUMPY_REPR.search(msg), f"{name}: the message shows a NumPy repr: {msg}"
 
 
 @pytest.mark.parametrize("stem, name", exercise_params())

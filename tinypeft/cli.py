@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import cli_transcribe
 from .cli_chat import add_chat_parser, cmd_chat
+from .cli_course import add_course_parser, cmd_course
 from .cli_predict import add_predict_parser, classification_metrics, cmd_predict, with_perplexity
 
 METHODS = {"lora": "LORA", "ia3": "IA3", "prompt_tuning": "PROMPT_TUNING", "prefix_tuning": "PREFIX_TUNING",
@@ -231,6 +232,7 @@ def build_parser():
     cli_transcribe.add_parser(sub, fmt)
     add_chat_parser(sub, fmt)
     add_predict_parser(sub, fmt)
+    add_course_parser(sub, fmt)
     parser.commands = sub.choices  # name -> its parser, whose .error() prints that command's usage
     return parser
 
@@ -699,7 +701,7 @@ def cmd_info(args):
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "generate": cmd_generate, "merge": cmd_merge, "info": cmd_info,
             "transcribe": lambda args: cli_transcribe.cmd_transcribe(args, UsageError, model_dir), "chat": cmd_chat,
-            "predict": cmd_predict}
+            "predict": cmd_predict, "course": cmd_course}
 
 
 def main(argv=None):

@@ -4,7 +4,7 @@ import tempfile
 
 import numpy as np
 
-from .checking import _close, _exercise
+from .checking import _array, _close, _exercise
 from .files import path as course_file
 
 MINILM_REFERENCE = "tests/fixtures/reference/minilm_embeddings.npz"
@@ -65,9 +65,11 @@ def check_bf16_to_float32(bf16_to_float32):
     for b, want in named.items():
         got = bf16_to_float32(np.array([b], dtype=np.uint16))
         assert got is not None, "bf16_to_float32 returned None; return the float32 array"
-        assert np.asarray(got)[0] == want, f"0x{b:04x}: got {np.asarray(got)[0]!r}, expected {want!r}"
+        got = _array(got, f"bf16_to_float32 of 0x{b:04x}").reshape(-1)
+        assert got.shape == (1,), f"0x{b:04x}: one bit pattern in gave {got.size} values out"
+        assert got[0] == want, f"0x{b:04x}: got {got[0]!r}, expected {want!r}"
     bits = np.arange(1 << 16, dtype=np.uint16).reshape(256, 256)
-    got = np.asarray(bf16_to_float32(bits.copy()))
+    got = _array(bf16_to_float32(bits.copy()), "bf16_to_float32")
     assert got.dtype == np.float32, f"dtype {got.dtype}, expected float32"
     assert got.shape == bits.shape, f"shape {got.shape}, expected {bits.shape}"
     want = _bf16_reference(bits)
@@ -95,7 +97,7 @@ def check_sentence_embedding(sentence_embedding):
         hidden = model(**batch).last_hidden_state.numpy()  # [8, 12, 384]
     got = sentence_embedding(hidden.copy(), batch["attention_mask"].copy())
     assert got is not None, "sentence_embedding returned None; return the [B, D] array"
-    got = np.asarray(got, dtype=np.float64)
+    got = _array(got, "sentence_embedding", np.float64)
     assert got.shape == ref["embeddings"].shape, f"shape {got.shape}, expected {ref['embeddings'].shape}"
     _close(np.linalg.norm(got, axis=1), np.ones(len(got)), "the length of each sentence vector", atol=1e-5)
     _close(got, ref["embeddings"], "embeddings vs transformers' (are padding tokens left out of the mean?)",

@@ -4,7 +4,7 @@ import tempfile
 
 import numpy as np
 
-from .checking import _close, _exercise
+from .checking import _array, _close, _exercise
 from .files import path as course_file
 
 PEFT_FILES = [f"tests/fixtures/peft/{case}/adapter_model.safetensors"
@@ -107,7 +107,7 @@ def check_cat_adapter(cat_adapters):
         Bs = [layer.lora_B[n].weight.detach().numpy().copy() for n in names]
         got = cat_adapters(As, Bs, [layer.scaling[n] for n in names], weights)
         assert got is not None and len(got) == 2, "return the pair (A, B)"
-        A, B = (np.asarray(x) for x in got)
+        A, B = (_array(x, f"{layer_name}: {n}") for x, n in zip(got, "AB"))
         want_delta = sum(w * layer.scaling[n] * b @ a for w, n, a, b in zip(weights, names, As, Bs))
         assert A.shape == (6, As[0].shape[1]) and B.shape == (Bs[0].shape[0], 6), (
             f"{layer_name}: A {A.shape}, B {B.shape}; want A [r1 + r2, in] = (6, {As[0].shape[1]}), "

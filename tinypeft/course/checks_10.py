@@ -1,7 +1,7 @@
 """Checks for tutorials/10_generation_and_kv_cache.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _exercise
+from .checking import _array, _exercise
 from .files import path as course_file
 
 FIXTURE_GPT2 = "tests/fixtures/models/gpt2"
@@ -19,7 +19,7 @@ def check_top_k_filter(top_k_filter):
     for k in (1, 3, V - 1):
         got = top_k_filter(logits.copy(), k)
         assert got is not None, "top_k_filter returned None; return the filtered logits"
-        got = np.asarray(got, dtype=np.float64)
+        got = _array(got, f"top_k_filter(k={k})", np.float64)
         assert got.shape == logits.shape, f"k={k}: shape {got.shape}, expected {logits.shape}"
         top = np.argsort(-logits, axis=1)[:, :k]  # the k largest of each row
         keep = np.zeros_like(logits, dtype=bool)
@@ -46,7 +46,7 @@ def check_positions_from_mask(positions_from_mask):
     for mask in masks:
         got = positions_from_mask(mask.copy())
         assert got is not None, "positions_from_mask returned None; return the [B, T] positions"
-        got = np.asarray(got)
+        got = _array(got, "positions_from_mask")
         assert got.shape == mask.shape, f"shape {got.shape}, expected {mask.shape}"
         for row, (m, g) in enumerate(zip(mask, got)):
             want = np.arange(int(m.sum()))  # real tokens of a left-padded row: 0 .. n-1

@@ -112,6 +112,14 @@ MISTAKES = {
     "check_greedy_generate": (_argmax_of_first_position, _MODEL, _TOKENIZER),
 }
 
+
+# ---- holes the checks once let through: each must now fail (tests/test_tutorials.py) ----
+def _greedy_by_generate(model, input_ids, max_new_tokens):  # the library's loop, not one of your own
+    return model.generate(input_ids=input_ids, max_new_tokens=max_new_tokens, eos_token_id=-1)
+
+
+HOLES = {"check_greedy_generate": [(_greedy_by_generate, _MODEL, _TOKENIZER)]}
+
 if __name__ == "__main__":
     for name, args in EXERCISES.items():
         globals()[name](*args)
