@@ -14,6 +14,7 @@
  * switched off for this file's functions.
  */
 #include "quant.h"
+#include "gguf_quant.h"
 #include "matmul.h"
 
 #include <stdlib.h>
@@ -44,9 +45,26 @@ void tp_dequantize_absmax(const uint8_t *q, const float *code8, const float *abs
     }
 }
 
-/* One row's columns [c0, c1) of W into out. */
-static void deq_row(const tp_qweight *w, size_t r, size_t c0, size_t c1, float *out)
+/* byte b of a 4-bit weight -> its two values' codes, the high nibble's first: one look-up per byte. */
+typedef struct {
+    float v[256][2];
+} pair_table;
+
+static void make_pairs(const float *code, pair_table *t)
 {
+    for (int b = 0; b < 256; b++) {
+        t->v[b][0] = code[b >> 4];
+        t->v[b][1] = code[b & 0x0F];
+    }
+}
+
+/* One row's columns [c0, c1) of W into out (pairs: W's code table as make_pairs lays it out). */
+static void deq_row(const tp_qweight *w, const pair_table *pairs, size_t r, size_t c0, size_t c1, float *out)
+{
+    if (tp_gguf_supported(w->kind)) { /* GGUF's blocks: rows of whole blocks, decoded by gguf_quant.c */
+        tp_gguf_dequantize_row(w->kind, w->data + r * tp_gguf_row_bytes(w->kind, w->k), c0, c1, out);
+        return;
+    }
     if (w->kind == TP_Q8) {
         const int8_t *row = (const int8_t *)w->data + r * w->k;
         float s = w->scale[r];
@@ -54,24 +72,33 @@ static void deq_row(const tp_qweight *w, size_t r, size_t c0, size_t c1, float *
         return;
     }
     size_t i = r * w->k + c0, end = r * w->k + c1;
-    const float *code = w->code;
     size_t bs = w->blocksize;
     while (i < end) {
         /* within one block the scale is fixed */
         size_t block_end = (i / bs + 1) * bs;
         if (block_end > end) block_end = end;
         float s = w->scale[i / bs];
-        for (; i < block_end; i++) {
-            uint8_t byte = w->data[i >> 1];
-            uint8_t q = (i & 1) ? (byte & 0x0F) : (byte >> 4);
-            *out++ = code[q] * s;
+        if (i & 1) { /* an odd start: the low nibble of a byte alone */
+            *out++ = pairs->v[w->data[i >> 1]][1] * s;
+            i++;
+        }
+        for (; i + 1 < block_end; i += 2, out += 2) { /* whole bytes: two values each */
+            const float *p = pairs->v[w->data[i >> 1]];
+            out[0] = p[0] * s;
+            out[1] = p[1] * s;
+        }
+        if (i < block_end) { /* an odd end: the high nibble alone */
+            *out++ = pairs->v[w->data[i >> 1]][0] * s;
+            i++;
         }
     }
 }
 
 void tp_dequantize(const tp_qweight *w, size_t r0, size_t r1, size_t c0, size_t c1, float *out, size_t ldo)
 {
-    for (size_t r = r0; r < r1; r++) deq_row(w, r, c0, c1, out + (r - r0) * ldo);
+    pair_table pairs;
+    if (w->kind == TP_Q4) make_pairs(w->code, &pairs);
+    for (size_t r = r0; r < r1; r++) deq_row(w, &pairs, r, c0, c1, out + (r - r0) * ldo);
 }
 
 /* -- threads: a job is a range of panels ----------------------------------------------------------- */
@@ -187,14 +214,25 @@ static void *run_gemv(void *arg)
     gemv_job *j = arg;
     const tp_qweight *w = j->w;
     float row[256];
+    pair_table pairs;
+    if (w->kind == TP_Q4) make_pairs(w->code, &pairs);
+    if (tp_gguf_supported(w->kind)) { /* a block decoded, then multiplied, as it is read */
+        size_t stride = tp_gguf_row_bytes(w->kind, w->k);
+        for (size_t r = j->r0; r < j->r1; r++) j->y[r] = tp_gguf_dot_row(w->kind, w->data + r * stride, j->x, w->k);
+        return NULL;
+    }
     for (size_t r = j->r0; r < j->r1; r++) {
-        float acc = 0.0f;
+        float acc[8] = {0}; /* 8 running sums: the compiler keeps them in one vector */
         for (size_t c0 = 0; c0 < w->k; c0 += 256) {
-            size_t c1 = c0 + 256 < w->k ? c0 + 256 : w->k;
-            deq_row(w, r, c0, c1, row); /* 256 values at a time, on the stack */
-            for (size_t c = c0; c < c1; c++) acc += j->x[c] * row[c - c0];
+            size_t c1 = c0 + 256 < w->k ? c0 + 256 : w->k, c = c0;
+            deq_row(w, &pairs, r, c0, c1, row); /* 256 values at a time, on the stack */
+            for (; c + 8 <= c1; c += 8)
+                for (int t = 0; t < 8; t++) acc[t] += j->x[c + t] * row[c + t - c0];
+            for (; c < c1; c++) acc[0] += j->x[c] * row[c - c0];
         }
-        j->y[r] = acc;
+        float sum = 0.0f;
+        for (int t = 0; t < 8; t++) sum += acc[t];
+        j->y[r] = sum;
     }
     return NULL;
 }

@@ -24,11 +24,12 @@ from transformers.pytorch_utils import Conv1D as TorchConv1D
 import tinypeft as tp
 from custom_models import MODELS, inputs
 from tinypeft.peft import (HRAConfig, IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig, MissConfig,
-                           PeftModel, VeraConfig, get_peft_model)
+                           BOFTConfig, OFTConfig, PeftModel, VeraConfig, get_peft_model)
 
 pytestmark = pytest.mark.parity
 
 L, I, LH, LK, LN, V, MS, H = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA", "MISS", "HRA"
+O, BO, FF, AL, HI = "OFT", "BOFT", "FOURIERFT", "ADALORA", "HIRA"
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -150,6 +151,55 @@ TEST_CASES = [
                                      "decompose_both": True, "decompose_factor": 4}),
     ("Conv2d Groups LOKR", "Conv2dGroups", LK, {"target_modules": ["conv2d"]}),
     ("Conv2d Groups2 LOKR", "Conv2dGroups2", LK, {"target_modules": ["conv2d"]}),
+    ("Vanilla MLP 1 OFT", "MLP", O, {"r": 2, "oft_block_size": 0, "target_modules": "lin0", "use_cayley_neumann": False}),
+    ("Vanilla MLP 2 OFT", "MLP", O,
+     {"r": 2, "oft_block_size": 0, "target_modules": ["lin0"], "use_cayley_neumann": False}),
+    ("Vanilla MLP 5 OFT", "MLP", O, {"r": 2, "oft_block_size": 0, "target_modules": ["lin0"],
+                                     "modules_to_save": ["lin1"], "use_cayley_neumann": False}),
+    ("Vanilla MLP 6 OFT", "MLP", O, {"r": 2, "oft_block_size": 0, "target_modules": ["lin0"], "module_dropout": 0.1,
+                                     "use_cayley_neumann": False}),
+    ("Vanilla MLP 7 OFT", "MLP", O, {"r": 2, "oft_block_size": 0, "target_modules": ["lin0"], "coft": True, "eps": 1e-2}),
+    ("Vanilla MLP 8 OFT", "MLP", O, {"r": 2, "oft_block_size": 0, "target_modules": ["lin0"], "block_share": True,
+                                     "use_cayley_neumann": False}),
+    ("Vanilla MLP 9 OFT", "MLP", O, {"r": 2, "oft_block_size": 0, "target_modules": ["lin0"], "coft": True, "eps": 1e-2,
+                                     "block_share": True}),
+    ("Vanilla MLP 10 OFT", "MLP", O,
+     {"r": 0, "oft_block_size": 2, "target_modules": ["lin0"], "use_cayley_neumann": True}),
+    ("Vanilla MLP 11 OFT", "MLP", O,
+     {"r": 0, "oft_block_size": 2, "target_modules": ["lin0"], "use_cayley_neumann": False}),
+    ("Vanilla MLP 12 OFT", "MLP", O, {"r": 0, "oft_block_size": 2, "target_modules": ["lin0"], "coft": True,
+                                      "eps": 1e-2, "block_share": True, "use_cayley_neumann": True}),
+    ("Vanilla MLP 13 OFT", "MLP", O, {"r": 0, "oft_block_size": 2, "target_modules": ["lin0"], "coft": True,
+                                      "eps": 1e-2, "block_share": True, "use_cayley_neumann": False}),
+    ("Embedding + transformers Conv1D 1 OFT", "EmbConv1D", O, {"r": 1, "oft_block_size": 0, "target_modules": ["emb"]}),
+    ("Embedding + transformers Conv1D 2 OFT", "EmbConv1D", O,
+     {"r": 1, "oft_block_size": 0, "target_modules": ["emb"], "block_share": True}),
+    ("Conv2d 1 OFT", "Conv2d", O, {"r": 5, "oft_block_size": 0, "target_modules": ["conv2d"]}),
+    ("Conv2d 3 OFT", "Conv2d", O, {"r": 5, "oft_block_size": 0, "target_modules": ["conv2d"], "coft": True}),
+    ("Conv2d 4 OFT", "Conv2d", O, {"r": 5, "oft_block_size": 0, "target_modules": ["conv2d"], "block_share": True}),
+    ("Conv2d 5 OFT", "Conv2d", O,
+     {"r": 5, "oft_block_size": 0, "target_modules": ["conv2d"], "coft": True, "block_share": True}),
+    ("Vanilla MLP 1 BOFT", "MLP", BO, {"target_modules": ["lin1"], "boft_block_size": 2}),
+    ("Vanilla MLP 2 BOFT", "MLP", BO, {"target_modules": ["lin1"], "modules_to_save": ["lin0"], "boft_block_size": 2}),
+    ("Vanilla MLP 3 BOFT", "MLP", BO, {"target_modules": ["lin1"], "boft_block_size": 2, "boft_dropout": 0.1}),
+    ("Vanilla MLP 4 BOFT", "MLP", BO,
+     {"target_modules": ["lin1"], "boft_block_size": 2, "boft_block_num": 0, "boft_n_butterfly_factor": 1}),
+    ("Vanilla MLP 5 BOFT", "MLP", BO,
+     {"target_modules": ["lin1"], "boft_block_size": 0, "boft_block_num": 2, "boft_n_butterfly_factor": 1}),
+    ("Vanilla MLP 6 BOFT", "MLP", BO,
+     {"target_modules": ["lin1"], "boft_block_size": 10, "boft_block_num": 0, "boft_n_butterfly_factor": 2}),
+    ("Conv2d 1 BOFT", "Conv2d", BO,
+     {"target_modules": ["conv2d"], "boft_block_size": 45, "boft_block_num": 0, "boft_n_butterfly_factor": 1}),
+    ("Conv2d 2 BOFT", "Conv2d", BO,
+     {"target_modules": ["conv2d"], "boft_block_size": 0, "boft_block_num": 1, "boft_n_butterfly_factor": 1}),
+    ("MLP2 1 BOFT", "MLP2", BO,
+     {"target_modules": ["lin1"], "boft_block_size": 2, "boft_block_num": 0, "boft_n_butterfly_factor": 3}),
+    ("MLP2 2 BOFT", "MLP2", BO,
+     {"target_modules": ["lin1"], "boft_block_size": 0, "boft_block_num": 8, "boft_n_butterfly_factor": 3}),
+    ("Conv2d2 1 BOFT", "Conv2d2", BO,
+     {"target_modules": ["conv2d"], "boft_block_size": 2, "boft_block_num": 0, "boft_n_butterfly_factor": 2}),
+    ("Conv2d2 1 BOFT", "Conv2d2", BO,  # PEFT's table names two rows alike
+     {"target_modules": ["conv2d"], "boft_block_size": 2, "boft_block_num": 0, "boft_n_butterfly_factor": 3}),
     ("LayerNorm 1 LNTuning", "MLP_LayerNorm", LN, {"target_modules": "layernorm0"}),
     ("LayerNorm 2 LNTuning", "MLP_LayerNorm", LN, {"target_modules": ["layernorm0"]}),
     ("LayerNorm 3 LNTuning", "MLP_LayerNorm", LN, {"target_modules": ["layernorm0"], "modules_to_save": ["layernorm1"]}),
@@ -289,9 +339,32 @@ class TorchMLP_LayerNorm(tnn.Module):
         return torch.log_softmax(self.lin1(self.layernorm1(X)), -1)
 
 
+class TorchMLP2(tnn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin0, self.drop, self.lin1 = tnn.Linear(10, 32), tnn.Dropout(0.5), tnn.Linear(32, 2)
+
+    def forward(self, X):
+        return torch.log_softmax(self.lin1(self.drop(torch.relu(self.lin0(X.float())))), -1)
+
+
+class TorchConv2d2(tnn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin0, self.conv2d, self.lin1 = tnn.Linear(10, 40), tnn.Conv2d(8, 32, 3), tnn.Linear(32, 2)
+
+    def forward(self, X):
+        X = torch.relu(self.lin0(X.float())).reshape(-1, 8, 3, 3)
+        return torch.log_softmax(self.lin1(torch.relu(self.conv2d(X)).flatten(1)), -1)
+
+
 TORCH_MODELS = {"MLP": TorchMLP, "EmbConv1D": TorchEmbConv1D, "Conv1d": TorchConv1d, "Conv2d": TorchConv2d,
                 "Conv2dGroups": TorchConv2dGroups, "Conv1dBigger": TorchConv1dBigger, "Conv1dGroups": TorchConv1dGroups,
-                "Conv2d1x1": TorchConv2d1x1, "Conv2dGroups2": TorchConv2dGroups2, "MLP_LayerNorm": TorchMLP_LayerNorm}
+                "Conv2d1x1": TorchConv2d1x1, "Conv2dGroups2": TorchConv2dGroups2, "MLP_LayerNorm": TorchMLP_LayerNorm,
+                "MLP2": TorchMLP2, "Conv2d2": TorchConv2d2}
+
+
+RANDOM_INIT = {O: (OFTConfig, peft.OFTConfig), BO: (BOFTConfig, peft.BOFTConfig)}  # methods whose rows run with init_weights=False
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
@@ -319,6 +392,10 @@ def configs(method, kwargs):
     if method == LN:
         our = lambda: LNTuningConfig(**kwargs)  # noqa: E731
         return our, peft.LNTuningConfig(**(our() and kwargs))
+    if method in RANDOM_INIT:
+        ours, theirs = RANDOM_INIT[method]
+        our = lambda: ours(**kwargs, init_weights=False)  # noqa: E731
+        return our, theirs(**(our() and kwargs), init_weights=False)
     ours, theirs = {LH: (LoHaConfig, peft.LoHaConfig), LK: (LoKrConfig, peft.LoKrConfig)}[method]
     our = lambda: ours(**kwargs, init_weights=False)  # noqa: E731
     return our, theirs(**(our() and kwargs), init_weights=False)
@@ -388,6 +465,20 @@ def _true_make_weight_cp(t1, w1a, w1b, t2, w2a, w2b, scale):
     return (torch.einsum("ijkl,jr,ip->prkl", t1, w1b, w1a) * torch.einsum("ijkl,jr,ip->prkl", t2, w2b, w2a)) * scale
 
 
+class CpuBlockDiag:
+    """A CPU stand-in for PEFT's CUDA block-diagonal kernel (fbd_cuda): [N, D, H, H] -> [N, D*H, D*H]. Without
+    it PEFT's BOFT silently drops to one butterfly factor on a CPU; with it PEFT runs the rows as on a GPU."""
+
+    @staticmethod
+    def forward(blocks):
+        return [torch.stack([torch.block_diag(*b) for b in blocks])]
+
+    @staticmethod
+    def backward(grad, blocks):
+        N, D, H, _ = blocks.shape
+        return [torch.stack([torch.stack([g[j * H:(j + 1) * H, j * H:(j + 1) * H] for j in range(D)]) for g in grad])]
+
+
 def run_row(name, method, kwargs, tmp_path):
     """All checks of one row; raises on the first mismatch.
 
@@ -395,6 +486,9 @@ def run_row(name, method, kwargs, tmp_path):
     hada_w1_a / hada_w2_a, so those rows are compared with PEFT running the same forward under plain autograd."""
     if method == LH and kwargs.get("use_effective_conv2d"):
         with mock.patch("peft.tuners.loha.layer.make_weight_cp", _true_make_weight_cp):
+            return _run_row(name, method, kwargs, tmp_path)
+    if method == BO:
+        with mock.patch("peft.tuners.boft.layer._FBD_CUDA", CpuBlockDiag):
             return _run_row(name, method, kwargs, tmp_path)
     return _run_row(name, method, kwargs, tmp_path)
 
@@ -523,3 +617,15 @@ def test_table_of_rows(tmp_path, capsys):
     assert all(table[m][0] == PEFT_ROWS[m] for m in table)  # every row of a method we name is run
     assert table[LH][1] == 20 and table[LK][1] == 23 and table[V][1] == 6 and table[LN][1] == 5 and table[MS][1] == 8
     assert table[H][1] == 5 and table[L][1] >= 25 and table[I][1] >= 17
+
+
+@pytest.mark.parametrize("method", sorted(RANDOM_INIT))
+def test_config_fields_and_defaults_match_peft(method):
+    """Every field PEFT's config has, with PEFT's default (adapter_config.json written alike)."""
+    ours, theirs = RANDOM_INIT[method]
+    want = theirs().to_dict()
+    got = ours().to_dict()
+    assert sorted(got) == sorted(want)
+    for k in want:
+        if k != "peft_version":
+            assert got[k] == (sorted(want[k]) if isinstance(want[k], set) else want[k]), k

@@ -167,10 +167,46 @@ def test_prefix_tuning_gqa_sizes_and_shapes():
     assert len(past) == 2 and all(k.shape == v.shape == (3, 2, 3, 8) for k, v in past)
 
 
-def test_prefix_tuning_on_bert_is_refused_clearly():
-    with pytest.raises(NotImplementedError, match="past_key_values"):
-        get_peft_model(base_for("prompt_tuning_bert_seqcls"),
-                       PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=3))
+def bert_prefix_model(num_virtual_tokens=3):
+    return get_peft_model(base_for("prompt_tuning_bert_seqcls"),
+                          PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=num_virtual_tokens))
+
+
+def test_prefix_tuning_on_bert_seqcls_changes_the_logits_and_trains():
+    """BERT takes past_key_values (P-tuning v2's prefixes): the prefix changes the logits, and padding is still hidden."""
+    model = bert_prefix_model()
+    model.eval()
+    ids, mask = np.array([[2, 5, 7, 9, 3], [2, 4, 6, 1, 1]]), np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    with tp.no_grad():
+        prefixed = model(input_ids=ids, attention_mask=mask).logits.numpy()
+        with model.disable_adapter():
+            plain = model(input_ids=ids, attention_mask=mask).logits.numpy()
+        short = model(input_ids=ids[1:, :3], attention_mask=mask[1:, :3]).logits.numpy()
+    assert np.abs(prefixed - plain).min() > 1e-4  # the prefix reaches every row's output
+    np.testing.assert_allclose(short, prefixed[1:], atol=1e-5)  # padded keys stay hidden behind the prefix
+    trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)
+    assert trainable == ["base_model.classifier.modules_to_save.default.bias",
+                         "base_model.classifier.modules_to_save.default.weight", "prompt_encoder.default.embedding.weight"]
+
+
+def test_gradient_through_bert_to_the_prefix():
+    """float64 gradcheck of the classification loss with respect to the prefix table, through the frozen BERT."""
+    model = bert_prefix_model(num_virtual_tokens=2).double()
+    model.eval()
+    table = model.prompt_encoder["default"].embedding.weight
+    ids, mask, labels = np.array([[2, 5, 7], [2, 4, 1]]), np.array([[1, 1, 1], [1, 1, 0]]), np.array([0, 1])
+
+    def fn(t):
+        return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+    assert gradcheck(fn, [table], atol=1e-6)
+
+
+def test_bert_past_key_values_of_the_wrong_length_are_refused():
+    model = base_for("prompt_tuning_bert_seqcls")
+    pair = (tp.tensor(np.zeros((1, 4, 2, 8), np.float32)), tp.tensor(np.zeros((1, 4, 2, 8), np.float32)))
+    with pytest.raises(ValueError, match="one pair per layer"):
+        model(input_ids=np.array([[2, 5]]), past_key_values=(pair,))  # this BERT has 2 layers
 
 
 def test_lstm_p_tuning_is_refused_by_name():
@@ -293,14 +329,6 @@ def test_config_dict_matches_peft(arch, method):
     ours, theirs = ours_cls(task_type=task, **kw), theirs_cls(task_type=task, **kw)
     auto = {"CAUSAL_LM": transformers.AutoModelForCausalLM, "SEQ_2_SEQ_LM": transformers.AutoModelForSeq2SeqLM,
             "SEQ_CLS": transformers.AutoModelForSequenceClassification}[task]
-    if arch == "bert" and method == "prefix_tuning":  # both refuse: check that each really does
-        with pytest.raises(NotImplementedError, match="past_key_values"):
-            get_peft_model(_auto_for_task(task).from_pretrained(MODELS / arch), ours)
-        with pytest.raises(Exception, match="past key values") as theirs_error:
-            peft.get_peft_model(auto.from_pretrained(MODELS / arch), theirs)(
-                input_ids=torch.tensor([[1, 2, 3]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
-        assert not isinstance(theirs_error.value, AssertionError)
-        return
     get_peft_model(_auto_for_task(task).from_pretrained(MODELS / arch), ours)
     peft.get_peft_model(auto.from_pretrained(MODELS / arch), theirs)
     a, b = ours.to_dict(), json.loads(json.dumps(theirs.to_dict(), default=str))
@@ -354,3 +382,33 @@ def test_opt_generates_with_the_cache(config):
     uncached = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=6, use_cache=False).numpy()
     np.testing.assert_array_equal(cached, uncached)
     assert cached.shape == (2, 11) and (cached[:, :5] == ids).all()
+
+
+@pytest.mark.parity
+def test_bert_prefix_tuning_matches_peft():
+    """PEFT's prefix on transformers' BERT gives our logits. PEFT 0.21.2 looks for a `past_key_values` argument
+    and so refuses BERT under transformers 5.24 (which renamed it `cache`); its own fallback, the backbone
+    called with the prefix, then dropout and the classifier, is what is run here."""
+    import peft
+    import torch
+    import transformers
+
+    path = MODELS / "bert"
+    theirs = peft.get_peft_model(transformers.AutoModelForSequenceClassification.from_pretrained(
+        path, attn_implementation="eager"), peft.PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=4)).eval()
+    ours = get_peft_model(_auto_for_task("SEQ_CLS").from_pretrained(path),
+                          PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=4))
+    ours.eval()
+    ours.prompt_encoder["default"].embedding.weight.data[...] = theirs.prompt_encoder["default"].embedding.weight.detach().numpy()
+    for name in ("weight", "bias"):
+        getattr(ours.base_model.classifier.modules_to_save["default"], name).data[...] = getattr(
+            theirs.base_model.classifier.modules_to_save["default"], name).detach().numpy()
+    ids, mask = np.array([[2, 5, 7, 9, 3], [2, 4, 6, 1, 1]]), np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    with torch.no_grad():
+        prefix = theirs.get_prompt(2)
+        full_mask = torch.cat([torch.ones(2, 4, dtype=torch.long), torch.tensor(mask)], 1)  # PEFT's forward does this
+        out = theirs.base_model.bert(input_ids=torch.tensor(ids), attention_mask=full_mask, past_key_values=prefix)
+        want = theirs.base_model.classifier(theirs.base_model.dropout(out[1])).numpy()
+    with tp.no_grad():
+        got = ours(input_ids=ids, attention_mask=mask).logits.numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)

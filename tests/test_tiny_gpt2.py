@@ -103,6 +103,48 @@ def test_saved_lora_adapter_reloads_to_the_same_perplexity(mini):
     assert tg.perplexity(model, valid) == pytest.approx(results["lora"]["pirate_perplexity"], rel=1e-4)
 
 
+def test_a_killed_pretrain_resumes_from_its_checkpoint_to_the_same_model(mini, tmp_path, monkeypatch):
+    from tinypeft.checkpoint_io import load_file
+    from tinypeft.models.gpt2 import GPT2LMHeadModel
+
+    uninterrupted, _, _ = mini
+    out = tmp_path / "base"
+    forward, calls = GPT2LMHeadModel.forward, []
+
+    def killed_at_step_25(self, *args, **kwargs):
+        if self.training:  # the Trainer's steps, not the perplexity measurements (eval mode)
+            calls.append(1)
+            if len(calls) == 25:
+                raise KeyboardInterrupt
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPT2LMHeadModel, "forward", killed_at_step_25)
+    with pytest.raises(KeyboardInterrupt):
+        tg.pretrain(tg.MINI_PRETRAIN, output=out, progress=False, log=lambda m: None)
+    monkeypatch.setattr(GPT2LMHeadModel, "forward", forward)
+    work = tg.checkpoints_dir(out)
+    assert not out.exists() and [p.name for p in work.iterdir() if p.name.startswith("checkpoint-")] == ["checkpoint-20"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing hidden beside it
+    # what a SIGKILL could leave: the Trainer's half-written checkpoint, an older version's hidden staging
+    (work / ".tmp-checkpoint-30-abc").mkdir()
+    (tmp_path / ".base.x1y2z3").mkdir()
+
+    logs = []
+    assert tg.pretrain(tg.MINI_PRETRAIN, output=out, progress=False, log=logs.append) == out
+    assert any(line.startswith(f"resuming from {work / 'checkpoint-20'} (step 20 of 40)") for line in logs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base"]  # checkpoints and leftovers gone
+    ours, theirs = load_file(out / "model.safetensors"), load_file(uninterrupted / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_command_line_max_steps_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as e:
+        tg.main(["pretrain", "--max-steps", "0"])
+    assert e.value.code == 2 and "--max-steps: must be a whole number > 0" in capsys.readouterr().err
+
+
 def test_command_line_corpus(tmp_path):
     out = tmp_path / "corpus.txt"
     tg.main(["corpus", "--output", str(out), "--n-docs", "20"])

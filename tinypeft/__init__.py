@@ -32,6 +32,7 @@ from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraCon
                    LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, HRAConfig,
                    HRAModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
+from .peft import BOFTConfig, BOFTModel, OFTConfig, OFTModel  # noqa: E402
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -40,7 +41,7 @@ from .trainer import (DataCollatorForCompletionOnlyLM, DataCollatorForLanguageMo
                       TrainingArguments, default_data_collator, set_seed)
 from .data import Dataset, DatasetDict, load_dataset  # noqa: E402
 
-from .quantization import BitsAndBytesConfig  # noqa: E402
+from .quantization import BitsAndBytesConfig, GGUFQuantizationConfig  # noqa: E402
 from .peft import prepare_model_for_kbit_training  # noqa: E402
 
 __all__ = [
@@ -69,13 +70,14 @@ __all__ = [
     "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "LoHaConfig", "LoHaModel", "LoKrConfig", "LoKrModel",
     "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel", "MissConfig", "MissModel",
     "HRAConfig", "HRAModel",
+    "OFTConfig", "OFTModel", "BOFTConfig", "BOFTModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",
     "PeftModelForQuestionAnswering", "PeftModelForSeq2SeqLM", "PeftModelForSequenceClassification",
     "PeftModelForTokenClassification", "prepare_model_for_kbit_training",
     # Trainer and data
-    "BitsAndBytesConfig",
+    "BitsAndBytesConfig", "GGUFQuantizationConfig",
     "Trainer", "TrainingArguments", "set_seed", "default_data_collator", "DataCollatorForCompletionOnlyLM",
     "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq", "DataCollatorForTokenClassification",
     "DataCollatorWithPadding", "Dataset", "DatasetDict", "load_dataset",

@@ -29,15 +29,20 @@ def _printing_plainly():
 
 
 def _whose(error):
-    """"the check" or "your code" (with file and line): who raised `error`, judged by the innermost frame
-    that is neither NumPy's, the standard library's nor the rest of tinypeft's."""
+    """Who raised `error`: ("your code", "file, line N"), ("tinypeft", "file, line N") for the library called by
+    the check, or ("the check", None); judged by the innermost frame that is not NumPy's or the stdlib's."""
+    library = None
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
         path = os.path.abspath(frame.filename)
+        where = f"{os.path.basename(frame.filename)}, line {frame.lineno}"
         if path.startswith(_COURSE):
-            return "the check", None
-        if path.startswith(_TINYPEFT) or path.startswith(_LIBRARIES) or "site-packages" in path:
+            return ("tinypeft", library) if library else ("the check", None)
+        if path.startswith(_TINYPEFT):
+            library = library or where
             continue
-        return "your code", f"{os.path.basename(frame.filename)}, line {frame.lineno}"
+        if path.startswith(_LIBRARIES) or "site-packages" in path:
+            continue
+        return "your code", where
     return "the check", None
 
 
@@ -48,6 +53,9 @@ def _guidance(fn, error):
     what = f"{type(error).__name__}{': ' + text if text else ''}"
     if who == "your code":
         head = f"{fn.__name__}: your code raised {what} ({where})"
+    elif who == "tinypeft":
+        head = (f"{fn.__name__}: tinypeft raised {what} ({where}) while the check ran; if your answer is of the "
+                "kind the check expects, the fault is not yours (the traceback above says where)")
     else:
         head = f"{fn.__name__}: the check could not use what your code gave it ({what}); is it of the right kind?"
     return f"{head}\n  the check expects: {expects}"
@@ -88,6 +96,13 @@ def _array(got, what, dtype=None):
     if arr is None or arr.dtype.kind not in "biuf":
         raise AssertionError(f"{what}: got a {kind}, expected an array of numbers")
     return arr if dtype is None else arr.astype(dtype)
+
+
+def _predicted(prediction):
+    """A predict-then-run exercise: `prediction = None` (the stub) is not done yet."""
+    if prediction is None or prediction is Ellipsis:
+        raise NotImplementedError
+    return prediction
 
 
 def _close(got, want, what, rtol=1e-6, atol=1e-8):

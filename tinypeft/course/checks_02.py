@@ -1,27 +1,40 @@
 """Checks for tutorials/02_gradcheck.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _close, _exercise
+from .checking import _central_difference, _close, _exercise, _predicted
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+# Exercise 1's four ops: (forward, a backward that may be wrong), both of a float64 row x and g = dL/dy.
+ONES_OPS = {
+    "A": (np.exp, lambda x, g: 2 * g * np.exp(x)),  # y = exp(x)
+    "B": (_softmax, lambda x, g: _softmax(x) * (g - g.mean(-1, keepdims=True))),  # section 2's buggy softmax
+    "C": (lambda x: x - x.mean(-1, keepdims=True), lambda x, g: g - g[..., :1]),  # centring, first entry
+    "D": (lambda x: x - x.mean(-1, keepdims=True), lambda x, g: g),  # centring, the mean forgotten
+}
+
+
+def _passes(name, c, x):
+    forward, backward = ONES_OPS[name]
+    numeric = _central_difference(lambda x: float((forward(x) * c).sum()), x)
+    return bool(np.allclose(backward(x, c), numeric, rtol=1e-6, atol=1e-7))
 
 
 @_exercise
-def check_numerical_gradient(numerical_gradient):
-    """numerical_gradient(f, x, c, eps) -> d sum(f(x) * c)/dx, against the gradient worked out by hand."""
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((3, 4))
-    w = rng.standard_normal((4, 2))
-    c = rng.standard_normal((3, 2))
-    x_before = x.copy()
-
-    def f(x):  # [3, 4] -> [3, 2]
-        return np.tanh(x) @ w
-
-    got = numerical_gradient(f, x, c)
-    assert got is not None, "numerical_gradient returned None; return the gradient array"
-    np.testing.assert_array_equal(x, x_before, err_msg="numerical_gradient must leave x as it found it")
-    want = (c @ w.T) * (1 - np.tanh(x) ** 2)  # chain rule: dL/dy = c, dy/dtanh = w, dtanh = 1 - tanh^2
-    # rtol 1e-8: central differences (error ~1e-11 here) pass, forward differences (error ~1e-6) do not
-    _close(got, want, "d sum(tanh(x) @ w * c)/dx", rtol=1e-8, atol=1e-9)
+def check_predict_ones_cotangent(prediction):
+    """prediction: the set of ONES_OPS names whose backward passes a check with c = ones; run and compared."""
+    predicted = {str(p).upper() for p in _predicted(prediction)}  # first: a stub stops here
+    assert predicted <= set(ONES_OPS), f"name ops from {sorted(ONES_OPS)}, got {sorted(predicted)}"
+    x = np.random.default_rng(3).standard_normal(5)
+    ones = {n for n in ONES_OPS if _passes(n, np.ones(5), x)}
+    random_c = {n for n in ONES_OPS if _passes(n, np.random.default_rng(4).standard_normal(5), x)}
+    print(f"with c = ones these pass: {sorted(ones)}; with a random c: {sorted(random_c) or 'none'}")
+    assert predicted == ones, (f"you predicted {sorted(predicted)} would pass with c = ones; the run says "
+                               f"{sorted(ones)}. Work out J^T 1 for each op: what does each backward return for g = 1?")
 
 
 @_exercise

@@ -12,21 +12,26 @@ def _np_softmax(x):
     return e / np.where(total == 0, 1, total)
 
 
+def _np_gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
 @_exercise
-def check_softmax_backward(softmax_backward):
-    """softmax_backward(y, g) -> dL/dx, against central differences and tinypeft's softmax."""
+def check_gelu_backward(gelu_backward):
+    """gelu_backward(x, dy) -> dL/dx for GPT-2's tanh GELU, against central differences and tinypeft's gelu."""
     import tinypeft as tp
 
     rng = np.random.default_rng(7)
-    for shape in [(5,), (3, 4), (2, 3, 6)]:
-        x, g = rng.standard_normal(shape), rng.standard_normal(shape)
-        got = softmax_backward(_np_softmax(x), g)
-        assert got is not None, "softmax_backward returned None; return dx"
-        want = _central_difference(lambda x: float((_np_softmax(x) * g).sum()), x)
-        _close(got, want, f"softmax backward, shape {shape}, vs central differences", rtol=1e-6, atol=1e-8)
+    for shape in [(7,), (3, 4)]:
+        x = rng.standard_normal(shape) * 3  # far into both tails too, where GELU bends
+        dy = rng.standard_normal(shape)
+        got = gelu_backward(x.copy(), dy.copy())
+        assert got is not None, "gelu_backward returned None; return dx"
+        want = _central_difference(lambda x: float((_np_gelu_tanh(x) * dy).sum()), x)
+        _close(got, want, f"GELU backward, shape {shape}, vs central differences", rtol=1e-6, atol=1e-8)
         t = tp.tensor(x, requires_grad=True)
-        (tp.functional.softmax(t, dim=-1) * tp.tensor(g)).sum().backward()
-        _close(got, t.grad.numpy(), f"softmax backward, shape {shape}, vs tinypeft", rtol=1e-10, atol=1e-12)
+        (tp.functional.gelu(t, approximate="tanh") * tp.tensor(dy)).sum().backward()
+        _close(got, t.grad.numpy(), f"GELU backward, shape {shape}, vs tinypeft", rtol=1e-9, atol=1e-12)
 
 
 def _np_attention(q, k, v, mask):
@@ -66,28 +71,25 @@ def check_attention_backward(attention_backward):
             _close(g, t.grad.numpy(), f"{what}: {name} vs tinypeft", rtol=1e-9, atol=1e-12)
 
 
-def _np_layer_norm(x, g, b, eps):
-    xhat = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
-    return g * xhat + b
+def _np_rms_norm(x, w, eps):
+    return w * x / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
 
 
 @_exercise
-def check_layer_norm_backward(layer_norm_backward):
-    """layer_norm_backward(x, g, b, dy, eps) -> (dx, dg, db), against central differences and tinypeft."""
+def check_rms_norm_backward(rms_norm_backward):
+    """rms_norm_backward(x, w, dy, eps) -> (dx, dw), against central differences and tinypeft's rms_norm."""
     import tinypeft as tp
 
     rng = np.random.default_rng(9)
     for shape in [(4, 6), (2, 3, 5)]:
         n = shape[-1]
-        x, g, b = rng.standard_normal(shape), 1 + 0.3 * rng.standard_normal(n), rng.standard_normal(n)
-        dy = rng.standard_normal(shape)
-        got = layer_norm_backward(x, g, b, dy, eps=1e-5)
-        assert got is not None and len(got) == 3, "layer_norm_backward must return (dx, dg, db)"
-        names = ("dx", "dg", "db")
-        for name, a, d in zip(names, (x, g, b), got):
-            want = _central_difference_in_place(lambda: float((_np_layer_norm(x, g, b, 1e-5) * dy).sum()), a)
-            _close(d, want, f"layer norm {name}, x of shape {shape}, vs central differences", rtol=1e-6, atol=1e-8)
-        tx, tg, tb = (tp.tensor(a, requires_grad=True) for a in (x, g, b))
-        (tp.functional.layer_norm(tx, (n,), tg, tb, eps=1e-5) * tp.tensor(dy)).sum().backward()
-        for name, t, d in zip(names, (tx, tg, tb), got):
-            _close(d, t.grad.numpy(), f"layer norm {name}, x of shape {shape}, vs tinypeft", rtol=1e-9, atol=1e-12)
+        x, w, dy = rng.standard_normal(shape), 1 + 0.3 * rng.standard_normal(n), rng.standard_normal(shape)
+        got = rms_norm_backward(x.copy(), w.copy(), dy.copy(), eps=1e-6)
+        assert got is not None and len(got) == 2, "rms_norm_backward must return (dx, dw)"
+        for name, a, d in zip(("dx", "dw"), (x, w), got):
+            want = _central_difference_in_place(lambda: float((_np_rms_norm(x, w, 1e-6) * dy).sum()), a)
+            _close(d, want, f"RMSNorm {name}, x of shape {shape}, vs central differences", rtol=1e-6, atol=1e-8)
+        tx, tw = tp.tensor(x, requires_grad=True), tp.tensor(w, requires_grad=True)
+        (tp.functional.rms_norm(tx, (n,), tw, eps=1e-6) * tp.tensor(dy)).sum().backward()
+        for name, t, d in zip(("dx", "dw"), (tx, tw), got):
+            _close(d, t.grad.numpy(), f"RMSNorm {name}, x of shape {shape}, vs tinypeft", rtol=1e-9, atol=1e-12)

@@ -2,7 +2,6 @@
 import contextlib
 import io
 
-import numpy as np
 
 from .checking import _exercise
 from .files import path as course_file
@@ -76,36 +75,3 @@ def check_mt5_lora_count(mt5_lora_count):
                 f"{config.num_heads * config.d_kv}, layers {config.num_layers}+{config.num_decoder_layers}), "
                 f"r={r}, targets={targets}")
         assert int(got) == want, f"{what}: got {int(got):,d}, get_peft_model counts {want:,d}"
-
-
-class _ForwardOnly:
-    """The model, except that generate() is not there: the exercise is to write its loop."""
-
-    def __init__(self, model):
-        self._model = model
-
-    def __call__(self, *args, **kwargs):
-        return self._model(*args, **kwargs)
-
-    def __getattr__(self, name):
-        if name == "generate":
-            raise AssertionError("greedy_generate called model.generate; write the loop with model(input_ids=...) only")
-        return getattr(self._model, name)
-
-
-@_exercise
-def check_greedy_generate(greedy_generate, model, tokenizer):
-    """greedy_generate(model, ids, n) == model.generate(ids, max_new_tokens=n), with the adapter on and off."""
-    prompts = ["The old farmer", "A little cat slept"]
-    for prompt in prompts:
-        ids = np.asarray(tokenizer(prompt, return_tensors="np")["input_ids"])[:, :6]  # [1, T]
-        for adapter in ("on", "off"):
-            ctx = model.disable_adapter() if adapter == "off" else contextlib.nullcontext()
-            with ctx:
-                want = np.asarray(model.generate(input_ids=ids, max_new_tokens=7, eos_token_id=-1).data)  # -1: never stops early
-                got = greedy_generate(_ForwardOnly(model), ids.copy(), 7)
-            assert got is not None, "greedy_generate returned None; return the ids"
-            got = np.asarray(getattr(got, "data", got))
-            assert got.shape == want.shape, f"{prompt!r} (adapter {adapter}): shape {got.shape}, want {want.shape}"
-            assert np.array_equal(got, want), (f"{prompt!r} (adapter {adapter}): got {got[0].tolist()}, "
-                                               f"generate gives {want[0].tolist()}")

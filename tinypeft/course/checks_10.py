@@ -1,7 +1,7 @@
 """Checks for tutorials/10_generation_and_kv_cache.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _array, _exercise
+from .checking import _array, _exercise, _predicted
 from .files import path as course_file
 
 FIXTURE_GPT2 = "tests/fixtures/models/gpt2"
@@ -35,25 +35,39 @@ def check_top_k_filter(top_k_filter):
         assert np.array_equal(ours, theirs), f"k={k}: sampled tokens differ from TopKLogitsWarper's in {(ours != theirs).sum()} rows"
 
 
+def _greedy_tokens_fed(model, prompt, n_new, use_cache):
+    """Greedy decoding as section 1 (whole sequence each step) or with the cache; the positions fed in all."""
+    import tinypeft as tp
+
+    counting, ids, past, feed = _CountingModel(model), prompt, None, prompt
+    with tp.no_grad():
+        for _ in range(n_new):
+            if use_cache:
+                out = counting(input_ids=feed, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+            else:
+                out = counting(input_ids=ids)
+            token = out.logits.numpy()[:, -1].argmax(-1)[:, None]
+            ids, feed = np.concatenate([ids, token], axis=1), token
+    return counting.fed
+
+
 @_exercise
-def check_positions_from_mask(positions_from_mask):
-    """positions_from_mask(mask) gives each row's real tokens the positions 0, 1, 2, ...; pads are not checked."""
-    masks = [
-        np.array([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1]]),
-        np.array([[1, 1], [0, 1]]),
-        np.array([[0, 1, 1, 1, 1, 1, 1]]),
-    ]
-    for mask in masks:
-        got = positions_from_mask(mask.copy())
-        assert got is not None, "positions_from_mask returned None; return the [B, T] positions"
-        got = _array(got, "positions_from_mask")
-        assert got.shape == mask.shape, f"shape {got.shape}, expected {mask.shape}"
-        for row, (m, g) in enumerate(zip(mask, got)):
-            want = np.arange(int(m.sum()))  # real tokens of a left-padded row: 0 .. n-1
-            assert np.array_equal(g[m == 1], want), (
-                f"mask row {m.tolist()}: real tokens get positions {g[m == 1].tolist()}, expected {want.tolist()} "
-                "(count real tokens, not columns)"
-            )
+def check_predict_tokens_fed(prediction):
+    """prediction {"without cache": n, "with cache": n}: positions fed to make 12 tokens from 5, counted on both loops."""
+    import tinypeft as tp
+
+    guess = _predicted(prediction)
+    assert isinstance(guess, dict) and set(guess) == {"without cache", "with cache"}, (
+        'predict a dict {"without cache": n, "with cache": n}')
+    model = tp.AutoModelForCausalLM.from_pretrained(course_file(FIXTURE_GPT2))
+    prompt = np.array([[5, 6, 7, 8, 9]])
+    counted = {"without cache": _greedy_tokens_fed(model, prompt, 12, use_cache=False),
+               "with cache": _greedy_tokens_fed(model, prompt, 12, use_cache=True)}
+    print(f"the run: the two loops fed the model {counted} token positions")
+    assert {k: int(v) for k, v in guess.items()} == counted, (
+        f"you predicted {guess}; the loops fed {counted}. Which positions does each step run through the model, "
+        "and is the last new token ever fed?")
 
 
 class _CountingModel:
@@ -72,20 +86,42 @@ class _CountingModel:
         return getattr(self._model, name)
 
 
+def sample_token(logits, temperature, rng):
+    """The sampling rule of exercise 3: softmax(logits / T) in float64, then the inverse CDF at u = rng.random()."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return min(int(np.searchsorted(np.cumsum(p), rng.random(), side="right")), len(p) - 1)
+
+
+def _sample_without_cache(model, ids, n_new, temperature, seed):
+    import tinypeft as tp
+
+    rng = np.random.default_rng(seed)
+    with tp.no_grad():
+        for _ in range(n_new):
+            logits = model(input_ids=ids).logits.numpy()[0, -1]  # the whole sequence, every step
+            ids = np.concatenate([ids, [[sample_token(logits, temperature, rng)]]], axis=1)
+    return ids
+
+
 @_exercise
-def check_greedy_with_cache(greedy_with_cache):
-    """greedy_with_cache(model, ids, n_new) gives generate()'s tokens, feeding the prompt once and then 1 token a step."""
+def check_sample_with_cache(sample_with_cache):
+    """sample_with_cache(model, ids, n_new, temperature, rng): the tokens of the same sampler run without a cache,
+    feeding the prompt once and then 1 token a step."""
     import tinypeft as tp
 
     model = tp.AutoModelForCausalLM.from_pretrained(course_file(FIXTURE_GPT2))
-    for prompt, n_new in [(np.array([[5, 6, 7, 8, 9]]), 10), (np.array([[300, 12]]), 6)]:
+    for prompt, n_new, temperature, seed in [(np.array([[5, 6, 7, 8, 9]]), 10, 0.7, 0), (np.array([[300, 12]]), 8, 1.5, 1)]:
         counting = _CountingModel(model)
-        got = greedy_with_cache(counting, prompt.copy(), n_new)
-        assert got is not None, "greedy_with_cache returned None; return the ids"
+        got = sample_with_cache(counting, prompt.copy(), n_new, temperature, np.random.default_rng(seed))
+        assert got is not None, "sample_with_cache returned None; return the ids"
         got = np.asarray(getattr(got, "data", got))
-        want = model.generate(prompt, max_new_tokens=n_new, eos_token_id=-1).numpy()
-        assert got.shape == want.shape, f"prompt {prompt.tolist()}: shape {got.shape}, expected {want.shape}"
-        assert np.array_equal(got, want), f"prompt {prompt.tolist()}: {got.tolist()} but generate() gives {want.tolist()}"
+        want = _sample_without_cache(model, prompt, n_new, temperature, seed)
+        what = f"prompt {prompt.tolist()}, temperature {temperature}, seed {seed}"
+        assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+        assert np.array_equal(got, want), (f"{what}: {got.tolist()}, but the same sampler without the cache gives "
+                                           f"{want.tolist()} (one rng.random() per token, after dividing by T)")
         T = prompt.shape[1]
         assert counting.fed == T + n_new - 1, (
             f"your calls fed the model {counting.fed} tokens in {counting.calls} calls; with the cache it takes "

@@ -7,6 +7,10 @@ post-norm, LayerNorm(x + sublayer(x)), unlike GPT-2's pre-norm. Its projections 
     embeddings = LayerNorm(word[input_ids] + token_type[token_type_ids] + position[position_ids])
     layer:  a = LayerNorm(x + dense(SelfAttention(x)));  y = LayerNorm(a + dense(gelu(dense(a))))
     pooler: tanh(dense(y[:, 0]))   (the [CLS] token, used by sequence classification)
+
+past_key_values (per layer a (key, value) pair, [B, H, P, hd]) are P extra keys and values every token
+attends to, before its own: prefix tuning's prefix (P-tuning v2 trains exactly this on BERT). As in
+transformers, the real tokens' positions then start at P and attention_mask covers P + T keys.
 """
 import math
 
@@ -14,13 +18,15 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..ops.shape import cat
 from ..tensor import as_array
 from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .heads import sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class BertConfig(PretrainedConfig):
@@ -76,14 +82,15 @@ class BertSelfAttention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
-    def forward(self, hidden_states, mask=None):
+    def forward(self, hidden_states, mask=None, layer_past=None):
         q = self._heads(self.query(hidden_states))
         k = self._heads(self.key(hidden_states))
         v = self._heads(self.value(hidden_states))
+        if layer_past is not None:  # the prefix's keys and values come first: [B, H, P + T, hd]
+            k = cat([layer_past[0], k], dim=-2)
+            v = cat([layer_past[1], v], dim=-2)
         p = self.dropout.p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scaling)
-        B, H, T, hd = out.shape
-        return out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+        return sdpa_attention_forward(q, k, v, mask, dropout=p, scaling=self.scaling)  # [B, T, D]
 
 
 class BertSelfOutput(nn.Module):
@@ -103,8 +110,8 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)  # the checkpoint's name: attention.self.query
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, mask=None):
-        return self.output(self.self(hidden_states, mask), hidden_states)
+    def forward(self, hidden_states, mask=None, layer_past=None):
+        return self.output(self.self(hidden_states, mask, layer_past), hidden_states)
 
 
 class BertIntermediate(nn.Module):
@@ -135,8 +142,8 @@ class BertLayer(GradientCheckpointingLayer):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden_states, mask=None):
-        a = self.attention(hidden_states, mask)
+    def forward(self, hidden_states, mask=None, layer_past=None):
+        a = self.attention(hidden_states, mask, layer_past)
         return self.output(self.intermediate(a), a)
 
 
@@ -145,9 +152,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, hidden_states, mask=None):
-        for layer in self.layer:
-            hidden_states = layer(hidden_states, mask)
+    def forward(self, hidden_states, mask=None, past_key_values=None):
+        for i, layer in enumerate(self.layer):
+            hidden_states = layer(hidden_states, mask, None if past_key_values is None else past_key_values[i])
         return hidden_states
 
 
@@ -181,14 +188,22 @@ class BertModel(BertPreTrainedModel):
         return self.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, **kwargs):
+                inputs_embeds=None, past_key_values=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids and inputs_embeds.")
+        if past_key_values is not None and len(past_key_values) != len(self.encoder.layer):
+            raise ValueError(f"past_key_values has {len(past_key_values)} (key, value) pairs; this BERT has "
+                             f"{len(self.encoder.layer)} layers and needs one pair per layer.")
+        P = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        B, T = (inputs_embeds if input_ids is None else as_array(input_ids)).shape[:2]
+        if position_ids is None:
+            position_ids = default_position_ids(P, T, B)  # after the P prefix positions, as transformers counts
         x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # [B, T, D]
-        B, T = x.shape[:2]
-        # [B, 1, 1, T]: padding keys are hidden from every query; padding queries still compute (ignored)
-        mask = attention_mask_4d(attention_mask, B, 1, T, causal=False)
-        x = self.encoder(x, mask)
+        # [B, 1, 1, P + T]: padding keys are hidden from every query; padding queries still compute (ignored)
+        mask = attention_mask_4d(attention_mask, B, 1, P + T, causal=False)
+        x = self.encoder(x, mask, past_key_values)
         pooled = self.pooler(x) if self.pooler is not None else None
         return ModelOutput(last_hidden_state=x, pooler_output=pooled)
 
@@ -201,9 +216,6 @@ class BertForSequenceClassification(BertPreTrainedModel):
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
@@ -219,9 +231,6 @@ class BertForTokenClassification(BertPreTrainedModel):
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
@@ -242,9 +251,6 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.num_labels = config.num_labels
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, start_positions=None, end_positions=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)

@@ -19,6 +19,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .configuration_utils import read_json_object
+
 GENERATION_CONFIG_NAME = "generation_config.json"
 
 # what tinypeft's generate() implements, with transformers' defaults (GenerationConfig._get_default_generation_params)
@@ -159,13 +161,7 @@ class GenerationConfig:
             if config is None:
                 raise OSError(f"{path} has no {GENERATION_CONFIG_NAME}.")
             return cls.from_model_config(config)
-        try:
-            with open(file, encoding="utf-8") as f:
-                d = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{file} is not valid JSON ({e}); fix or delete the file.") from None
-        if not isinstance(d, dict):
-            raise ValueError(f"{file} must hold a JSON object of generation options, not {type(d).__name__}.")
+        d = read_json_object(file, fix="fix or delete the file")
         try:
             return cls.from_dict(d)
         except ValueError as e:

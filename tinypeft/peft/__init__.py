@@ -29,6 +29,8 @@ from .tuners.ln_tuning import LNTuningConfig, LNTuningModel  # noqa: F401
 from .tuners.vera import VeraConfig, VeraModel  # noqa: F401
 from .tuners.miss import MissConfig, MissModel  # noqa: F401
 from .tuners.hra import HRAConfig, HRAModel  # noqa: F401
+from .tuners.oft import OFTConfig, OFTModel  # noqa: F401
+from .tuners.boft import BOFTConfig, BOFTModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

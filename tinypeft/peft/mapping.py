@@ -22,6 +22,8 @@ from .tuners.ln_tuning import LNTuningConfig, LNTuningModel
 from .tuners.vera import VeraConfig, VeraModel
 from .tuners.miss import MissConfig, MissModel
 from .tuners.hra import HRAConfig, HRAModel
+from .tuners.oft import OFTConfig, OFTModel
+from .tuners.boft import BOFTConfig, BOFTModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -74,5 +76,7 @@ register_peft_method("LN_TUNING", LNTuningConfig, LNTuningModel)
 register_peft_method("VERA", VeraConfig, VeraModel)
 register_peft_method("MISS", MissConfig, MissModel)
 register_peft_method("HRA", HRAConfig, HRAModel)
+register_peft_method("OFT", OFTConfig, OFTModel)
+register_peft_method("BOFT", BOFTConfig, BOFTModel)
 
 __all__ = ["get_peft_model", "TaskType"]

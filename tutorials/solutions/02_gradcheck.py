@@ -12,23 +12,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from tinypeft.autograd import Function  # noqa: E402
 from tinypeft.course.checks_02 import (  # noqa: E402
     check_broadcastable_shapes,
-    check_numerical_gradient,
+    check_predict_ones_cotangent,
     check_softplus,
 )
 
 
 # ---- Exercise 1 ----
-def numerical_gradient(f, x, c, eps=1e-6):
-    grad = np.zeros_like(x, dtype=np.float64)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = (f(x) * c).sum()
-        x[i] = old - eps
-        down = (f(x) * c).sum()
-        x[i] = old  # restore exactly
-        grad[i] = (up - down) / (2 * eps)
-    return grad
+# J^T 1 for each op, by hand: exp: e^x (A returns twice that: caught); softmax and centring have outputs whose
+# sum does not depend on x, so J^T 1 = 0; B returns y * (1 - 1) = 0 and C returns 1 - 1 = 0 (both pass,
+# both wrong), D returns 1 (caught).
+ones_prediction = {"B", "C"}
 
 
 # ---- Exercise 2 ----
@@ -65,22 +58,14 @@ def broadcastable_shapes():
 
 
 EXERCISES = {
-    "check_numerical_gradient": (numerical_gradient,),
+    "check_predict_ones_cotangent": (ones_prediction,),
     "check_softplus": (Softplus,),
     "check_broadcastable_shapes": (broadcastable_shapes,),
 }
 
 
 # ---- mistakes the checks must catch ----
-def _forward_difference(f, x, c, eps=1e-6):  # first-order accurate only
-    grad = np.zeros_like(x)
-    base = (f(x) * c).sum()
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        grad[i] = ((f(x) * c).sum() - base) / eps
-        x[i] = old
-    return grad
+_only_the_softmax = {"B"}  # the op the text showed; misses C, whose sum of outputs is also constant
 
 
 class _NaiveSoftplus(Function):  # log1p(exp(x)) is inf at x = 800, and the backward is nan there
@@ -100,7 +85,7 @@ def _same_shapes():  # always broadcastable, and never tests broadcasting
 
 
 MISTAKES = {
-    "check_numerical_gradient": (_forward_difference,),
+    "check_predict_ones_cotangent": (_only_the_softmax,),
     "check_softplus": (_NaiveSoftplus,),
     "check_broadcastable_shapes": (_same_shapes,),
 }
@@ -116,7 +101,7 @@ class _StubSoftplus(Function):
         raise NotImplementedError
 
 
-STUBS = {"check_softplus": (_StubSoftplus,)}
+STUBS = {"check_softplus": (_StubSoftplus,), "check_predict_ones_cotangent": (None,)}
 
 if __name__ == "__main__":
     for name, args in EXERCISES.items():

@@ -10,15 +10,18 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tinypeft.course.checks_04 import (  # noqa: E402
     check_attention_backward,
-    check_layer_norm_backward,
-    check_softmax_backward,
+    check_gelu_backward,
+    check_rms_norm_backward,
 )
 
 
 # ---- Exercise 1 ----
-def softmax_backward(y, g):
-    # dx_j = y_j (g_j - sum_i g_i y_i)
-    return y * (g - (g * y).sum(axis=-1, keepdims=True))
+def gelu_backward(x, dy):
+    # gelu = 0.5 x (1 + t), t = tanh(u), u = c (x + 0.044715 x^3), c = sqrt(2/pi); product and chain rule:
+    # d gelu/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2)
+    c = np.sqrt(2 / np.pi)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2))
 
 
 # ---- Exercise 2 ----
@@ -41,26 +44,26 @@ def attention_backward(q, k, v, mask, dO):
 
 
 # ---- Exercise 3 ----
-def layer_norm_backward(x, g, b, dy, eps=1e-5):
-    mean = x.mean(-1, keepdims=True)
-    r = 1 / np.sqrt(x.var(-1, keepdims=True) + eps)  # [..., 1]
-    xhat = (x - mean) * r
-    dxhat = dy * g
-    dx = r * (dxhat - dxhat.mean(-1, keepdims=True) - xhat * (dxhat * xhat).mean(-1, keepdims=True))
-    lead = tuple(range(x.ndim - 1))  # g and b were broadcast over the leading dims: sum them out
-    return dx, (dy * xhat).sum(axis=lead), dy.sum(axis=lead)
+def rms_norm_backward(x, w, dy, eps=1e-6):
+    # y = w * x * r, r = (mean(x^2) + eps)^(-1/2), dr/dx_j = -r^3 x_j / n; with dxh = dy * w:
+    # dx_j = r dxh_j - r^3 x_j mean(dxh * x)
+    r = 1 / np.sqrt((x * x).mean(-1, keepdims=True) + eps)  # [..., 1]
+    dxh = dy * w
+    dx = r * dxh - r**3 * x * (dxh * x).mean(-1, keepdims=True)
+    return dx, (dy * x * r).sum(axis=tuple(range(x.ndim - 1)))
 
 
 EXERCISES = {
-    "check_softmax_backward": (softmax_backward,),
+    "check_gelu_backward": (gelu_backward,),
     "check_attention_backward": (attention_backward,),
-    "check_layer_norm_backward": (layer_norm_backward,),
+    "check_rms_norm_backward": (rms_norm_backward,),
 }
 
 
 # ---- mistakes the checks must catch ----
-def _softmax_backward_diagonal_only(y, g):  # keeps only dy_i/dx_i = y_i (1 - y_i)
-    return g * y * (1 - y)
+def _gelu_backward_without_product_rule(x, dy):  # differentiates only the (1 + tanh) factor's value
+    t = np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))
+    return dy * 0.5 * (1 + t)
 
 
 def _attention_backward_unscaled(q, k, v, mask, dO):  # forgets the 1/sqrt(d) in dq and dk
@@ -69,17 +72,15 @@ def _attention_backward_unscaled(q, k, v, mask, dO):  # forgets the 1/sqrt(d) in
     return dq / scale, dk / scale, dv
 
 
-def _layer_norm_backward_constant_stats(x, g, b, dy, eps=1e-5):  # treats mean and var as constants
-    r = 1 / np.sqrt(x.var(-1, keepdims=True) + eps)
-    xhat = (x - x.mean(-1, keepdims=True)) * r
-    lead = tuple(range(x.ndim - 1))
-    return dy * g * r, (dy * xhat).sum(axis=lead), dy.sum(axis=lead)
+def _rms_norm_backward_constant_rms(x, w, dy, eps=1e-6):  # treats the root mean square as a constant
+    r = 1 / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
+    return dy * w * r, (dy * x * r).sum(axis=tuple(range(x.ndim - 1)))
 
 
 MISTAKES = {
-    "check_softmax_backward": (_softmax_backward_diagonal_only,),
+    "check_gelu_backward": (_gelu_backward_without_product_rule,),
     "check_attention_backward": (_attention_backward_unscaled,),
-    "check_layer_norm_backward": (_layer_norm_backward_constant_stats,),
+    "check_rms_norm_backward": (_rms_norm_backward_constant_rms,),
 }
 
 if __name__ == "__main__":

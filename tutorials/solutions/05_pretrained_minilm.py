@@ -2,32 +2,28 @@
 
     python tutorials/solutions/05_pretrained_minilm.py
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tinypeft.course.checks_05 import (  # noqa: E402
-    check_bf16_to_float32,
-    check_read_safetensors_header,
+    check_predict_bf16_first_integer,
+    check_predict_bf16_relative_error,
     check_sentence_embedding,
 )
 
 
 # ---- Exercise 1 ----
-def read_safetensors_header(filename):
-    with open(filename, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))  # little-endian uint64: the header's length
-        header = json.loads(f.read(n))
-    return header, 8 + n  # data starts after the 8 length bytes and the header
-
+# 7 stored bits + the implicit leading 1 = 8 bits of significand: every integer up to 2^8 = 256 is exact; 257
+# needs 9 bits (1 0000 0001) and rounds (to even: 256).
+first_inexact_integer = 257
 
 # ---- Exercise 2 ----
-def bf16_to_float32(bits):
-    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)  # the top half of a float32
+# one step (ulp) is 2^-7 of the value's leading power of two; rounding to nearest moves by at most half a step,
+# relative to a value in [2^e, 2^(e+1)): at most 2^-8 = 0.0039 (just below, at values just above 2^e).
+worst_relative_error = 2.0**-8
 
 
 # ---- Exercise 3 ----
@@ -38,20 +34,15 @@ def sentence_embedding(last_hidden_state, attention_mask):
 
 
 EXERCISES = {
-    "check_read_safetensors_header": (read_safetensors_header,),
-    "check_bf16_to_float32": (bf16_to_float32,),
+    "check_predict_bf16_first_integer": (first_inexact_integer,),
+    "check_predict_bf16_relative_error": (worst_relative_error,),
     "check_sentence_embedding": (sentence_embedding,),
 }
 
 
 # ---- mistakes the checks must catch ----
-def _data_start_without_length_bytes(filename):
-    header, start = read_safetensors_header(filename)
-    return header, start - 8
-
-
-def _bf16_read_as_float16(bits):  # both are 16 bits wide, but float16 has a 5-bit exponent
-    return np.asarray(bits, dtype=np.uint16).view(np.float16).astype(np.float32)
+_forgets_the_implicit_bit = 129  # 2^7 + 1: counts only the 7 stored bits
+_truncation_step = 2.0**-7  # a whole step: what truncating (not rounding) can lose
 
 
 def _mean_over_padding_too(last_hidden_state, attention_mask):
@@ -59,9 +50,11 @@ def _mean_over_padding_too(last_hidden_state, attention_mask):
     return mean / np.linalg.norm(mean, axis=1, keepdims=True)
 
 
+STUBS = {"check_predict_bf16_first_integer": (None,), "check_predict_bf16_relative_error": (None,)}
+
 MISTAKES = {
-    "check_read_safetensors_header": (_data_start_without_length_bytes,),
-    "check_bf16_to_float32": (_bf16_read_as_float16,),
+    "check_predict_bf16_first_integer": (_forgets_the_implicit_bit,),
+    "check_predict_bf16_relative_error": (_truncation_step,),
     "check_sentence_embedding": (_mean_over_padding_too,),
 }
 

@@ -8,9 +8,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-import tinypeft as tp  # noqa: E402
 from tinypeft.course.checks_07 import (  # noqa: E402,F401
-    check_greedy_generate,
     check_mt5_lora_count,
     check_trainable_line,
 )
@@ -47,34 +45,9 @@ def mt5_lora_count(config, r, targets):
     return total
 
 
-# ---- Exercise 3 ----
-def greedy_generate(model, input_ids, max_new_tokens):
-    ids = np.asarray(input_ids, dtype=np.int64)  # [1, T]
-    with tp.no_grad():
-        for _ in range(max_new_tokens):
-            logits = model(input_ids=ids).logits.numpy()  # [1, T + i, vocab]
-            nxt = logits[:, -1].argmax(-1)  # the last position predicts the next token
-            ids = np.concatenate([ids, nxt[:, None]], axis=1)
-    return ids
-
-
-def _fixture_model_and_tokenizer():
-    """The tiny fixture GPT-2 with a random (not zero) LoRA, so the adapter changes what it generates."""
-    from tinypeft import AutoModelForCausalLM, AutoTokenizer, LoraConfig, get_peft_model
-
-    tp.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained("tests/fixtures/models/gpt2")
-    model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=4, init_lora_weights=False, fan_in_fan_out=True))
-    model.eval()
-    return model, AutoTokenizer.from_pretrained("tests/fixtures/models/gpt2")
-
-
-_MODEL, _TOKENIZER = _fixture_model_and_tokenizer()
-
 EXERCISES = {
     "check_trainable_line": (trainable_line,),
     "check_mt5_lora_count": (mt5_lora_count,),
-    "check_greedy_generate": (greedy_generate, _MODEL, _TOKENIZER),
 }
 
 
@@ -97,28 +70,11 @@ def _forgets_cross_attention(config, r, targets):
     return total
 
 
-def _argmax_of_first_position(model, input_ids, max_new_tokens):
-    ids = np.asarray(input_ids, dtype=np.int64)
-    with tp.no_grad():
-        for _ in range(max_new_tokens):
-            nxt = model(input_ids=ids).logits.numpy()[:, 0].argmax(-1)
-            ids = np.concatenate([ids, nxt[:, None]], axis=1)
-    return ids
-
-
 MISTAKES = {
     "check_trainable_line": (_counts_tied_twice,),
     "check_mt5_lora_count": (_forgets_cross_attention,),
-    "check_greedy_generate": (_argmax_of_first_position, _MODEL, _TOKENIZER),
 }
 
-
-# ---- holes the checks once let through: each must now fail (tests/test_tutorials.py) ----
-def _greedy_by_generate(model, input_ids, max_new_tokens):  # the library's loop, not one of your own
-    return model.generate(input_ids=input_ids, max_new_tokens=max_new_tokens, eos_token_id=-1)
-
-
-HOLES = {"check_greedy_generate": [(_greedy_by_generate, _MODEL, _TOKENIZER)]}
 
 if __name__ == "__main__":
     for name, args in EXERCISES.items():

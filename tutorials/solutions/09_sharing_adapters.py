@@ -12,28 +12,33 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tinypeft.course.checks_09 import (  # noqa: E402,F401
-    check_cat_adapter,
     check_peft_key,
-    check_read_safetensors,
+    check_predict_mix_ranks,
+    check_write_safetensors,
 )
 
-DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
-          "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+DTYPES = {np.dtype(np.float64): "F64", np.dtype(np.float32): "F32", np.dtype(np.float16): "F16",
+          np.dtype(np.int64): "I64", np.dtype(np.int32): "I32", np.dtype(np.int16): "I16", np.dtype(np.int8): "I8",
+          np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL"}
 
 
 # ---- Exercise 1 ----
-def read_safetensors(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])  # header length, u64 little-endian
-    header = json.loads(raw[8:8 + n])
-    metadata = header.pop("__metadata__", None)
-    data = raw[8 + n:]  # offsets count from here
-    tensors = {}
-    for key, info in header.items():
-        begin, end = info["data_offsets"]
-        dtype = np.dtype(DTYPES[info["dtype"]]).newbyteorder("<")
-        tensors[key] = np.frombuffer(data[begin:end], dtype=dtype).reshape(info["shape"]).astype(dtype.newbyteorder("="))
-    return metadata, tensors
+def write_safetensors(path, tensors, metadata=None):
+    header, chunks, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    for key, arr in tensors.items():
+        raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()  # row-major, LE
+        header[key] = {"dtype": DTYPES[np.dtype(arr.dtype)], "shape": list(arr.shape),
+                       "data_offsets": [offset, offset + len(raw)]}  # counted from the end of the header
+        chunks.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-(8 + len(head)) % 8)  # pad with spaces: the data then starts on an 8-byte boundary
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(chunks))
+    os.replace(tmp, path)  # atomically
 
 
 # ---- Exercise 2 ----
@@ -54,41 +59,47 @@ def peft_key(key, adapter_name):
 
 
 # ---- Exercise 3 ----
-def cat_adapters(As, Bs, scalings, weights):
-    A = np.concatenate([w * s * a for a, s, w in zip(As, scalings, weights)], axis=0)  # [sum r_i, in]
-    B = np.concatenate(Bs, axis=1)  # [out, sum r_i]
-    return A, B
+# "cat" stacks the ranks: B has 4 + 4 columns, and the two updates are independent, so rank 8. "linear" adds the
+# A's and the B's (each scaled): B is still [out, 4], so the mix has rank 4 whatever the two updates were.
+mix_ranks = {"cat": 8, "linear": 4}
 
 
 EXERCISES = {
-    "check_read_safetensors": (read_safetensors,),
+    "check_write_safetensors": (write_safetensors,),
     "check_peft_key": (peft_key,),
-    "check_cat_adapter": (cat_adapters,),
+    "check_predict_mix_ranks": (mix_ranks,),
 }
 
 
 # ---- mistakes the checks must catch ----
-def _offsets_from_file_start(path):  # data_offsets are relative to the end of the header, not the file
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    metadata = header.pop("__metadata__", None)
-    return metadata, {k: np.frombuffer(raw[v["data_offsets"][0]:v["data_offsets"][1]], DTYPES[v["dtype"]])
-                      .reshape(v["shape"]) for k, v in header.items()}
+def _offsets_from_file_start(path, tensors, metadata=None):  # data_offsets must count from the end of the header
+    header, chunks, offset = {"__metadata__": dict(metadata or {})}, [], 0
+    body = json.dumps({k: {"dtype": DTYPES[np.dtype(a.dtype)], "shape": list(a.shape), "data_offsets": [0, 0]}
+                       for k, a in tensors.items()}).encode()
+    offset = 8 + len(body) + 64  # a guess at where the data starts in the file
+    for key, arr in tensors.items():
+        raw = np.ascontiguousarray(arr).tobytes()
+        header[key] = {"dtype": DTYPES[np.dtype(arr.dtype)], "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    head = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(chunks))
 
 
 def _drop_the_name_everywhere(key, adapter_name):  # also "saves" base weights, and misses modules_to_save
     return key.replace(f".{adapter_name}", "")
 
 
-def _weights_on_B(As, Bs, scalings, weights):  # the same B @ A, but not the split PEFT saves
-    return np.concatenate(As, axis=0), np.concatenate([w * s * b for b, s, w in zip(Bs, scalings, weights)], axis=1)
+_both_add_up = {"cat": 8, "linear": 8}  # "linear" is not the weighted sum of the two updates
 
+
+STUBS = {"check_predict_mix_ranks": (None,)}
 
 MISTAKES = {
-    "check_read_safetensors": (_offsets_from_file_start,),
+    "check_write_safetensors": (_offsets_from_file_start,),
     "check_peft_key": (_drop_the_name_everywhere,),
-    "check_cat_adapter": (_weights_on_B,),
+    "check_predict_mix_ranks": (_both_add_up,),
 }
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tinypeft.course.checks_10 import (  # noqa: E402
-    check_greedy_with_cache,
-    check_positions_from_mask,
+    check_predict_tokens_fed,
+    check_sample_with_cache,
     check_top_k_filter,
+    sample_token,
 )
 
 
@@ -22,28 +23,30 @@ def top_k_filter(logits, k):
 
 
 # ---- Exercise 2 ----
-def positions_from_mask(mask):
-    return np.cumsum(mask, axis=-1) - 1  # real tokens counted from 0; pads get -1 or a repeat (ignored)
+# Without the cache every step runs the whole sequence so far: 5 + 6 + ... + 16 = 126 positions. With it the
+# first step runs the 5-token prompt, each later step only the newest token: 5 + 11 = 16 (the 12th new token is
+# sampled from the last step's logits and never fed).
+tokens_fed = {"without cache": 126, "with cache": 16}
 
 
 # ---- Exercise 3 ----
-def greedy_with_cache(model, ids, n_new):
+def sample_with_cache(model, ids, n_new, temperature, rng):
     import tinypeft as tp
 
     past, feed = None, ids
     with tp.no_grad():
         for _ in range(n_new):
             out = model(input_ids=feed, past_key_values=past, use_cache=True)
-            next_id = out.logits.numpy()[:, -1].argmax(-1)  # [1]
-            ids = np.concatenate([ids, next_id[:, None]], axis=1)
-            past, feed = out.past_key_values, next_id[:, None]  # next time: only the new token
+            token = sample_token(out.logits.numpy()[0, -1], temperature, rng)
+            ids = np.concatenate([ids, [[token]]], axis=1)
+            past, feed = out.past_key_values, np.array([[token]])  # next time: only the new token
     return ids
 
 
 EXERCISES = {
     "check_top_k_filter": (top_k_filter,),
-    "check_positions_from_mask": (positions_from_mask,),
-    "check_greedy_with_cache": (greedy_with_cache,),
+    "check_predict_tokens_fed": (tokens_fed,),
+    "check_sample_with_cache": (sample_with_cache,),
 }
 
 
@@ -53,24 +56,19 @@ def _top_k_drops_the_kth(logits, k):  # `<=` instead of `<`: keeps k - 1
     return np.where(logits <= kth, -np.inf, logits)
 
 
-def _positions_by_column(mask):  # ignores the padding: the first real token gets the pad count
-    return np.broadcast_to(np.arange(mask.shape[1]), mask.shape)
+_forgot_the_last_step = {"without cache": 126, "with cache": 17}  # the 12th token is never fed back
 
 
-def _greedy_without_cache(model, ids, n_new):  # right tokens, but the whole sequence every step
-    import tinypeft as tp
+def _sample_ignoring_temperature(model, ids, n_new, temperature, rng):  # samples at T = 1 whatever is asked
+    return sample_with_cache(model, ids, n_new, 1.0, rng)
 
-    with tp.no_grad():
-        for _ in range(n_new):
-            next_id = model(input_ids=ids).logits.numpy()[:, -1].argmax(-1)
-            ids = np.concatenate([ids, next_id[:, None]], axis=1)
-    return ids
 
+STUBS = {"check_predict_tokens_fed": (None,)}
 
 MISTAKES = {
     "check_top_k_filter": (_top_k_drops_the_kth,),
-    "check_positions_from_mask": (_positions_by_column,),
-    "check_greedy_with_cache": (_greedy_without_cache,),
+    "check_predict_tokens_fed": (_forgot_the_last_step,),
+    "check_sample_with_cache": (_sample_ignoring_temperature,),
 }
 
 if __name__ == "__main__":

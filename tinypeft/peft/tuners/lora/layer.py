@@ -82,6 +82,11 @@ class LoraLayer(nn.Module, BaseTunerLayer):
         A, B = self._factors(adapter)
         return np.linalg.norm((W + B @ A * self.scaling[adapter]).astype(np.float64), axis=1).astype(W.dtype)
 
+    def _dora_merge_scale(self, adapter):
+        """m / ||W + sBA||, shaped to multiply the base weight's output rows ([out, 1]; [1, out] when fan_in_fan_out)."""
+        scale = self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter)
+        return scale[None, :] if self.fan_in_fan_out else scale[:, None]
+
     def merge(self, safe_merge=False, adapter_names=None):
         """Add each active adapter's update into the base weight, so inference costs nothing extra."""
         for adapter in adapter_names or self.active_adapters:
@@ -90,10 +95,11 @@ class LoraLayer(nn.Module, BaseTunerLayer):
             merged = self._base_weight() + self.get_delta_weight(adapter)
             if self.use_dora.get(adapter):
                 # W' = m * (W + sBA) / ||W + sBA||; keep the scale to undo it exactly
-                scale = self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter)
-                scale = scale[None, :] if self.fan_in_fan_out else scale[:, None]
-                merged = merged * scale
-                self._dora_scale[adapter] = scale
+                self._dora_scale[adapter] = self._dora_merge_scale(adapter)
+                merged = merged * self._dora_scale[adapter]
+            lora_B = self.lora_B.get(adapter)
+            if lora_B is not None and lora_B.bias is not None and self.base_layer.bias is None:
+                raise RuntimeError("Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.")
             if safe_merge and not np.isfinite(merged).all():
                 raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
             self._set_base_weight(merged)
