@@ -99,3 +99,23 @@ def test_every_course_file_a_tutorial_or_check_reads_ships_in_the_wheel():
         for f in files:
             rel = f.relative_to(ROOT).as_posix()
             assert any(fnmatch.fnmatch(rel, pat) for pat in COURSE_DATA), f"{rel} (read as {name}) is not in COURSE_DATA"
+
+
+def test_tutorials_and_checks_read_repository_files_through_course_file():
+    """A path like "tests/fixtures/..." resolves only from the repository root; through course_file() (that is,
+    tinypeft.course.path) it resolves from any folder and from a wheel. Each such literal in a python block or a
+    check is inside course_file(...)/path(...), or names a CONSTANT that is passed to one."""
+    fence = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+    sources = {p.name: "\n".join(fence.findall(p.read_text(encoding="utf-8")))
+               for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.md")}
+    sources.update({p.name: p.read_text(encoding="utf-8") for p in (ROOT / "tinypeft" / "course").glob("checks_*.py")})
+    literal = re.compile(r"""(\w+\()?f?["'](?:tests|csrc|bench)/""")  # tutorials/figures is written, not read
+    for name, src in sources.items():
+        for line in src.splitlines():
+            for m in literal.finditer(line):
+                if m.group(1) in ("course_file(", "path("):
+                    continue
+                const = re.match(r"\s*([A-Z][A-Z0-9_]*)\s*=", line)
+                assert const and re.search(rf"(course_file|path)\({const.group(1)}\b", src), (
+                    f"{name}: {line.strip()!r} reads a repository file by a relative path; wrap it in course_file(...) "
+                    "(from tinypeft.course import path as course_file) so it runs from any folder")

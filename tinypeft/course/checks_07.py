@@ -2,7 +2,6 @@
 import contextlib
 import io
 
-
 from .checking import _exercise
 from .files import path as course_file
 

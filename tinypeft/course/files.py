@@ -22,6 +22,9 @@ COURSE_DATA = (
     "tests/fixtures/peft/*.json",
     "tests/fixtures/peft/*/*",  # adapters the real PEFT made on them, with their reference outputs
     "tests/fixtures/reference/minilm_embeddings.npz",
+    "tests/fixtures/reference/gpt2.npz",  # transformers' logits and loss for the tiny GPT-2 (tutorial 15)
+    "tests/fixtures/optim_reference.npz",  # torch's AdamW steps (tutorial 15)
+    "tests/fixtures/methods_reference.npz",  # PEFT's outputs for the methods built by hand (tutorial 16)
 )
 
 _PACKAGE = Path(__file__).resolve().parent
