@@ -1,31 +1,37 @@
-"""Whole models, tinypeft against transformers + PyTorch measured in the same run.
+"""Whole models, tinypeft against transformers + PyTorch: each framework in its own process, alternating.
 
-    python bench/models.py                   # all three: GPT-2 forward, GPT-2 generation, MiniLM embeddings
-    python bench/models.py --only forward --threads 1
+    python bench/models.py                               # every workload, 3 rounds, 2 threads
+    python bench/models.py --only forward generate --rounds 5 --threads 1
 
-  forward    GPT-2 small shape (124M, random weights), batch 1 x 128 tokens, logits, no graph
-  generate   the same model, 16-token prompt, 64 new tokens, greedy, KV cache: tokens per second
-  minilm     all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2 norm) of 32 sentences
+  forward   GPT-2 124M (the real config, random weights), batch 1 x 128 tokens, logits, no graph: ms
+  generate  the same model, 16-token prompt, 64 new tokens, greedy, KV cache: tokens/s
+  minilm    the real all-MiniLM-L6-v2, embeddings (mean pooling, L2 norm) of 32 sentences: ms
+  smollm2   the real SmolLM2-135M-Instruct in float32, a chat prompt, 48 new tokens: tokens/s
+            (bench/smollm2.py's worker; that script also reports load and forward times)
 
-Both frameworks get the same weights (ours are copied into torch's model) and the same thread count
-(torch.set_num_threads, and our C matmul's). The torch columns are left empty when torch or transformers
-is missing. The machine's load average is printed: on a shared machine, compare figures taken at a low load.
+The GPT-2 weights are made once by transformers in a torch process and saved to a temporary folder, which
+both frameworks load. Each (framework, workload) measurement is a fresh process, so neither inherits the
+other's threads (PyTorch's OpenMP threads keep spinning after a call and take a core from whatever runs
+next) or caches; in each round the order of the two alternates. The table gives the median [min, max] over
+rounds, the ratio to torch, and the fraction of the floor bench/limits.py derives from the measured peak
+FLOP/s and memory bandwidth (1.0 = the machine's limit). On a shared machine the load average is printed:
+compare figures taken at a low load.
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-import tinypeft
-from tinypeft.backend import cmatmul
-
-try:
-    import torch
-    import transformers
-except ImportError:  # the tinypeft columns still run
-    torch = transformers = None
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # this checkout's tinypeft, not an installed one
+sys.path.insert(0, str(HERE))
 
 SENTENCES = [
     "The cat sits outside.", "A man is playing guitar.", "I love pasta.", "The new movie is awesome.",
@@ -36,159 +42,209 @@ SENTENCES = [
     "The recipe calls for two cups of flour, one egg and a pinch of salt.",
 ]
 SENTENCES = [SENTENCES[i % len(SENTENCES)] + ("" if i < len(SENTENCES) else f" ({i})") for i in range(32)]
+WORKLOADS = {  # name: (unit, whether higher is better, its key in limits.floors)
+    "forward": ("ms", False, "gpt2_forward_1x128"),
+    "generate": ("tok/s", True, "gpt2_decode_token"),
+    "minilm": ("ms", False, "minilm_32"),
+    "smollm2": ("tok/s", True, "smollm2_decode_token"),
+}
 
 
-def median_seconds(fn, repeats=5, warmup=1):
-    """Median wall time of `repeats` calls after `warmup` calls (page faults, thread start, caches)."""
-    for _ in range(warmup):
-        fn()
+def median_of(fn, repeats):
+    fn()  # warm-up: page faults, thread start, caches
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.perf_counter() - t)
     return statistics.median(times)
 
 
-def load():
-    return os.getloadavg()[0]
+# ---- workers: each runs in its own process and prints one JSON line ---------------------------------------
+
+def save_gpt2(folder):
+    """Runs in a torch process: a random-weight GPT-2 of the real config, saved as a Hugging Face folder."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(transformers.GPT2Config()).save_pretrained(folder)
 
 
-def ratio(ours, theirs):
-    return "" if theirs is None else f"{ours / theirs:.2f}"
+def tinypeft_worker(workload, folder, repeats):
+    import tinypeft
+    from tinypeft.backend import cmatmul  # noqa: F401 (threads set by the caller through set_num_threads)
+
+    if workload in ("forward", "generate"):
+        model = tinypeft.AutoModelForCausalLM.from_pretrained(folder).eval()
+        if workload == "forward":
+            ids = tinypeft.tensor(np.random.default_rng(0).integers(0, 50257, (1, 128)))
+            with tinypeft.no_grad():
+                sec = median_of(lambda: model(input_ids=ids), repeats)
+                check = model(input_ids=ids).logits.data[0, -1, :8].tolist()
+            return {"value": sec * 1e3, "check": check}
+        ids = tinypeft.tensor(np.random.default_rng(1).integers(0, 50257, (1, 16)))
+        run = lambda: model.generate(ids, max_new_tokens=64, eos_token_id=[])  # noqa: E731
+        sec = median_of(run, max(1, repeats // 2))
+        return {"value": 64 / sec, "check": np.asarray(run().data)[0, -64:].tolist()}
+    if workload == "minilm":
+        from tinypeft.models.pooling import sentence_embeddings
+
+        path = tinypeft.hub.fetch_minilm()
+        tok = tinypeft.AutoTokenizer.from_pretrained(str(path))
+        model = tinypeft.AutoModel.from_pretrained(str(path)).eval()
+        batch = tok(SENTENCES, padding=True, return_tensors="np")
+        args = [tinypeft.tensor(np.asarray(batch[k])) for k in ("input_ids", "attention_mask")]
+        tt = batch.get("token_type_ids")
+
+        def run():
+            with tinypeft.no_grad():
+                return sentence_embeddings(model, *args, None if tt is None else tinypeft.tensor(np.asarray(tt)))
+
+        sec = median_of(run, repeats)
+        return {"value": sec * 1e3, "check": run().data[0, :8].tolist(), "shape": list(batch["input_ids"].shape)}
+    raise ValueError(workload)
 
 
-def fmt(x, spec):
-    return "-" if x is None else format(x, spec)
+def torch_worker(workload, folder, repeats):
+    import torch
+    import transformers
 
-
-# ------------------------------------------------------------------------------------------------ GPT-2
-def gpt2_pair():
-    """tinypeft's GPT-2 small with random weights, and transformers' with the very same weights (or None)."""
-    from tinypeft.models.gpt2 import GPT2Config, GPT2LMHeadModel
-
-    tinypeft.manual_seed(0)
-    ours = GPT2LMHeadModel.from_config(GPT2Config()).eval()
-    theirs = None
-    if torch is not None:
-        theirs = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()
-        state = {k: torch.from_numpy(np.ascontiguousarray(v.data)) for k, v in ours.state_dict().items()}
-        theirs.load_state_dict(state, strict=False)
-    return ours, theirs
-
-
-def bench_forward(ours, theirs, repeats):
-    ids = np.random.default_rng(0).integers(0, 50257, size=(1, 128))
-    with tinypeft.no_grad():
-        t_ours = median_seconds(lambda: ours(input_ids=tinypeft.tensor(ids)), repeats)
-        logits = ours(input_ids=tinypeft.tensor(ids)).logits.data
-    t_theirs = diff = None
-    if theirs is not None:
-        tids = torch.from_numpy(ids)
-        with torch.no_grad():
-            t_theirs = median_seconds(lambda: theirs(input_ids=tids), repeats)
-            diff = float(np.abs(theirs(input_ids=tids).logits.numpy() - logits).max())
-    return t_ours, t_theirs, diff
-
-
-def bench_generate(ours, theirs, repeats, new_tokens=64, prompt=16):
-    ids = np.random.default_rng(1).integers(0, 50257, size=(1, prompt))
-    out = {}
-    # eos off in both, so each run makes exactly `new_tokens` tokens
-    run = lambda: ours.generate(tinypeft.tensor(ids), max_new_tokens=new_tokens, eos_token_id=[])  # noqa: E731
-    t_ours = median_seconds(run, repeats)
-    out["ours"] = run().data
-    t_theirs, same = None, None
-    if theirs is not None:
-        tids = torch.from_numpy(ids)
-
-        def run_theirs():
+    if workload in ("forward", "generate"):
+        model = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
+        if workload == "forward":
+            ids = torch.from_numpy(np.random.default_rng(0).integers(0, 50257, (1, 128)))
             with torch.no_grad():
-                return theirs.generate(tids, attention_mask=torch.ones_like(tids), max_new_tokens=new_tokens,
-                                       min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+                sec = median_of(lambda: model(input_ids=ids), repeats)
+                check = model(input_ids=ids).logits[0, -1, :8].tolist()
+            return {"value": sec * 1e3, "check": check}
+        ids = torch.from_numpy(np.random.default_rng(1).integers(0, 50257, (1, 16)))
 
-        t_theirs = median_seconds(run_theirs, repeats)
-        same = bool(np.array_equal(run_theirs().numpy(), out["ours"]))
-    return new_tokens / t_ours, (None if t_theirs is None else new_tokens / t_theirs), same
-
-
-# ----------------------------------------------------------------------------------------------- MiniLM
-def bench_minilm(repeats):
-    from tinypeft.models.pooling import sentence_embeddings
-
-    path = tinypeft.hub.fetch_minilm()
-    tok = tinypeft.AutoTokenizer.from_pretrained(str(path))
-    model = tinypeft.AutoModel.from_pretrained(str(path)).eval()
-    batch = tok(SENTENCES, padding=True, return_tensors="np")
-    ids, mask = np.asarray(batch["input_ids"]), np.asarray(batch["attention_mask"])
-    tt = batch.get("token_type_ids")
-
-    def run_ours():
-        with tinypeft.no_grad():
-            return sentence_embeddings(model, tinypeft.tensor(ids), tinypeft.tensor(mask),
-                                       None if tt is None else tinypeft.tensor(np.asarray(tt)))
-
-    t_ours = median_seconds(run_ours, repeats)
-    emb = run_ours().data
-    t_theirs = diff = None
-    if torch is not None:
-        tmodel = transformers.AutoModel.from_pretrained(str(path)).eval()
-        tb = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        if tt is not None:
-            tb["token_type_ids"] = torch.from_numpy(np.asarray(tt))
-
-        def run_theirs():
+        def run():
             with torch.no_grad():
-                h = tmodel(**tb).last_hidden_state
-                m = tb["attention_mask"][..., None].to(h.dtype)
+                return model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=64, min_new_tokens=64,
+                                      do_sample=False, pad_token_id=0)
+
+        sec = median_of(run, max(1, repeats // 2))
+        return {"value": 64 / sec, "check": run()[0, -64:].tolist()}
+    if workload == "minilm":
+        import tinypeft.hub
+
+        path = str(tinypeft.hub.fetch_minilm())
+        tok = transformers.AutoTokenizer.from_pretrained(path)
+        model = transformers.AutoModel.from_pretrained(path).eval()
+        batch = tok(SENTENCES, padding=True, return_tensors="pt")
+
+        def run():
+            with torch.no_grad():
+                h = model(**batch).last_hidden_state
+                m = batch["attention_mask"][..., None].to(h.dtype)
                 e = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
                 return torch.nn.functional.normalize(e, p=2, dim=-1)
 
-        t_theirs = median_seconds(run_theirs, repeats)
-        diff = float(np.abs(run_theirs().numpy() - emb).max())
-    return t_ours, t_theirs, diff, ids.shape
+        sec = median_of(run, repeats)
+        return {"value": sec * 1e3, "check": run()[0, :8].tolist(), "shape": list(batch["input_ids"].shape)}
+    raise ValueError(workload)
+
+
+def worker(framework, workload, folder, threads, repeats):
+    if framework == "tinypeft":
+        from tinypeft.backend import cmatmul
+
+        if cmatmul.available():
+            cmatmul.set_num_threads(threads)
+        out = tinypeft_worker(workload, folder, repeats)
+    else:
+        import torch
+
+        torch.set_num_threads(threads)
+        out = torch_worker(workload, folder, repeats)
+    print(json.dumps(out))
+
+
+# ---- the driver ---------------------------------------------------------------------------------------------
+
+def spawn(args, env):
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_once(framework, workload, folder, args, env):
+    if workload == "smollm2":  # bench/smollm2.py's worker: load, forward and generate in one process
+        out = spawn([str(HERE / "smollm2.py"), "--worker", "transformers" if framework == "torch" else "tinypeft",
+                     "--threads", str(args.threads), "--repeats", "2"], env)
+        return {"value": out["generate_tok_s"], "check": None}
+    return spawn([__file__, "--worker", framework, "--workload", workload, "--dir", folder,
+                  "--threads", str(args.threads), "--repeats", str(args.repeats)], env)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=cmatmul.get_num_threads() if cmatmul.available() else 1)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", choices=["forward", "generate", "minilm"], nargs="+")
-    args = parser.parse_args()
-    todo = args.only or ["forward", "generate", "minilm"]
-    if cmatmul.available():
-        cmatmul.set_num_threads(args.threads)
-    if torch is not None:
-        torch.set_num_threads(args.threads)
-    versions = f"torch {torch.__version__}, transformers {transformers.__version__}" if torch else "torch: not installed"
-    print(f"tinypeft matmul={tinypeft.backend_info()['matmul']} threads={args.threads}; numpy {np.__version__}; {versions}")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs inside each process (generation: half)")
+    ap.add_argument("--only", choices=list(WORKLOADS), nargs="+")
+    ap.add_argument("--no-torch", action="store_true", help="tinypeft only")
+    ap.add_argument("--worker", choices=["tinypeft", "torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--workload", choices=list(WORKLOADS), help=argparse.SUPPRESS)
+    ap.add_argument("--dir", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.workload, args.dir, args.threads, args.repeats)
 
-    rows = []
-    if "forward" in todo or "generate" in todo:
-        ours, theirs = gpt2_pair()
-        if "forward" in todo:
-            la = load()
-            t, tt, diff = bench_forward(ours, theirs, args.repeats)
-            rows.append(("GPT-2 124M forward 1x128 (ms)", t * 1e3, None if tt is None else tt * 1e3,
-                         ratio(t, tt), f"max |logit diff| {fmt(diff, '.1e')}", la))
-        if "generate" in todo:
-            la = load()
-            r, rt, same = bench_generate(ours, theirs, max(1, args.repeats // 2))
-            rows.append(("GPT-2 generate 16+64 greedy (tok/s)", r, rt, ratio(rt, r) if rt else "",
-                         f"same tokens: {same}", la))
-        del ours, theirs
-    if "minilm" in todo:
-        la = load()
-        t, tt, diff, shape = bench_minilm(args.repeats)
-        rows.append((f"MiniLM-L6 embed {shape[0]}x{shape[1]} (ms)", t * 1e3, None if tt is None else tt * 1e3,
-                     ratio(t, tt), f"max |emb diff| {fmt(diff, '.1e')}", la))
+    import limits
 
-    print(f"\n{'benchmark':<38} {'tinypeft':>10} {'torch':>10} {'ratio':>6}  {'load':>5}  check")
-    for name, a, b, r, check, la in rows:
-        print(f"{name:<38} {a:>10.1f} {fmt(b, '>10.1f')} {r:>6}  {la:>5.2f}  {check}")
-    print("\nratio = tinypeft time / torch time (1.0 = as fast as torch; above 1 = slower); "
-          "load = 1-minute load average when the row started")
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
+               MKL_NUM_THREADS=str(args.threads))
+    frameworks = ["tinypeft"] if args.no_torch else ["tinypeft", "torch"]
+    todo = args.only or list(WORKLOADS)
+    machine = limits.measure(args.threads)
+    floor = limits.floors(machine)
+    print(f"threads {args.threads}, rounds {args.rounds}; load average {machine['load']:.2f}; peak "
+          f"{machine['peak_gflops_core']:.1f} GFLOP/s a core, triad {machine['triad_gbs']:.1f} GB/s", flush=True)
+    results = {(w, f): [] for w in todo for f in frameworks}
+    checks = {}
+    with tempfile.TemporaryDirectory() as folder:
+        if {"forward", "generate"} & set(todo):
+            if args.no_torch:
+                raise SystemExit("the GPT-2 workloads need torch to make the weights; use --only minilm with --no-torch")
+            spawn(["-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; models.save_gpt2({folder!r}); print('{{}}')"], env)
+        for r in range(args.rounds):
+            for w in todo:
+                for f in (frameworks if r % 2 == 0 else frameworks[::-1]):
+                    out = measure_once(f, w, folder, args, env)
+                    results[w, f].append(out["value"])
+                    checks.setdefault(w, {})[f] = out.get("check")
+                    print(f"  round {r + 1} {w:9s} {f:9s} {out['value']:9.2f}  load {os.getloadavg()[0]:.2f}", flush=True)
+
+    print(f"\nmedian [min, max] over {args.rounds} rounds; load average now {os.getloadavg()[0]:.2f}")
+    print(f"{'workload':10s} {'unit':6s} {'tinypeft':>26s} {'torch':>26s} {'vs torch':>9s} {'floor':>9s} "
+          f"{'of limit':>9s} {'torch of limit':>14s}  check")
+    for w in todo:
+        unit, higher, key = WORKLOADS[w]
+        best = floor[key] * 1e3 if unit == "ms" else 1 / floor[key]  # the floor in the table's unit
+        cells, med = [], {}
+        for f in ("tinypeft", "torch"):
+            v = results.get((w, f))
+            if v:
+                med[f] = statistics.median(v)
+                cells.append(f"{med[f]:9.2f} [{min(v):7.2f}, {max(v):7.2f}]")
+            else:
+                cells.append("-")
+        frac = {f: (med[f] / best if higher else best / med[f]) for f in med}
+        vs = (med["tinypeft"] / med["torch"]) if "torch" in med else None
+        note = ""
+        c = checks.get(w, {})
+        if c.get("tinypeft") is not None and c.get("torch") is not None:
+            note = f"max |diff| {np.abs(np.subtract(c['tinypeft'], c['torch'], dtype=float)).max():.1e}"
+        print(f"{w:10s} {unit:6s} {cells[0]:>26s} {cells[1]:>26s} "
+              f"{'-' if vs is None else format(vs, '.2f') + 'x':>9s} {best:9.2f} {frac['tinypeft']:9.2f} "
+              f"{format(frac['torch'], '.2f') if 'torch' in frac else '-':>14s}  {note}")
+    print("\nvs torch: tinypeft's value / torch's (ms: below 1 is faster; tok/s: above 1 is faster). floor: the best "
+          "possible value from bench/limits.py; of limit: the fraction of it reached (1.0 = the machine's limit).")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,10 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(_WIN32)
-#define TP_HAVE_PTHREADS 1
-#include <pthread.h>
-#endif
+#include "parallel.h"
 
 typedef struct {
     int mr, nr, mc, kc, nc;
@@ -158,29 +155,43 @@ void tp_blocking(int itemsize, int out[5])
 
 /* ---- threads -------------------------------------------------------------------------------- */
 
-/* Each thread computes its own slab of C: a range of columns, or of rows when C is tall and thin.
- * It runs the whole serial algorithm on its slab with private packing buffers, so threads never
- * wait for each other; the price is that every thread packs all of the other operand, which is
- * O(k * n) or O(m * k) next to the O(m * n * k / threads) it multiplies. */
+/* Each slab of C (a range of columns, or of rows when C is tall and thin) runs the whole serial
+ * algorithm with private packing buffers, so threads never wait for each other; the price is that every
+ * slab packs all of the other operand, O(k * n) or O(m * k) next to the O(m * n * k / slabs) it
+ * multiplies. There are a few slabs per thread, taken from a shared counter (csrc/parallel.c), so a
+ * thread the OS runs late on a busy machine takes fewer instead of holding up the call. */
 typedef struct {
     gemm_fn fn;
     size_t m, n, k;
     const char *a, *b;
     char *c;
     ptrdiff_t rsa, csa, rsb, csb, ldc;
+    size_t itemsize, step;
+    int by_cols;
     int status;
 } job_t;
 
-static void *run_job(void *arg)
+static void run_slab(void *arg, size_t t)
 {
     job_t *j = arg;
-    j->status = j->fn(j->m, j->n, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->c, j->ldc);
-    return NULL;
+    size_t dim = j->by_cols ? j->n : j->m, start = t * j->step;
+    size_t len = dim - start < j->step ? dim - start : j->step;
+    ptrdiff_t isz = (ptrdiff_t)j->itemsize;
+    int status;
+    if (j->by_cols)
+        status = j->fn(j->m, len, j->k, j->a, j->rsa, j->csa, j->b + (ptrdiff_t)start * j->csb * isz, j->rsb,
+                       j->csb, j->c + start * isz, j->ldc);
+    else
+        status = j->fn(len, j->n, j->k, j->a + (ptrdiff_t)start * j->rsa * isz, j->rsa, j->csa, j->b, j->rsb,
+                       j->csb, j->c + (ptrdiff_t)start * j->ldc * isz, j->ldc);
+    if (status) j->status = status; /* any failure is reported; which one does not matter */
 }
 
-/* Below this many multiply-adds per thread, starting a thread and allocating its buffers costs more
+/* Below this many multiply-adds per thread, waking a thread and allocating its buffers costs more
  * than the thread saves (bench/matmul.py shows where the line falls). */
 #define MIN_WORK_PER_THREAD (1u << 22)
+/* Slabs per thread when the product is big enough that each slab still has MIN_WORK_PER_THREAD. */
+#define SLABS_PER_THREAD 3
 
 static int gemm(gemm_fn fn, size_t itemsize, size_t m, size_t n, size_t k, const void *a,
                 ptrdiff_t rsa, ptrdiff_t csa, const void *b, ptrdiff_t rsb, ptrdiff_t csb, void *c,
@@ -198,66 +209,23 @@ static int gemm(gemm_fn fn, size_t itemsize, size_t m, size_t n, size_t k, const
         nthreads = (int)(work / MIN_WORK_PER_THREAD);
         if (nthreads < 1) nthreads = 1;
     }
-#if !defined(TP_HAVE_PTHREADS)
-    nthreads = 1;
-#endif
-    job_t whole = {fn, m, n, k, a, b, c, rsa, csa, rsb, csb, ldc, 0};
-    if (nthreads == 1) {
-        run_job(&whole);
-        return whole.status;
-    }
-
-    /* Slabs are whole multiples of 48 columns or rows (a multiple of every MR and NR), so only
-     * the last slab has edge tiles. */
     int by_cols = n >= m;
     size_t dim = by_cols ? n : m;
-    size_t step = (dim + nthreads - 1) / nthreads;
+    job_t job = {fn, m, n, k, a, b, c, rsa, csa, rsb, csb, ldc, itemsize, dim, by_cols, 0};
+    if (nthreads == 1) {
+        run_slab(&job, 0);
+        return job.status;
+    }
+    /* Slabs are whole multiples of 48 columns or rows (a multiple of every MR and NR), so only the
+     * last slab has edge tiles; at least 96 wide, so that repacking the other operand stays cheap. */
+    size_t slabs = (size_t)nthreads;
+    if (work >= (double)MIN_WORK_PER_THREAD * nthreads * SLABS_PER_THREAD) slabs *= SLABS_PER_THREAD;
+    size_t step = (dim + slabs - 1) / slabs;
     step = (step + 47) / 48 * 48;
-    int nslabs = (int)((dim + step - 1) / step);
-
-    job_t *jobs = malloc(nslabs * sizeof *jobs);
-    if (!jobs) return -1;
-    for (int t = 0; t < nslabs; t++) {
-        size_t start = t * step, len = dim - start < step ? dim - start : step;
-        jobs[t] = whole;
-        if (by_cols) {
-            jobs[t].n = len;
-            jobs[t].b = (const char *)b + (ptrdiff_t)start * csb * (ptrdiff_t)itemsize;
-            jobs[t].c = (char *)c + start * itemsize;
-        } else {
-            jobs[t].m = len;
-            jobs[t].a = (const char *)a + (ptrdiff_t)start * rsa * (ptrdiff_t)itemsize;
-            jobs[t].c = (char *)c + (ptrdiff_t)start * ldc * (ptrdiff_t)itemsize;
-        }
-    }
-
-    int status = 0;
-#if defined(TP_HAVE_PTHREADS)
-    pthread_t *tids = malloc(nslabs * sizeof *tids);
-    char *started = calloc(nslabs, 1);
-    if (!tids || !started) {
-        free(tids);
-        free(started);
-        free(jobs);
-        return -1;
-    }
-    /* Slab 0 runs on the calling thread; a thread that fails to start runs here too. */
-    for (int t = 1; t < nslabs; t++)
-        started[t] = pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0;
-    run_job(&jobs[0]);
-    for (int t = 1; t < nslabs; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_job(&jobs[t]);
-    }
-    free(tids);
-    free(started);
-#endif
-    for (int t = 0; t < nslabs; t++)
-        if (jobs[t].status) status = jobs[t].status;
-    free(jobs);
-    return status;
+    if (step < 96) step = 96;
+    job.step = step;
+    tp_parallel(run_slab, &job, (dim + step - 1) / step, nthreads);
+    return job.status;
 }
 
 int tp_matmul_f32(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,

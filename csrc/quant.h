@@ -6,6 +6,8 @@
  *                code = the 16-entry table.      W[i] = code[q[i]] * scale[i / blocksize]
  *   kind TP_Q8:  data = int8 [n, k]; scale = float32 per row (SCB / 127 already applied by the caller).
  *                                                W[r, c] = (float)data[r, c] * scale[r]
+ *   kind = a ggml type id (gguf_quant.h):  data = GGUF's own blocks, rows of k / block-size blocks,
+ *                as in the .gguf file; scale and code are unused.
  * The dequantize is the same expression everywhere, so the fused kernels see exactly the values
  * tp_dequantize writes, and those equal the NumPy reference bit for bit.
  * As matmul.h, the cffi builder repeats these declarations in its cdef.

@@ -147,3 +147,31 @@ class MLP_LayerNorm(nn.Module):
 
 
 MODELS["MLP_LayerNorm"] = MLP_LayerNorm
+
+
+class MLP2(nn.Module):
+    def __init__(self, bias=True):
+        super().__init__()
+        self.lin0 = nn.Linear(10, 32, bias=bias)
+        self.drop = nn.Dropout(0.5)
+        self.lin1 = nn.Linear(32, 2, bias=bias)
+
+    def forward(self, X):
+        X = self.drop(F.relu(self.lin0(X)))    # [B, 10] -> [B, 32]
+        return F.log_softmax(self.lin1(X), -1)  # [B, 32] -> [B, 2]
+
+
+class ModelConv2D2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin0 = nn.Linear(10, 40)
+        self.conv2d = nn.Conv2d(8, 32, 3)
+        self.lin1 = nn.Linear(32, 2)
+
+    def forward(self, X):
+        X = F.relu(self.lin0(X)).reshape(-1, 8, 3, 3)  # [9, 40] -> [5, 8, 3, 3]
+        X = F.relu(self.conv2d(X))                       # -> [5, 32, 1, 1]
+        return F.log_softmax(self.lin1(X.flatten(1)), -1)
+
+
+MODELS.update({"MLP2": MLP2, "Conv2d2": ModelConv2D2})

@@ -239,7 +239,7 @@ def test_train_seq2seq_then_generate(capsys, tmp_path):
     ("ia3", []), ("prompt_tuning", ["--num-virtual-tokens", 4]), ("prefix_tuning", ["--num-virtual-tokens", 4]),
     ("p_tuning", ["--num-virtual-tokens", 4])])
 def test_train_other_methods_then_generate(capsys, tmp_path, lm_data, method, options):
-    from tinypeft.cli import METHODS
+    from tinypeft.cli_args import METHODS
 
     adapter = tmp_path / method
     code, out, err = run(capsys, "train", GPT2, "--method", method, *options, "--data", lm_data, "--max-steps", 2,
@@ -267,7 +267,7 @@ def test_merged_model_loads_in_transformers_with_the_same_logits(capsys, tmp_pat
     import torch
     import transformers
     from tinypeft import no_grad
-    from tinypeft.cli import load_with_adapter
+    from tinypeft.cli_models import load_with_adapter
 
     model, data, extra = (GPT2, lm_data, []) if task == "CAUSAL_LM" else (BERT, cls_data, ["--tokenizer", BPE])
     adapter, merged = tmp_path / "adapter", tmp_path / "merged"

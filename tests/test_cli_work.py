@@ -50,7 +50,7 @@ def test_generate_on_an_encoder_only_model_is_a_one_line_usage_error(capsys):
 # ----------------------------------------------------------------------------- friction 1: evaluate and predict
 
 def test_classification_metrics_against_a_hand_count():
-    from tinypeft.cli_predict import classification_metrics
+    from tinypeft.cli_metrics import classification_metrics
     from tinypeft.trainer import EvalPrediction
 
     labels = np.array([0, 0, 1, 1, 2, -100])

@@ -374,6 +374,46 @@ def _conv(draw, n):
 
 
 @st.composite
+def _cayley(draw):
+    """Cayley on a batch of b x b matrices of small norm (I + S well conditioned); skew or not, the op is the same."""
+    b = draw(st.integers(1, 4))
+    batch = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    S = draw(arrays(batch + (b, b), -0.4, 0.4))
+    if draw(st.booleans()):
+        S = S - S.swapaxes(-1, -2)  # the skew-symmetric case OFT uses
+    return F.cayley, [leaf(S)]
+
+
+@st.composite
+def _fold_unfold(draw, which):
+    """unfold / fold with random kernel, dilation, padding and stride (windows overlap when stride < kernel)."""
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(2))
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, 2)) for _ in range(2))
+    hw = tuple(d * (k - 1) + draw(st.integers(1, 4)) for k, d in zip(kernel, dilation))
+    B, C = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    if which == "unfold":
+        x = leaf(draw(arrays((B, C) + hw)))
+        return (lambda t: F.unfold(t, kernel, dilation, padding, stride)), [x]
+    L = 1
+    for n, k, d, p, s in zip(hw, kernel, dilation, padding, stride):
+        L *= (n + 2 * p - d * (k - 1) - 1) // s + 1
+    cols = leaf(draw(arrays((B, C * kernel[0] * kernel[1], L))))
+    return (lambda t: F.fold(t, hw, kernel, dilation, padding, stride)), [cols]
+
+
+@st.composite
+def _sparse_ifft2_real(draw):
+    """A few distinct spectrum positions in an M x N grid (even and odd sizes)."""
+    M, N = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    n = draw(st.integers(1, M * N))
+    pos = np.random.default_rng(draw(st.integers(0, 2**31 - 1))).permutation(M * N)[:n]
+    values = leaf(draw(arrays((n,))))
+    return (lambda v: F.sparse_ifft2_real(v, pos // N, pos % N, (M, N))), [values]
+
+
+@st.composite
 def _quantized_linear(draw):
     # the weight is frozen and quantized (no gradient); x and the bias are checked
     from tinypeft.quantization import Int8Params, Params4bit, quantized_linear
@@ -442,6 +482,8 @@ SPECS = {
     "log": unary(tp.log, 0.1, 3.0),
     "sqrt": unary(tp.sqrt, 0.1, 3.0),
     "tanh": unary(tp.tanh),
+    "sin": unary(tp.sin, -4, 4),
+    "cos": unary(tp.cos, -4, 4),
     "sigmoid": unary(tp.sigmoid, -6, 6),
     "relu": unary(tp.relu),  # finite differences straddle 0 only with probability ~0
     "gelu": st.sampled_from(["none", "tanh"]).flatmap(lambda a: unary(lambda t: tp.gelu(t, approximate=a), -4, 4)),
@@ -471,6 +513,10 @@ SPECS = {
     "dora_linear": _lora(dora=True),
     "conv1d": _conv(1),
     "conv2d": _conv(2),
+    "cayley": _cayley(),
+    "unfold": _fold_unfold("unfold"),
+    "fold": _fold_unfold("fold"),
+    "sparse_ifft2_real": _sparse_ifft2_real(),
     "quantized_linear": _quantized_linear(),
     "checkpoint": _checkpoint(),
     "lora_quantized_linear": _lora_quantized_linear(),

@@ -269,3 +269,38 @@ def test_sdpa_dropout_is_torch_math_with_our_mask():
         return (torch.softmax(s, -1) * keep / (1 - p)) @ v
 
     compare(ours, reference, [q, k, v])
+
+
+@pytest.mark.parametrize("kernel, dilation, padding, stride", [(2, 1, 0, 1), ((2, 3), (1, 2), (1, 0), (2, 1)), (3, 1, 1, 2)])
+def test_unfold_and_fold(kernel, dilation, padding, stride):
+    x = randn(2, 3, 7, 6)
+    compare(lambda t: F.unfold(t, kernel, dilation, padding, stride),
+            lambda t: TF.unfold(t, kernel, dilation, padding, stride), [x])
+    L = TF.unfold(torch.from_numpy(x), kernel, dilation, padding, stride).shape[-1]
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    cols = randn(2, 3 * k[0] * k[1], L)
+    compare(lambda t: F.fold(t, (7, 6), kernel, dilation, padding, stride),
+            lambda t: TF.fold(t, (7, 6), kernel, dilation, padding, stride), [cols])
+
+
+def test_cayley_is_peft_solve():
+    S = randn(3, 4, 4) * 0.3
+    S = S - S.swapaxes(1, 2)
+
+    def theirs(t):
+        eye = torch.eye(4, dtype=t.dtype).expand(3, 4, 4)
+        return torch.linalg.solve(eye + t, eye - t, left=False)
+
+    compare(F.cayley, theirs, [S])
+
+
+def test_sparse_ifft2_real_is_peft_fourierft():
+    pos = np.random.default_rng(3).permutation(6 * 7)[:9]
+    rows, cols = pos // 7, pos % 7
+
+    def theirs(c):
+        dense = torch.zeros(6, 7, dtype=c.dtype)
+        dense[rows, cols] = c
+        return torch.fft.ifft2(dense).real
+
+    compare(lambda c: F.sparse_ifft2_real(c, rows, cols, (6, 7)), theirs, [randn(9)])

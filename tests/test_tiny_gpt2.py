@@ -36,9 +36,11 @@ def test_corpus_is_deterministic_and_grammatical():
 
 def test_pretrain_writes_a_transformers_folder_and_lowers_perplexity(mini):
     base, _, _ = mini
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain_metrics.json"):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain_metrics.json",
+                 "trainer_log.jsonl"):
         assert (base / name).is_file(), name
     assert not [p for p in base.parent.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    assert not tg.checkpoints_dir(base).exists()  # removed once the model is saved
     metrics = json.loads((base / "pretrain_metrics.json").read_text())
     before, after = metrics["perplexity_before"], metrics["perplexity_after"]
     assert before["valid"] > 0.8 * tg.MINI_PRETRAIN.vocab_size  # an untrained model is near uniform
@@ -101,6 +103,48 @@ def test_saved_lora_adapter_reloads_to_the_same_perplexity(mini):
     valid = tg.example_batches(tg.doc_examples(tok, pirate, max_length),
                                DataCollatorForLanguageModeling(tok, mlm=False), s.batch_size)
     assert tg.perplexity(model, valid) == pytest.approx(results["lora"]["pirate_perplexity"], rel=1e-4)
+
+
+def test_a_killed_pretrain_resumes_from_its_checkpoint_to_the_same_model(mini, tmp_path, monkeypatch):
+    from tinypeft.checkpoint_io import load_file
+    from tinypeft.models.gpt2 import GPT2LMHeadModel
+
+    uninterrupted, _, _ = mini
+    out = tmp_path / "base"
+    forward, calls = GPT2LMHeadModel.forward, []
+
+    def killed_at_step_25(self, *args, **kwargs):
+        if self.training:  # the Trainer's steps, not the perplexity measurements (eval mode)
+            calls.append(1)
+            if len(calls) == 25:
+                raise KeyboardInterrupt
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPT2LMHeadModel, "forward", killed_at_step_25)
+    with pytest.raises(KeyboardInterrupt):
+        tg.pretrain(tg.MINI_PRETRAIN, output=out, progress=False, log=lambda m: None)
+    monkeypatch.setattr(GPT2LMHeadModel, "forward", forward)
+    work = tg.checkpoints_dir(out)
+    assert not out.exists() and [p.name for p in work.iterdir() if p.name.startswith("checkpoint-")] == ["checkpoint-20"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing hidden beside it
+    # what a SIGKILL could leave: the Trainer's half-written checkpoint, an older version's hidden staging
+    (work / ".tmp-checkpoint-30-abc").mkdir()
+    (tmp_path / ".base.x1y2z3").mkdir()
+
+    logs = []
+    assert tg.pretrain(tg.MINI_PRETRAIN, output=out, progress=False, log=logs.append) == out
+    assert any(line.startswith(f"resuming from {work / 'checkpoint-20'} (step 20 of 40)") for line in logs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base"]  # checkpoints and leftovers gone
+    ours, theirs = load_file(out / "model.safetensors"), load_file(uninterrupted / "model.safetensors")
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_command_line_max_steps_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as e:
+        tg.main(["pretrain", "--max-steps", "0"])
+    assert e.value.code == 2 and "--max-steps: must be a whole number > 0" in capsys.readouterr().err
 
 
 def test_command_line_corpus(tmp_path):

@@ -70,7 +70,7 @@ class Chat:
 
 
 def cmd_chat(args):
-    from .cli import UsageError
+    from .cli_args import UsageError
     from .hub import resolve_model_dir_or_fetch
     from .gguf import find_gguf_file
 

@@ -1,4 +1,4 @@
-"""`tinypeft train --eval-data`'s metrics and `tinypeft predict`: what a trained adapter says about a file.
+"""`tinypeft predict`: what a trained adapter says about each row of a file.
 
     tinypeft predict --model MODEL --adapter out --data in.jsonl --output out.jsonl
 
@@ -8,49 +8,14 @@ pipeline gives; a "label" already in the line is kept as "expected_label". CAUSA
 needs "prompt" (or "text"); out.jsonl gets "generation" (greedy, the new text only).
 """
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
+from .cli_args import UsageError
+from .cli_models import existing_tokenizer_dir, load_tokenizer, load_with_adapter, model_dir
 
-# ----------------------------------------------------------------------------- metrics
-
-def classification_metrics(eval_pred):
-    """accuracy and macro-F1 (the unweighted mean over classes of 2PR/(P+R), as sklearn's f1_score with
-    average="macro") of argmax(logits); positions labelled -100 (token classification's padding and
-    continuation pieces) are skipped."""
-    logits, labels = np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids)
-    preds = logits.argmax(-1)          # [N] or [N, T]
-    keep = labels != -100
-    preds, labels = preds[keep], labels[keep]
-    if labels.size == 0:
-        return {}
-    f1s = []
-    for c in np.union1d(preds, labels):  # classes that occur in the predictions or the labels
-        tp = np.sum((preds == c) & (labels == c))
-        fp, fn = np.sum((preds == c) & (labels != c)), np.sum((preds != c) & (labels == c))
-        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return {"accuracy": float(np.mean(preds == labels)), "f1": float(np.mean(f1s))}
-
-
-def with_perplexity(trainer_cls):
-    """A Trainer whose evaluation adds perplexity = exp(eval_loss) (a language model's loss is the mean
-    token cross-entropy), as transformers' run_clm example reports it."""
-
-    class LMTrainer(trainer_cls):
-        def evaluation_loop(self, dataset, metric_key_prefix):
-            out = super().evaluation_loop(dataset, metric_key_prefix)
-            loss = out.metrics.get(f"{metric_key_prefix}_loss")
-            if loss is not None:
-                out.metrics[f"{metric_key_prefix}_perplexity"] = math.exp(loss) if loss < 700 else float("inf")
-            return out
-
-    return LMTrainer
-
-
-# ----------------------------------------------------------------------------- predict
 
 def add_predict_parser(sub, formatter_class):
     p = sub.add_parser("predict", help="run a trained adapter over a JSONL file; write labels or generations",
@@ -70,7 +35,6 @@ def add_predict_parser(sub, formatter_class):
 
 def cmd_predict(args):
     from . import no_grad
-    from .cli import UsageError, existing_tokenizer_dir, load_tokenizer, load_with_adapter, model_dir
     from .cli_data import read_rows
 
     path = model_dir(args.model)

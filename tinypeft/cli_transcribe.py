@@ -5,6 +5,8 @@ turned into log-mel features, and decoded greedily; one line of text per file is
 (or hub cache entry, e.g. openai/whisper-tiny) needs config.json, model.safetensors, preprocessor_config.json,
 tokenizer.json and, for the language and task tokens, generation_config.json.
 """
+from .cli_args import UsageError
+from .cli_models import model_dir
 
 
 def add_parser(sub, formatter_class):
@@ -20,8 +22,7 @@ def add_parser(sub, formatter_class):
     return p
 
 
-def cmd_transcribe(args, UsageError, model_dir):
-    """UsageError and model_dir come from cli.py (passed in: `python -m tinypeft.cli` runs it as __main__)."""
+def cmd_transcribe(args):
     from .audio import load_wav
     from .models.auto import AutoModelForSpeechSeq2Seq, AutoProcessor
     from .models.processing_whisper import WhisperProcessor

@@ -34,6 +34,8 @@ import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
 from tinypeft.hub import resolve_model_dir
+from tinypeft.models.configuration_utils import read_json_object
+from tinypeft.utils.generic import AttributeDict
 
 
 def bytes_to_unicode():
@@ -67,14 +69,8 @@ _TOKEN_TYPE_CLASSES = {"Bert", "Electra", "Albert", "Deberta", "DebertaV2", "XLN
 TextInput = Union[str, Sequence[str]]
 
 
-class BatchEncoding(dict):
+class BatchEncoding(AttributeDict):
     """The tokenizer's output: a dict (input_ids, attention_mask, ...) whose keys also read as attributes."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def _token_content(value) -> Optional[str]:
@@ -94,15 +90,7 @@ def _write_json_atomic(path: Path, obj) -> None:
 
 def _read_json_object(file: Path) -> dict:
     """A tokenizer's JSON side file as a dict ({} when absent); a malformed one is a ValueError naming it."""
-    if not file.is_file():
-        return {}
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ValueError(f"{file} is not valid JSON ({e}); restore it from the model") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{file} holds a JSON {type(data).__name__}, not an object; restore it from the model")
-    return data
+    return read_json_object(file, fix="restore it from the model") if file.is_file() else {}
 
 
 def _check_config(config: dict, file: Path) -> dict:

@@ -98,6 +98,11 @@ def set_matmul_backend(name):
     _matmul_backend = name
 
 
+def _matmul_backend_is_c():
+    """The C kernels are on: the fused row kernels (backend/fused.py) follow the matmul's switch."""
+    return _matmul_backend == "c" and _device == "cpu"
+
+
 def backend_info():
     """Which matmul backend is active, what each kind of product runs on (see matmul below), and how the
     extension was built."""
@@ -108,7 +113,8 @@ def backend_info():
     else:
         paths = {
             "2-D, and batches folded into rows ([..., m, k] @ [k, n])": "c",
-            "one row ([1, k] @ [k, n], a decoding step)": "numpy einsum",
+            f"float32, 1 to {cmatmul.GEMV_MAX_ROWS} rows (a decoding step)": "c gemv",
+            "one float64 row": "numpy einsum",
             f"batched, under {_BATCHED_C_MIN_WORK} multiply-adds per matrix": "numpy matmul",
             f"batched, larger: one C call per matrix, shared among {cmatmul.get_num_threads()} threads": "c",
             "1-D operands, integer or mixed dtypes, non-NumPy arrays": "numpy matmul",
@@ -138,9 +144,12 @@ def matmul(a, b):
         # [..., m, k] @ [k, n]: fold the batch into rows, one big GEMM.
         lead = a.shape[:-1]
         a2 = a.reshape(-1, a.shape[-1])
+        if a2.shape[0] <= cmatmul.GEMV_MAX_ROWS and cmatmul.gemv_applies(a2, b):
+            # A few rows (a decoding step): the GEMM would pack all of b for a few dots per column; the
+            # few-row kernel streams b once, its columns shared among the threads.
+            return cmatmul.gemv(a2, b).reshape(*lead, b.shape[-1])
         if a2.shape[0] == 1:
-            # One row (a decoding step): the kernel would pack all of b for one dot per column. einsum
-            # reads b once, on one thread, with no BLAS threads to wake (bench/ measures the difference).
+            # One float64 row: einsum reads b once, with no BLAS threads to wake.
             return np.einsum("ik,kj->ij", a2, b).reshape(*lead, b.shape[-1])
         return cmatmul.matmul(a2, b).reshape(*lead, b.shape[-1])
     # Batched (attention heads): many small GEMMs. Tiny ones (a decoding step, short sentences) stay in

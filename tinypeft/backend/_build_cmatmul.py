@@ -48,6 +48,39 @@ int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float 
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads);
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads);
 """
+# csrc/gemv.h, the few-row float32 product (declarations only)
+CDEF += """
+int tp_gemv_f32(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                const float *b, ptrdiff_t rsb, ptrdiff_t csb, float *c, ptrdiff_t ldc, int nthreads);
+"""
+# csrc/rowops.h, the fused row kernels (declarations only)
+CDEF += """
+void tp_softmax_f32(const float *x, float *y, size_t rows, size_t cols, int safe, int nthreads);
+void tp_layer_norm_f32(const float *x, const float *w, const float *b, float *y, float *xhat, float *rstd,
+                       size_t rows, size_t cols, float eps, int nthreads);
+void tp_rms_norm_f32(const float *x, const float *w, float *y, float *xhat, float *rstd, size_t rows,
+                     size_t cols, float eps, int nthreads);
+void tp_cross_entropy_f32(const float *x, const int64_t *target, int64_t ignore_index, float *lse, float *loss,
+                          size_t rows, size_t cols, int nthreads);
+void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_t ignore_index, const float *lse,
+                                   const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
+                                   int nthreads);
+void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
+"""
+# csrc/peak.h, what bench/limits.py measures (declarations only)
+CDEF += """
+double tp_fma_peak(long iters);
+double tp_stream_f32(int op, float *a, const float *b, const float *c, size_t n, float s, int nthreads);
+"""
+# csrc/gguf_quant.h, GGUF's own blocks decoded a row at a time (kind = the ggml type id)
+CDEF += """
+int tp_gguf_supported(int kind);
+size_t tp_gguf_block_size(int kind);
+size_t tp_gguf_type_size(int kind);
+size_t tp_gguf_row_bytes(int kind, size_t k);
+void tp_gguf_dequantize_row(int kind, const uint8_t *row, size_t c0, size_t c1, float *out);
+float tp_gguf_dot_row(int kind, const uint8_t *row, const float *x, size_t k);
+"""
 
 if sys.platform == "win32":
     CFLAGS = ["/O2"]
@@ -77,6 +110,10 @@ ffibuilder.set_source(
     f"""
 #include "matmul.h"
 #include "quant.h"
+#include "gemv.h"
+#include "rowops.h"
+#include "peak.h"
+#include "gguf_quant.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -86,8 +123,12 @@ static const char *tp_compiler(void) {{
 #endif
 }}
 """,
-    sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c")],
-    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h")],
+    sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
+             _source_path("gemv.c"), _source_path("parallel.c"),
+             _source_path("rowops.c"), _source_path("peak.c"), _source_path("gguf_quant.c")],
+    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h"),
+             _source_path("gemv.h"), _source_path("gemv_kernel.h"), _source_path("parallel.h"),
+             _source_path("rowops.h"), _source_path("rowops_kernel.h"), _source_path("peak.h"), _source_path("gguf_quant.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

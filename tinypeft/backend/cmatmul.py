@@ -2,6 +2,7 @@
 
     matmul(a, b)            C = a @ b for 2-D float32 or float64 arrays, any non-negative strides
     matmul_reference(a, b)  the same by the plain triple loop (csrc/gemm_reference.c), to test against
+    gemv(a, b)              the same for float32 a of at most GEMV_MAX_ROWS rows (csrc/gemv.c), weights read once
     erf(x)                  the C library's erf, elementwise
 
 The extension is optional: when it was not built, or fails to load, importing this module still
@@ -186,6 +187,45 @@ def matmul_reference(a, b):
     fn = lib.tp_matmul_reference_f32 if a.dtype == np.float32 else lib.tp_matmul_reference_f64
     fn(*_strided_args(a, b, c))
     return c
+
+
+GEMV_MAX_ROWS = 4  # csrc/gemv.h, GEMV_MAX_M
+
+
+def gemv_applies(a, b):
+    """True when gemv(a, b) takes the few-row kernel: float32, a [m <= GEMV_MAX_ROWS, k] with contiguous
+    rows, b [k, n] with contiguous rows or columns (a Linear weight's .T, or a Conv1D weight)."""
+    return (
+        lib is not None
+        and a.dtype == np.float32
+        and b.dtype == np.float32
+        and a.ndim == 2
+        and b.ndim == 2
+        and a.shape[0] <= GEMV_MAX_ROWS
+        and a.shape[1] == b.shape[0]
+        and (a.strides[1] == 4 or a.shape[1] <= 1)
+        and (b.strides[0] == 4 or b.strides[1] == 4)
+        and _strides_ok(a)
+        and _strides_ok(b)
+    )
+
+
+def gemv(a, b, out=None):
+    """C = a @ b for float32 a [m, k] with m <= GEMV_MAX_ROWS: the weights b [k, n] are streamed once,
+    their columns shared among the threads. Where gemv_applies(a, b) is False, this is matmul(a, b)."""
+    _require()
+    a, b = np.asarray(a), np.asarray(b)
+    if not gemv_applies(a, b):
+        return matmul(a, b, out=out)
+    m, n = a.shape[0], b.shape[1]
+    if out is None or out.shape != (m, n) or out.dtype != np.float32 or out.strides[1] != 4 \
+            or not out.flags.writeable or np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        if out is not None:
+            return matmul(a, b, out=out)  # its checks and messages
+        out = np.empty((m, n), np.float32)
+    if lib.tp_gemv_f32(*_strided_args(a, b, out), _num_threads) != 0:
+        return matmul(a, b, out=out)
+    return out
 
 
 def erf(x, out=None):

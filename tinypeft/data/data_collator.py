@@ -77,8 +77,8 @@ def default_data_collator(features):
     return _stack_rest(batch, features, skip=("label", "label_ids"))
 
 
-class DataCollatorWithPadding:
-    """Sequence classification: pad the inputs; labels (one per example) are stacked."""
+class _PaddingCollator:
+    """What the collators that pad to a chosen length share: the tokenizer and how far to pad."""
 
     def __init__(self, tokenizer, padding=True, max_length=None, pad_to_multiple_of=None, return_tensors="np"):
         self.tokenizer = tokenizer
@@ -87,8 +87,15 @@ class DataCollatorWithPadding:
         self.pad_to_multiple_of = pad_to_multiple_of
         self.return_tensors = return_tensors
 
+    def _pad_inputs(self, features):
+        return pad_inputs(self.tokenizer, features, self.pad_to_multiple_of, self.max_length, self.padding)
+
+
+class DataCollatorWithPadding(_PaddingCollator):
+    """Sequence classification: pad the inputs; labels (one per example) are stacked."""
+
     def __call__(self, features):
-        batch = pad_inputs(self.tokenizer, features, self.pad_to_multiple_of, self.max_length, self.padding)
+        batch = self._pad_inputs(features)
         for src in ("label", "label_ids", "labels"):
             if src in features[0]:
                 batch["labels"] = np.asarray([f[src] for f in features])
@@ -182,22 +189,18 @@ class DataCollatorForCompletionOnlyLM(DataCollatorForLanguageModeling):
         return best
 
 
-class DataCollatorForSeq2Seq:
+class DataCollatorForSeq2Seq(_PaddingCollator):
     """Encoder-decoder: pad the inputs, pad "labels" to the longest label with label_pad_token_id, and,
     when the model can make them, add decoder_input_ids (labels shifted right) for it."""
 
     def __init__(self, tokenizer, model=None, padding=True, max_length=None, pad_to_multiple_of=None,
                  label_pad_token_id=IGNORE_INDEX, return_tensors="np"):
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer, padding, max_length, pad_to_multiple_of, return_tensors)
         self.model = model
-        self.padding = "longest" if padding is True else padding
-        self.max_length = max_length
-        self.pad_to_multiple_of = pad_to_multiple_of
         self.label_pad_token_id = label_pad_token_id
-        self.return_tensors = return_tensors
 
     def __call__(self, features):
-        batch = pad_inputs(self.tokenizer, features, self.pad_to_multiple_of, self.max_length, self.padding)
+        batch = self._pad_inputs(features)
         if "labels" in features[0]:
             labels = [list(f["labels"]) for f in features]
             batch["labels"] = pad_sequences(labels, self.label_pad_token_id, self.tokenizer.padding_side,
@@ -209,21 +212,17 @@ class DataCollatorForSeq2Seq:
         return _stack_rest(batch, features, skip=("labels",))
 
 
-class DataCollatorForTokenClassification:
+class DataCollatorForTokenClassification(_PaddingCollator):
     """Token classification: one label per token; labels are padded to the inputs' length with
     label_pad_token_id, on the same side as the inputs so they stay aligned."""
 
     def __init__(self, tokenizer, padding=True, max_length=None, pad_to_multiple_of=None,
                  label_pad_token_id=IGNORE_INDEX, return_tensors="np"):
-        self.tokenizer = tokenizer
-        self.padding = "longest" if padding is True else padding
-        self.max_length = max_length
-        self.pad_to_multiple_of = pad_to_multiple_of
+        super().__init__(tokenizer, padding, max_length, pad_to_multiple_of, return_tensors)
         self.label_pad_token_id = label_pad_token_id
-        self.return_tensors = return_tensors
 
     def __call__(self, features):
-        batch = pad_inputs(self.tokenizer, features, self.pad_to_multiple_of, self.max_length, self.padding)
+        batch = self._pad_inputs(features)
         key = "label" if "label" in features[0] else "labels"
         if key in features[0]:
             labels = [list(f[key]) for f in features]

@@ -7,13 +7,16 @@ AutoTokenizer load it here and in transformers alike. Then a new style the base 
 (every sentence "Arr, ..., matey!"), is taught twice: by LoRA on c_attn and by prompt tuning, each
 printing perplexity on held-out pirate text and greedy generations before and after.
 
-    python -m tinypeft.examples.tiny_gpt2 pretrain       # about 4 minutes on 2 cores; prints the directory
+    python -m tinypeft.examples.tiny_gpt2 pretrain       # 4-10 minutes on 2 cores (below); prints the directory
     python -m tinypeft.examples.tiny_gpt2 finetune       # about 2 minutes; pretrains first if needed
     python -m tinypeft.examples.tiny_gpt2 corpus --output corpus.txt
 
-What the defaults gave on 2 cores (load average about 2; seeded, so a rerun prints the same figures):
+What the defaults gave on 2 cores (seeded, so a rerun prints the same figures; the time is the machine's):
 
-    pretrain   1.98M parameters, 800 steps of 8 x 128 tokens in 218 s
+    pretrain   1.98M parameters, 800 steps of 8 x 128 tokens: 218 s at load average 2, 545 s (561 s in all,
+               with the tokenizer and the perplexities) at load average 13-16, the 2 cores shared with other
+               jobs; stop it any time (Ctrl-C, even kill -9) and run it again to go on from its last
+               checkpoint (every 100 steps); --max-steps N trains a shorter model (in its own folder)
                perplexity train 1006 -> 6.05, valid 1005 -> 6.19 (vocabulary 924)
     finetune   held-out pirate text; prompts "Arr, the brown cat", ... (8, greedy, 32 new tokens)
                base            perplexity 2686    ", matey!" in 0/8 generations
@@ -30,8 +33,12 @@ new output. Lester et al. (2021) found prompt tuning matches fine-tuning only at
 Both adapters also raise the perplexity of plain text (6.0 -> 19 with LoRA): the model now expects pirates.
 
 The model lands in ~/.cache/tinypeft/models/tiny-gpt2-<hash of the settings> (or --output); it appears
-there only when complete (built in a temporary folder beside it, then renamed), and a second `pretrain`
-with the same settings finds it and trains nothing. Adapters go to <that folder>-pirate/{lora,prompt_tuning}.
+there only when complete (saved inside the run's checkpoint folder, then renamed), and a second `pretrain`
+with the same settings finds it and trains nothing. While it trains, the visible folder <that name>-checkpoints
+holds the tokenizer and the latest checkpoint (every 100 steps): a run that was stopped or killed continues
+from it when `pretrain` is run again (as Trainer.train(resume_from_checkpoint=True); the model comes out
+the same as without the stop), and the folder is removed once the model is saved. --force starts over.
+Adapters go to <that folder>-pirate/{lora,prompt_tuning}.
 """
 import argparse
 import dataclasses
@@ -53,6 +60,7 @@ from ..hub import tinypeft_models_dir
 from ..models.gpt2 import GPT2Config, GPT2LMHeadModel
 from ..tokenization import AutoTokenizer, PreTrainedTokenizer
 from ..trainer import Trainer, TrainingArguments
+from ..trainer.checkpointing import latest_checkpoint
 from .tiny_corpus import generate_documents
 
 EOS = "<|endoftext|>"
@@ -75,10 +83,12 @@ class PretrainSettings:
     warmup_steps: int = 40
     weight_decay: float = 0.1
     seed: int = 0
+    save_steps: int = 100       # a checkpoint to resume from; not part of the key (it does not change the model)
 
     def key(self):
         """A short hash of the settings: the folder name, so other settings never reuse a stale model."""
-        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        settings = {k: v for k, v in dataclasses.asdict(self).items() if k != "save_steps"}
+        return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
 @dataclasses.dataclass
@@ -101,13 +111,20 @@ class FinetuneSettings:
 
 # a miniature of both, for the fast test: seconds, not minutes
 MINI_PRETRAIN = PretrainSettings(n_docs=400, n_valid_docs=20, vocab_size=320, n_embd=32, n_layer=2, n_head=2,
-                                 n_positions=64, batch_size=8, max_steps=40, learning_rate=5e-3, warmup_steps=4)
+                                 n_positions=64, batch_size=8, max_steps=40, learning_rate=5e-3, warmup_steps=4,
+                                 save_steps=10)
 MINI_FINETUNE = FinetuneSettings(n_train_docs=48, n_valid_docs=8, lora_steps=12, lora_lr=1e-2, num_virtual_tokens=4,
                                  prompt_steps=8, n_prompts=2, max_new_tokens=8)
 
 
 def default_output_dir(settings):
     return tinypeft_models_dir() / f"tiny-gpt2-{settings.key()}"
+
+
+def checkpoints_dir(out):
+    """Where pretraining keeps its tokenizer, log and latest checkpoint while it runs: a visible folder beside
+    the model, which a second `pretrain` resumes from and which is removed once the model is saved."""
+    return out.with_name(out.name + "-checkpoints")
 
 
 # -- data ---------------------------------------------------------------------------------------------------
@@ -184,30 +201,47 @@ def marker_rate(texts, marker=MARKER):
 
 
 def _train(model, dataset, collator, steps, lr, batch_size, output_dir, progress, weight_decay=0.0, warmup=0,
-           schedule="linear", seed=0):
+           schedule="linear", seed=0, save_steps=None, resume_from_checkpoint=None):
+    """Train with the Trainer; with save_steps, keep the latest checkpoint in output_dir (save_total_limit=1)."""
+    saving = dict(save_strategy="steps", save_steps=save_steps, save_total_limit=1) if save_steps else dict(
+        save_strategy="no")
     args = TrainingArguments(output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=batch_size,
                              learning_rate=lr, weight_decay=weight_decay, warmup_steps=warmup,
-                             lr_scheduler_type=schedule, logging_steps=max(1, steps // 20), save_strategy="no",
-                             report_to="jsonl", disable_tqdm=not progress, seed=seed)
+                             lr_scheduler_type=schedule, logging_steps=max(1, steps // 20), report_to="jsonl",
+                             disable_tqdm=not progress, seed=seed, **saving)
     trainer = Trainer(model, args, train_dataset=Dataset.from_list(dataset), data_collator=collator)
     start = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return time.perf_counter() - start
 
 
 # -- pretraining --------------------------------------------------------------------------------------------
 def pretrain(settings=None, output=None, force=False, progress=True, log=print):
-    """Train tokenizer and model; write them to `output` (atomically) and return its Path."""
+    """Train tokenizer and model; write them to `output` (atomically) and return its Path.
+
+    While it trains, checkpoints_dir(output) holds the tokenizer and the latest checkpoint (every save_steps):
+    a run that was killed is continued from there by the next call with the same settings (as the Trainer's
+    resume_from_checkpoint), with the same result as an uninterrupted run. force=True starts over."""
     s = settings or PretrainSettings()
     out = Path(output) if output else default_output_dir(s)
+    work = checkpoints_dir(out)
+    _remove_staging_of_older_versions(out)
     if (out / "model.safetensors").is_file() and not force:
+        shutil.rmtree(work, ignore_errors=True)  # killed after the model was saved, before this was removed
         log(f"{out} already holds a model trained with these settings; pass force=True (--force) to retrain.")
         return out
+    if force:
+        shutil.rmtree(work, ignore_errors=True)
     docs = generate_documents(s.n_docs + s.n_valid_docs, seed=s.corpus_seed)
     train_docs, valid_docs = docs[:s.n_docs], docs[s.n_docs:]
     log(f"corpus: {len(train_docs)} documents ({sum(map(len, train_docs)) / 1e6:.2f} MB), {len(valid_docs)} held out")
 
-    tokenizer = train_tokenizer(train_docs, s.vocab_size, s.n_positions)
+    if (work / "tokenizer.json").is_file():  # a run to continue: its tokenizer, so the ids are the same
+        tokenizer = AutoTokenizer.from_pretrained(work)
+    else:
+        tokenizer = train_tokenizer(train_docs, s.vocab_size, s.n_positions)
+        work.mkdir(parents=True, exist_ok=True)
+        tokenizer.save_pretrained(work)
     train_blocks = lm_blocks(tokenizer, train_docs, s.n_positions)  # [n, T]
     valid_blocks = lm_blocks(tokenizer, valid_docs, s.n_positions)
     log(f"tokenizer: {len(tokenizer)} tokens; {train_blocks.size:,d} training tokens in blocks of {s.n_positions}")
@@ -225,38 +259,54 @@ def pretrain(settings=None, output=None, force=False, progress=True, log=print):
     before = {"train": perplexity(model, eval_train), "valid": perplexity(model, eval_valid)}
     log(f"perplexity before: train {before['train']:.1f}, valid {before['valid']:.1f} (vocabulary {len(tokenizer)})")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(staging, 0o755)  # mkdtemp makes it private; the model folder is an ordinary one
-    try:
-        dataset = [{"input_ids": b, "labels": b} for b in train_blocks]
-        seconds = _train(model, dataset, default_data_collator, s.max_steps, s.learning_rate, s.batch_size,
-                         staging, progress, weight_decay=s.weight_decay, warmup=s.warmup_steps,
-                         schedule="cosine", seed=s.seed)
-        after = {"train": perplexity(model, eval_train), "valid": perplexity(model, eval_valid)}
-        log(f"perplexity after {s.max_steps} steps ({seconds:.0f} s): train {after['train']:.2f}, "
-            f"valid {after['valid']:.2f}")
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        metrics = {"perplexity_before": before, "perplexity_after": after, "train_seconds": seconds,
-                   "parameters": model.num_parameters(), "settings": dataclasses.asdict(s)}
-        (staging / "pretrain_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        _replace_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    log(f"saved to {out}")
+    latest = latest_checkpoint(work)
+    if latest is not None:
+        log(f"resuming from {latest} (step {latest.name.split('-')[-1]} of {s.max_steps}); --force starts over")
+    dataset = [{"input_ids": b, "labels": b} for b in train_blocks]
+    seconds = _train(model, dataset, default_data_collator, s.max_steps, s.learning_rate, s.batch_size, work,
+                     progress, weight_decay=s.weight_decay, warmup=s.warmup_steps, schedule="cosine", seed=s.seed,
+                     save_steps=s.save_steps, resume_from_checkpoint=str(latest) if latest else None)
+    after = {"train": perplexity(model, eval_train), "valid": perplexity(model, eval_valid)}
+    log(f"perplexity after {s.max_steps} steps ({seconds:.0f} s{' since the resume' if latest else ''}): "
+        f"train {after['train']:.2f}, valid {after['valid']:.2f}")
+    staging = work / "model"  # inside the visible folder: a kill here leaves nothing hidden
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    metrics = {"perplexity_before": before, "perplexity_after": after, "train_seconds": seconds,
+               "resumed_from": str(latest) if latest else None, "parameters": model.num_parameters(),
+               "settings": dataclasses.asdict(s)}
+    (staging / "pretrain_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    for name in ("loss_curve.png", "trainer_log.jsonl"):  # the run's record goes with the model
+        if (work / name).is_file():
+            shutil.copyfile(work / name, staging / name)
+    _replace_dir(staging, out)
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"saved to {out} (with the run's loss_curve.png and trainer_log.jsonl)")
     return out
 
 
 def _replace_dir(src, dst):
-    """Rename src to dst; an old dst is moved aside first and removed after, so dst is never half-written."""
+    """Rename src to dst; an old dst (--force) is first renamed to a visible <dst>-old, removed after, so
+    dst is never half-written."""
     old = None
     if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        old = dst.with_name(f"{dst.name}-old")
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(dst, old)
     os.replace(src, dst)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_staging_of_older_versions(out):
+    """Before checkpoints_dir, pretrain built the model in a hidden .<name>.<random> folder beside it, which a
+    kill left behind; remove those (and a <name>-old left by a kill during --force's swap)."""
+    if not out.parent.is_dir():
+        return
+    for p in out.parent.iterdir():
+        if p.is_dir() and (p.name.startswith(f".{out.name}.") or p.name == f"{out.name}-old"):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 # -- fine-tuning --------------------------------------------------------------------------------------------
@@ -330,13 +380,21 @@ def finetune(base=None, settings=None, output=None, progress=True, log=print):
 
 
 # -- command line -------------------------------------------------------------------------------------------
+def _positive_int(text):
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number > 0, got {text!r}")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinypeft.examples.tiny_gpt2", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain", help="train the tokenizer and the base model")
     p.add_argument("--output", help="model folder (default: ~/.cache/tinypeft/models/tiny-gpt2-<hash>)")
-    p.add_argument("--force", action="store_true", help="retrain even if the folder holds a model")
-    p.add_argument("--max-steps", type=int, help="override the number of optimizer steps")
+    p.add_argument("--force", action="store_true", help="retrain from scratch even if the folder holds a model or "
+                   "the checkpoint of an interrupted run (which is otherwise resumed)")
+    p.add_argument("--max-steps", type=_positive_int, help=f"optimizer steps (default {PretrainSettings.max_steps}); "
+                   "another number is another model, in its own folder")
     p.add_argument("--mini", action="store_true", help="the seconds-long miniature the tests use")
     f = sub.add_parser("finetune", help="LoRA and prompt tuning toward the pirate style")
     f.add_argument("--base", help="base model folder (default: pretrain's, trained first if missing)")

@@ -48,8 +48,10 @@ def load_gguf_config(path):
     return AutoConfig.for_model(model_type, **d)
 
 
-def load_gguf_model(model_class, path, name_or_path=None):
-    """A model of `model_class` (e.g. LlamaForCausalLM) with the file's weights, dequantized to float32."""
+def load_gguf_model(model_class, path, name_or_path=None, quantization_config=None):
+    """A model of `model_class` (e.g. LlamaForCausalLM) with the file's weights, dequantized to float32. With a
+    quantization_config, its linear layers keep the file's own blocks (GGUFQuantizationConfig) or are re-quantized
+    to NF4/FP4/int8 as each tensor is dequantized (BitsAndBytesConfig)."""
     from .. import nn
 
     gf = open_gguf(path)
@@ -59,7 +61,13 @@ def load_gguf_model(model_class, path, name_or_path=None):
         model = model_class(config)
     model.name_or_path = config.name_or_path
     model.tie_weights()
-    model._load_checkpoint(state_dict_from_gguf(gf, config), str(path))
+    if quantization_config is None:
+        state = state_dict_from_gguf(gf, config)
+    else:  # as PreTrainedModel.from_pretrained: quantized placeholders first, then the tensors one at a time
+        from ..quantization.loading import prepare_quantized_gguf_load
+
+        state = prepare_quantized_gguf_load(model, quantization_config, gf, config)
+    model._load_checkpoint(state, str(path))
     model.eval()
     return model
 

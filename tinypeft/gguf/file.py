@@ -52,6 +52,9 @@ class GGUFFile:
             ) from None
         self.metadata = {name: _field_value(field) for name, field in self.reader.fields.items()}
         self.tensors = {t.name: t for t in self.reader.tensors}
+        # the reader's parsed fields (one small array per token string: far more memory than the metadata
+        # dict) are not needed again; the tensors keep the memory map alive
+        self.reader = None
         if self.tensors:  # the last tensor must end inside the file, or the file was cut short
             last = max(self.tensors.values(), key=lambda t: t.data_offset)
             if last.data_offset + int(last.n_bytes) > size or last.data.nbytes != int(last.n_bytes):

@@ -3,6 +3,7 @@ import importlib
 
 from ..hub import resolve_model_dir
 from .configuration_utils import read_json_object
+from .modeling_utils import check_dtype
 
 # model_type -> (module in tinypeft.models, config class, {task: model class})
 _ARCHITECTURES = {
@@ -81,7 +82,17 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, revision=None, gguf_file=None, **kwargs):
+        """The model of a folder, Hub cache entry or repo id, picked by its config's model_type.
+
+        gguf_file: read a llama.cpp GGUF file in that folder instead (config, weights, no config.json needed).
+        Its weights are dequantized to float32, as transformers does, unless quantization_config says otherwise:
+          GGUFQuantizationConfig()   keep each linear layer in the file's own blocks (Q4_0, Q4_1, Q8_0, K-quants...)
+                                     as a GGUFLinear, decoded a block at a time inside the matmuls
+          BitsAndBytesConfig(...)    dequantize each tensor and quantize it again to NF4/FP4/int8 as it is read
+        quantization_config=BitsAndBytesConfig(...) also loads a safetensors checkpoint quantized, layer by layer.
+        """
         quantization_config = kwargs.pop("quantization_config", None)
+        check_dtype(kwargs)  # float32 (or "auto") or a clear refusal, before anything is read
         gguf_path = _gguf_path(pretrained_model_name_or_path, revision, gguf_file)
         if gguf_path is not None:  # a llama.cpp file: config, weights (dequantized) from one .gguf
             from ..gguf import load_gguf_config, load_gguf_model
@@ -89,12 +100,9 @@ class _AutoModel:
             if kwargs:
                 raise TypeError(f"from_pretrained(gguf_file=...) takes no further arguments, got {sorted(kwargs)}")
             model_class = cls.model_class(load_gguf_config(gguf_path))
-            if quantization_config is not None:  # each tensor dequantized from its GGUF blocks, then re-quantized
-                from ..quantization.loading import load_gguf_model_quantized
-
-                return load_gguf_model_quantized(model_class, gguf_path, quantization_config,
-                                                 pretrained_model_name_or_path)
-            return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path)
+            # dequantized to float32; with a GGUFQuantizationConfig the linear layers keep the file's own blocks,
+            # with a BitsAndBytesConfig they are re-quantized tensor by tensor
+            return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path, quantization_config)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
         return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,

@@ -25,7 +25,8 @@ from .configuration_utils import PretrainedConfig
 from .heads import sequence_classification_output
 from .masking import attention_mask_4d, default_position_ids
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class BertConfig(PretrainedConfig):
@@ -89,9 +90,7 @@ class BertSelfAttention(nn.Module):
             k = cat([layer_past[0], k], dim=-2)
             v = cat([layer_past[1], v], dim=-2)
         p = self.dropout.p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scaling)
-        B, H, T, hd = out.shape
-        return out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+        return sdpa_attention_forward(q, k, v, mask, dropout=p, scaling=self.scaling)  # [B, T, D]
 
 
 class BertSelfOutput(nn.Module):
@@ -189,7 +188,9 @@ class BertModel(BertPreTrainedModel):
         return self.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, past_key_values=None, **kwargs):
+                inputs_embeds=None, past_key_values=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids and inputs_embeds.")
         if past_key_values is not None and len(past_key_values) != len(self.encoder.layer):
@@ -216,9 +217,6 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
-
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
         logits = self.classifier(self.dropout(out.pooler_output))  # [B, D] -> [B, num_labels]
@@ -233,9 +231,6 @@ class BertForTokenClassification(BertPreTrainedModel):
         p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)
@@ -256,9 +251,6 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.num_labels = config.num_labels
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-
-    def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, start_positions=None, end_positions=None, **kwargs):
         out = self.bert(input_ids, attention_mask=attention_mask, **kwargs)

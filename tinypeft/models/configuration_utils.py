@@ -16,15 +16,16 @@ POSITIVE_INTS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attentio
                  "word_embed_proj_dim", "head_dim", "num_labels", "relative_attention_num_buckets")
 
 
-def read_json_object(file):
-    """A JSON file that must hold one object; a malformed one is a ValueError naming the file."""
+def read_json_object(file, fix="restore it from the original model"):
+    """A JSON file that must hold one object (config.json, adapter_config.json, generation_config.json, a
+    tokenizer's side files); a malformed one is a ValueError naming the file and `fix`."""
     try:
         with open(file, encoding="utf-8") as f:
             d = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{file} is not valid JSON ({e}); restore it from the original model") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{file} is not valid JSON ({e}); {fix}") from None
     if not isinstance(d, dict):
-        raise ValueError(f"{file} holds a JSON {type(d).__name__}, not an object; restore it from the original model")
+        raise ValueError(f"{file} holds a JSON {type(d).__name__}, not an object; {fix}")
     return d
 
 

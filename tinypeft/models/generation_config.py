@@ -19,6 +19,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .configuration_utils import read_json_object
+
 GENERATION_CONFIG_NAME = "generation_config.json"
 
 # what tinypeft's generate() implements, with transformers' defaults (GenerationConfig._get_default_generation_params)
@@ -147,9 +149,11 @@ class GenerationConfig:
 
     @classmethod
     def from_model_config(cls, config):
-        """The special tokens (and any generation field) of a model's config.json."""
+        """The special tokens (and any generation field) of a model's config.json. As transformers, every
+        generation option the config sets is taken, also one tinypeft's generate() refuses (Whisper's older
+        configs carry suppress_tokens, which Whisper's own generate() applies)."""
         d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        return cls(**{k: v for k, v in d.items() if k in DEFAULTS and v is not None})
+        return cls(**{k: v for k, v in d.items() if (k in DEFAULTS or k in UNSUPPORTED) and v is not None})
 
     @classmethod
     def from_pretrained(cls, path, config=None):
@@ -159,13 +163,7 @@ class GenerationConfig:
             if config is None:
                 raise OSError(f"{path} has no {GENERATION_CONFIG_NAME}.")
             return cls.from_model_config(config)
-        try:
-            with open(file, encoding="utf-8") as f:
-                d = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{file} is not valid JSON ({e}); fix or delete the file.") from None
-        if not isinstance(d, dict):
-            raise ValueError(f"{file} must hold a JSON object of generation options, not {type(d).__name__}.")
+        d = read_json_object(file, fix="fix or delete the file")
         try:
             return cls.from_dict(d)
         except ValueError as e:

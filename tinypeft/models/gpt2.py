@@ -6,17 +6,17 @@ fan_in_fan_out=True.
 """
 import math
 
-from .. import functional as F
 from .. import nn
 from ..ops.linear import conv1d_linear
 from ..ops.shape import cat
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
-from .masking import attention_mask_4d, default_position_ids
-from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .masking import attention_mask_4d, default_position_ids, past_length
+from .modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
 from .activations import activation
-from .heads import causal_lm_loss, sequence_classification_output
+from .heads import causal_lm_loss
+from .sdpa_attention import sdpa_attention_forward
 
 
 class GPT2Config(PretrainedConfig):
@@ -73,9 +73,7 @@ class GPT2Attention(nn.Module):
             v = cat([layer_past[1], v], dim=-2)
         present = (k, v) if use_cache else None
         p = self.attn_dropout.p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scale)
-        B, H, T, hd = out.shape
-        out = out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+        out = sdpa_attention_forward(q, k, v, mask, dropout=p, scaling=self.scale)  # [B, T, D]
         return self.resid_dropout(self.c_proj(out)), present
 
 
@@ -132,11 +130,13 @@ class GPT2Model(GPT2PreTrainedModel):
         return self.wte
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, token_type_ids=None, use_cache=False, **kwargs):
+                inputs_embeds=None, token_type_ids=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if inputs_embeds is None:
             inputs_embeds = self.wte(input_ids)  # [B, T] -> [B, T, D]
         B, T = inputs_embeds.shape[:2]
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        past_len = past_length(past_key_values)
         if position_ids is None:
             position_ids = default_position_ids(past_len, T, B)
         x = inputs_embeds + self.wpe(position_ids)
@@ -159,9 +159,6 @@ class GPT2LMHeadModel(GPT2PreTrainedModel, GenerationMixin):
         self.transformer = GPT2Model(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
 
-    def get_input_embeddings(self):
-        return self.transformer.wte
-
     def get_output_embeddings(self):
         return self.lm_head
 
@@ -172,17 +169,4 @@ class GPT2LMHeadModel(GPT2PreTrainedModel, GenerationMixin):
         return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values)
 
 
-class GPT2ForSequenceClassification(GPT2PreTrainedModel):
-    def __init__(self, config):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.transformer = GPT2Model(config)
-        self.score = nn.Linear(config.n_embd, config.num_labels, bias=False)
-
-    def get_input_embeddings(self):
-        return self.transformer.wte
-
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
-        out = self.transformer(input_ids, attention_mask=attention_mask, **kwargs)
-        logits = self.score(out.last_hidden_state)  # [B, T, num_labels]
-        return sequence_classification_output(self.config, logits, input_ids, labels, pool_last_token=True)
+class GPT2ForSequenceClassification(GenericForSequenceClassification, GPT2PreTrainedModel): ...

@@ -13,17 +13,17 @@ import math
 
 import numpy as np
 
-from .. import functional as F
 from .. import nn
 from ..ops.shape import cat
 from ..tensor import Tensor
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
-from .heads import causal_lm_loss, sequence_classification_output
-from .masking import attention_mask_4d, default_position_ids
-from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .heads import causal_lm_loss
+from .masking import attention_mask_4d, default_position_ids, past_length
+from .modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
+from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class LlamaConfig(PretrainedConfig):
@@ -162,10 +162,7 @@ class LlamaAttention(nn.Module):
         present = (k, v) if use_cache else None
         p = self.attention_dropout if self.training else 0.0
         # enable_gqa: query head h reads key/value head h // num_key_value_groups, without copying K and V
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scaling,
-                                             enable_gqa=True)
-        B, H, T, hd = out.shape
-        out = out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, H * hd]
+        out = sdpa_attention_forward(q, k, v, mask, dropout=p, scaling=self.scaling, enable_gqa=True)  # [B, T, H * hd]
         return self.o_proj(out), present
 
 
@@ -205,13 +202,12 @@ class LlamaModel(LlamaPreTrainedModel):
         return self.embed_tokens
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, use_cache=False, **kwargs):
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)  # [B, T] -> [B, T, D]
+                inputs_embeds=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
+        inputs_embeds = embed_inputs(self.embed_tokens, input_ids, inputs_embeds)  # [B, T] -> [B, T, D]
         B, T = inputs_embeds.shape[:2]
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        past_len = past_length(past_key_values)
         if position_ids is None:
             # as transformers: consecutive positions after the cache, whatever the padding
             position_ids = default_position_ids(past_len, T, B)
@@ -235,9 +231,6 @@ class LlamaForCausalLM(LlamaPreTrainedModel, GenerationMixin):
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
 
-    def get_input_embeddings(self):
-        return self.model.embed_tokens
-
     def get_output_embeddings(self):
         return self.lm_head
 
@@ -248,17 +241,4 @@ class LlamaForCausalLM(LlamaPreTrainedModel, GenerationMixin):
         return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values)
 
 
-class LlamaForSequenceClassification(LlamaPreTrainedModel):
-    def __init__(self, config):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.model = LlamaModel(config)
-        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
-
-    def get_input_embeddings(self):
-        return self.model.embed_tokens
-
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
-        out = self.model(input_ids, attention_mask=attention_mask, **kwargs)
-        logits = self.score(out.last_hidden_state)  # [B, T, num_labels]
-        return sequence_classification_output(self.config, logits, input_ids, labels, pool_last_token=True)
+class LlamaForSequenceClassification(GenericForSequenceClassification, LlamaPreTrainedModel): ...

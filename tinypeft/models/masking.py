@@ -1,4 +1,5 @@
-"""Attention masks: the 2-D padding mask of a batch, turned into the [B, 1, q, k] mask attention uses."""
+"""Attention masks: the 2-D padding mask of a batch, turned into the [B, 1, q, k] mask attention uses; and where
+the new queries sit (after the past_length positions of the key/value cache)."""
 import numpy as np
 
 from ..tensor import as_array
@@ -39,3 +40,9 @@ def position_ids_from_mask(attention_mask, past_len, q_len):
 def default_position_ids(past_len, q_len, batch_size):
     """[B, q_len] positions past_len, past_len + 1, ... for every row (no padding information)."""
     return np.broadcast_to(np.arange(past_len, past_len + q_len), (batch_size, q_len))
+
+
+def past_length(past_key_values):
+    """How many positions the key/value cache holds already (transformers' cache.get_seq_length()): one
+    (key, value) pair per layer, each [B, H, T_past, hd]; 0 without a cache."""
+    return 0 if past_key_values is None else past_key_values[0][0].shape[-2]

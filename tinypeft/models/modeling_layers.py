@@ -1,12 +1,16 @@
-"""GradientCheckpointingLayer (transformers.modeling_layers' name): a block that can recompute itself in backward.
+"""Layers several architectures share, under transformers.modeling_layers' names.
 
-Each architecture's repeated block (GPT2Block, OPTDecoderLayer, LlamaDecoderLayer, BertLayer, T5Block)
-derives from it. `model.gradient_checkpointing_enable()` sets `gradient_checkpointing` on every such block;
-while training, a call then goes through tinypeft.utils.checkpoint.checkpoint.
+GradientCheckpointingLayer: a block that can recompute itself in backward. Each architecture's repeated block
+(GPT2Block, OPTDecoderLayer, LlamaDecoderLayer, BertLayer, T5Block) derives from it.
+`model.gradient_checkpointing_enable()` sets `gradient_checkpointing` on every such block; while training, a
+call then goes through tinypeft.utils.checkpoint.checkpoint.
+
+GenericForSequenceClassification: the decoder-only classifier head (Llama's and GPT-2's).
 """
 from .. import nn
 from ..autograd import is_grad_enabled
 from ..utils.checkpoint import checkpoint
+from .heads import sequence_classification_output
 
 
 class GradientCheckpointingLayer(nn.Module):
@@ -24,3 +28,21 @@ def set_gradient_checkpointing(model, enable):
     for m in blocks:
         m.gradient_checkpointing = enable
     return len(blocks)
+
+
+class GenericForSequenceClassification:
+    """Mixed in before an architecture's PreTrainedModel: its base model (under base_model_prefix) and a bias-free
+    `score` [hidden, num_labels], read at each row's last non-padding token (a decoder sees the whole text there)."""
+
+    def __init__(self, config):
+        from .auto import AutoModel
+
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        setattr(self, self.base_model_prefix, AutoModel.model_class(config)(config))
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        out = self.base_model(input_ids, attention_mask=attention_mask, **kwargs)
+        logits = self.score(out.last_hidden_state)  # [B, T, D] -> [B, T, num_labels]
+        return sequence_classification_output(self.config, logits, input_ids, labels, pool_last_token=True)

@@ -15,19 +15,22 @@ from .. import nn
 from ..checkpoint_io import load_checkpoint, save_file_atomic
 from ..hub import resolve_model_dir
 from ..tensor import Tensor
+from ..utils.generic import AttributeDict
 from .generation_config import GenerationConfig
 
 logger = logging.getLogger("tinypeft")
 
 
-class ModelOutput(dict):
-    """A dict whose keys are also attributes (outputs.logits) and whose values index in order (outputs[0])."""
+def embed_inputs(embed_tokens, input_ids, inputs_embeds, names=("input_ids", "inputs_embeds")):
+    """A decoder's input vectors [B, T, D]: exactly one of input_ids [B, T] (looked up in embed_tokens) and
+    inputs_embeds (taken as they are: prompt tuning passes these) must be given."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError(f"Pass exactly one of {names[0]} or {names[1]}.")
+    return embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
 
-    def __getattr__(self, key):
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
+
+class ModelOutput(AttributeDict):
+    """A dict whose keys are also attributes (outputs.logits) and whose values index in order (outputs[0])."""
 
     def __getitem__(self, key):
         if isinstance(key, int):
@@ -36,6 +39,46 @@ class ModelOutput(dict):
 
     def to_tuple(self):
         return tuple(v for v in self.values() if v is not None)
+
+
+def check_output_options(model, output_attentions=None, output_hidden_states=None, return_dict=None):
+    """transformers' output switches, taken by every model's forward: their default is what tinypeft returns
+    (a ModelOutput with the last hidden state); a value that asks for more is refused by name, not ignored."""
+    name = type(model).__name__
+    if output_attentions:
+        raise NotImplementedError(f"{name}.forward(output_attentions=True): tinypeft does not return attention "
+                                  "weights (they are never kept); leave output_attentions unset")
+    if output_hidden_states:
+        raise NotImplementedError(f"{name}.forward(output_hidden_states=True): tinypeft returns only the last "
+                                  "hidden state (the base model's outputs.last_hidden_state); leave "
+                                  "output_hidden_states unset")
+    if return_dict is False:
+        raise NotImplementedError(f"{name}.forward(return_dict=False): tinypeft always returns a ModelOutput; "
+                                  "call .to_tuple() on it for a tuple")
+
+
+# what from_pretrained's torch_dtype / dtype may say: tinypeft loads every floating weight as float32
+FLOAT32_NAMES = ("float32", "torch.float32", "auto")
+
+
+def check_dtype(kwargs):
+    """Pop torch_dtype and dtype (transformers 5's name) from from_pretrained's kwargs: float32, "auto" and
+    None load as always (float32, tinypeft's compute dtype, as "auto" does for a float32 checkpoint); any
+    other dtype is refused by name rather than silently loaded as float32."""
+    for key in ("torch_dtype", "dtype"):
+        value = kwargs.pop(key, None)
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else str(value)
+        try:
+            text = text if text in FLOAT32_NAMES else str(np.dtype(value))
+        except TypeError:
+            pass
+        if text not in FLOAT32_NAMES:
+            raise ValueError(f"from_pretrained({key}={value!r}): tinypeft computes in float32 only (NumPy on the "
+                             f"CPU), so the weights cannot be loaded as {text}; pass {key}=\"float32\" or "
+                             "\"auto\", or leave it out (to save memory, load 8- or 4-bit weights with "
+                             "quantization_config=BitsAndBytesConfig(...))")
 
 
 class PreTrainedModel(nn.Module):
@@ -69,7 +112,11 @@ class PreTrainedModel(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def get_input_embeddings(self):
-        raise NotImplementedError
+        """The token embedding. A task model (GPT2LMHeadModel, ...) asks its base model, as transformers does."""
+        base = self.base_model
+        if base is self:
+            raise NotImplementedError(f"{type(self).__name__} defines no get_input_embeddings.")
+        return base.get_input_embeddings()
 
     def get_output_embeddings(self):
         return None
@@ -133,6 +180,7 @@ class PreTrainedModel(nn.Module):
     def from_pretrained(cls, pretrained_model_name_or_path, config=None, revision=None, **kwargs):
         path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
         quantization_config = kwargs.pop("quantization_config", None)
+        check_dtype(kwargs)
         if config is None:
             config = cls.config_class.from_pretrained(path, **kwargs)
         config.name_or_path = str(pretrained_model_name_or_path)
@@ -183,7 +231,7 @@ class PreTrainedModel(nn.Module):
                     f"({type(self).__name__}) expects {tuple(target.shape)}. Check that config.json "
                     "matches the weights."
                 )
-            if array.dtype.kind != "f" and mk in params:
+            if array.dtype.kind != "f" and mk in params and getattr(target, "quant_kind", None) != "gguf":
                 raise ValueError(f"Checkpoint {source}: {key} is stored as {array.dtype} but is a float weight of "
                                  f"{type(self).__name__}; the file is mislabelled or not this model's.")
             if mk in loaded:
@@ -221,13 +269,13 @@ class PreTrainedModel(nn.Module):
         if getattr(self, "is_quantized", False):
             raise NotImplementedError(
                 "save_pretrained: this model was loaded with a quantization_config and tinypeft does not write "
-                "bitsandbytes' serialized 4-/8-bit format. Save the adapter (PeftModel.save_pretrained), or load the "
+                "bitsandbytes' serialized 4-/8-bit format (nor GGUF files). Save the adapter (PeftModel.save_pretrained), or load the "
                 "model without quantization_config, merge, and save that.")
         save_directory = Path(save_directory)
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
         generation_config = getattr(self, "generation_config", None)
-        if isinstance(generation_config, GenerationConfig):  # Whisper keeps and writes its own
+        if isinstance(generation_config, GenerationConfig):  # None: a Whisper made by from_config has no file
             generation_config.save_pretrained(save_directory)
         tensors, seen = {}, set()
         for k, p in self.state_dict().items():

@@ -13,7 +13,6 @@ attention mask then covers T_past + T positions.
 """
 import numpy as np
 
-from .. import functional as F
 from .. import nn
 from ..creation import generator
 from ..ops.shape import cat
@@ -22,9 +21,10 @@ from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
 from .heads import causal_lm_loss, sequence_classification_output
-from .masking import attention_mask_4d
+from .masking import attention_mask_4d, past_length
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class OPTConfig(PretrainedConfig):
@@ -91,9 +91,7 @@ class OPTAttention(nn.Module):
             v = cat([layer_past[1], v], dim=-2)
         present = (k, v) if use_cache else None
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=1.0)
-        B, H, T, hd = out.shape
-        out = out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+        out = sdpa_attention_forward(q, k, v, mask, dropout=p, scaling=1.0)  # [B, T, D] (q was scaled already)
         return self.out_proj(out), present
 
 
@@ -152,13 +150,12 @@ class OPTDecoder(OPTPreTrainedModel):
         return self.embed_tokens
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, use_cache=False, **kwargs):
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)  # [B, T] -> [B, T, word_embed_proj_dim]
+                inputs_embeds=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
+        inputs_embeds = embed_inputs(self.embed_tokens, input_ids, inputs_embeds)  # [B, T, word_embed_proj_dim]
         B, T = inputs_embeds.shape[:2]
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        past_len = past_length(past_key_values)
         # positions need a dense mask even when the caller gave none; attention does not
         position_mask = np.ones((B, past_len + T), np.int64) if attention_mask is None else attention_mask
         pos_embeds = self.embed_positions(position_mask, past_len, position_ids)  # [B, T, D]
@@ -199,9 +196,6 @@ class OPTForCausalLM(OPTPreTrainedModel, GenerationMixin):
         # tied to embed_tokens (tie_word_embeddings=True): the checkpoint stores the matrix once
         self.lm_head = nn.Linear(config.word_embed_proj_dim, config.vocab_size, bias=False)
 
-    def get_input_embeddings(self):
-        return self.model.decoder.embed_tokens
-
     def get_output_embeddings(self):
         return self.lm_head
 
@@ -218,9 +212,6 @@ class OPTForSequenceClassification(OPTPreTrainedModel):
         self.num_labels = config.num_labels
         self.model = OPTModel(config)
         self.score = nn.Linear(config.word_embed_proj_dim, config.num_labels, bias=False)
-
-    def get_input_embeddings(self):
-        return self.model.decoder.embed_tokens
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         out = self.model(input_ids, attention_mask=attention_mask, **kwargs)

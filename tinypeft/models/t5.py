@@ -20,9 +20,10 @@ from ..tensor import Tensor
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
-from .masking import attention_mask_4d
+from .masking import attention_mask_4d, past_length
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class T5Config(PretrainedConfig):
@@ -196,9 +197,7 @@ class T5Attention(nn.Module):
             k, v = self._heads(self.k(key_value_states)), self._heads(self.v(key_value_states))
         present = (k, v) if use_cache else None
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p, scale=1.0)
-        B, H, T, hd = out.shape
-        out = out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, d_kv] -> [B, T, H*d_kv]
+        out = sdpa_attention_forward(q, k, v, bias, dropout=p, scaling=1.0)  # [B, T, H*d_kv] (T5 does not scale)
         return self.o(out), present
 
 
@@ -263,12 +262,14 @@ class T5Stack(nn.Module):
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
-                inputs_embeds=None, past_key_values=None, use_cache=False, **kwargs):
+                inputs_embeds=None, past_key_values=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)  # [B, T] -> [B, T, D]
         B, T = inputs_embeds.shape[:2]
         use_cache = use_cache and self.is_decoder
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        past_len = past_length(past_key_values)
         dtype = inputs_embeds.dtype
 
         # mask and position bias are the same in every block: build them once, add them once
@@ -361,7 +362,8 @@ class T5Model(T5PreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
-                use_cache=False, **kwargs):
+                use_cache=False, output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                            inputs_embeds=inputs_embeds)
@@ -409,7 +411,8 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None,
-                labels=None, use_cache=False, **kwargs):
+                labels=None, use_cache=False, output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                            inputs_embeds=inputs_embeds)
@@ -446,7 +449,9 @@ class T5EncoderModel(T5PreTrainedModel):
     def get_encoder(self):
         return self.encoder
 
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
 
 

@@ -25,9 +25,10 @@ from ..tensor import Tensor
 from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .generation_whisper import WhisperGenerationMixin
-from .masking import attention_mask_4d
+from .masking import attention_mask_4d, past_length
 from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel
+from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
+from .sdpa_attention import sdpa_attention_forward
 
 
 class WhisperConfig(PretrainedConfig):
@@ -109,9 +110,7 @@ class WhisperAttention(nn.Module):
                 v = cat([past_key_value[1], v], dim=-2)
         present = (k, v) if use_cache else None
         p = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=p, scale=1.0)
-        B, H, T, hd = out.shape
-        out = out.transpose(1, 2).reshape(B, T, H * hd)  # [B, H, T, hd] -> [B, T, D]
+        out = sdpa_attention_forward(q, k, v, attention_mask, dropout=p, scaling=1.0)  # [B, T, D]: q is scaled
         return self.out_proj(out), present
 
 
@@ -205,8 +204,10 @@ class WhisperEncoder(WhisperPreTrainedModel):
         self.layers = nn.ModuleList([WhisperEncoderLayer(config) for _ in range(config.encoder_layers)])
         self.layer_norm = nn.LayerNorm(d)
 
-    def forward(self, input_features, attention_mask=None, **kwargs):
+    def forward(self, input_features, attention_mask=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
         """input_features [B, num_mel_bins, 2 * max_source_positions] -> last_hidden_state [B, max_source_positions, D]."""
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
         expected = self.max_source_positions * self.conv1.stride[0] * self.conv2.stride[0]
         shape = tuple(input_features.shape)
         if len(shape) != 3 or shape[1] != self.num_mel_bins or shape[2] != expected:
@@ -240,13 +241,13 @@ class WhisperDecoder(WhisperPreTrainedModel):
         return self.embed_tokens
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, past_key_values=None,
-                inputs_embeds=None, position_ids=None, use_cache=False, **kwargs):
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Pass exactly one of decoder_input_ids or decoder_inputs_embeds.")
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)  # [B, T] -> [B, T, D]
+                inputs_embeds=None, position_ids=None, use_cache=False,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
+        inputs_embeds = embed_inputs(self.embed_tokens, input_ids, inputs_embeds,  # [B, T] -> [B, T, D]
+                                     names=("decoder_input_ids", "decoder_inputs_embeds"))
         B, T = inputs_embeds.shape[:2]
-        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[-2]
+        past_len = past_length(past_key_values)
         if past_len + T > self.max_target_positions:
             raise ValueError(f"The decoder has {self.max_target_positions} positions (max_target_positions); "
                              f"{past_len + T} tokens do not fit. Generate fewer tokens.")
@@ -291,8 +292,9 @@ class WhisperModel(WhisperPreTrainedModel):
 
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, decoder_position_ids=None,
-                use_cache=False, **kwargs):
-        if kwargs.get("input_ids") is not None:
+                use_cache=False, input_ids=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        check_output_options(self, output_attentions, output_hidden_states, return_dict)
+        if input_ids is not None:
             raise ValueError("Whisper reads input_features (log-mel spectrograms), not input_ids: use "
                              "WhisperFeatureExtractor, and pass the text as decoder_input_ids or labels.")
         cfg = self.config
@@ -325,9 +327,6 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, WhisperPreTrainedM
         self.model = WhisperModel(config)
         self.proj_out = nn.Linear(config.d_model, config.vocab_size, bias=False)  # tied to embed_tokens
         self.max_target_positions = config.max_target_positions
-
-    def get_input_embeddings(self):
-        return self.model.decoder.embed_tokens
 
     def get_output_embeddings(self):
         return self.proj_out

@@ -8,17 +8,34 @@ from collections import OrderedDict
 from .module import Module
 
 
-class ModuleList(Module):
+class _ListContainer(Module):
+    """What ModuleList and Sequential share: children in order, counted, iterated and appended by position."""
+
+    def _position(self, idx):
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range")
+        return idx % n
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class ModuleList(_ListContainer):
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
     def _index(self, idx):
-        n = len(self)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range")
-        return str(idx % n)
+        return str(self._position(idx))
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
@@ -33,16 +50,6 @@ class ModuleList(Module):
         del items[idx]
         self._modules.clear()
         self.extend(items)  # renumber, so names stay 0..n-1 as torch does
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules):
         for m in modules:
@@ -131,7 +138,7 @@ class ModuleDict(_KeyedContainer):
         self.add_module(key, module)
 
 
-class Sequential(Module):
+class Sequential(_ListContainer):
     """Sequential(a, b, c)(x) == c(b(a(x))); Sequential(OrderedDict(name=module)) names the children."""
 
     def __init__(self, *args):
@@ -146,20 +153,7 @@ class Sequential(Module):
     def __getitem__(self, idx):
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
-        n = len(self)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range")
-        return list(self._modules.values())[idx % n]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
+        return list(self._modules.values())[self._position(idx)]
 
     def forward(self, input):
         for module in self:

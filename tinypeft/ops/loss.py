@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..backend import fused
 from ..tensor import as_array
 from .softmax import _shifted
 
@@ -27,6 +28,8 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, *, target, weight, ignore_index, reduction, label_smoothing):
+        if x.ndim == 2 and label_smoothing == 0 and reduction in ("mean", "sum", "none") and fused.applies(x):
+            return _fused_forward(ctx, x, target, weight, ignore_index, reduction)
         xp = backend.xp_of(x)
         cdim = 0 if x.ndim == 1 else 1
         C = x.shape[cdim]
@@ -69,11 +72,14 @@ class CrossEntropy(Function):
         else:
             raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
         ctx.save_for_backward(p, at, valid, w_t, weight, denom)
+        ctx.fused = False
         ctx.cdim, ctx.wshape, ctx.reduction, ctx.ls = cdim, wshape, reduction, label_smoothing
         return xp.asarray(out, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.fused:
+            return _fused_backward(ctx, g)
         # dz = scale * (p * sum_c a_c - a), a = (1 - ls) w_t onehot(t) + ls w / C; scale is g (/ total weight)
         p, at, valid, w_t, weight, denom = ctx.saved_tensors
         xp = backend.xp_of(p)
@@ -92,6 +98,37 @@ class CrossEntropy(Function):
             wb = 1.0 if weight is None else weight.reshape(ctx.wshape)
             dz -= xp.expand_dims(scale * (ls / C), cdim) * wb
         return dz.astype(p.dtype, copy=False)
+
+
+def _fused_forward(ctx, x, target, weight, ignore_index, reduction):
+    """CrossEntropy.forward for x [N, C] float32 without label smoothing, in C (backend/fused.py): per row one
+    pass for the max and one for sum exp, keeping lse [N] instead of the probabilities [N, C]; the backward
+    rebuilds p = exp(x - lse) from the logits straight into the gradient. No [N, C] array is made here."""
+    xp = np
+    valid = target != ignore_index  # [N]
+    lse, nll = fused.cross_entropy(x, target, ignore_index)  # [N]: lse and -log p_t (0 where ignored)
+    w_t = valid.astype(x.dtype) if weight is None else weight[xp.where(valid, target, 0)] * valid
+    loss = w_t * nll
+    denom = None
+    if reduction == "mean":
+        denom = w_t.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = loss.sum() / denom
+    else:
+        out = loss.sum() if reduction == "sum" else loss
+    ctx.save_for_backward(x, target, lse, valid, w_t, denom)
+    ctx.fused, ctx.reduction, ctx.ignore_index = True, reduction, ignore_index
+    return xp.asarray(out, dtype=x.dtype)
+
+
+def _fused_backward(ctx, g):
+    # without label smoothing a = w_t onehot(t), so dz = scale w_t (p - onehot(t)), p = exp(x - lse)
+    x, target, lse, valid, w_t, denom = ctx.saved_tensors
+    with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: 0 / 0, masked out below
+        scale = g / denom if ctx.reduction == "mean" else g
+        coef = np.where(valid, scale * w_t, np.float32(0)).astype(np.float32)  # [N]
+    coef = np.broadcast_to(coef, lse.shape)
+    return fused.cross_entropy_backward(x, target, ctx.ignore_index, lse, coef, coef)
 
 
 class MSELoss(Function):

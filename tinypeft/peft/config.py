@@ -30,6 +30,16 @@ class PeftType(str, enum.Enum):
     LN_TUNING = "LN_TUNING"
     MISS = "MISS"
     HRA = "HRA"
+    OFT = "OFT"
+    BOFT = "BOFT"
+    FOURIERFT = "FOURIERFT"
+    ADALORA = "ADALORA"
+    HIRA = "HIRA"
+    WAVEFT = "WAVEFT"
+    C3A = "C3A"
+    DELORA = "DELORA"
+    GRALORA = "GRALORA"
+    ROAD = "ROAD"
 
     def __str__(self):
         return self.value
@@ -117,13 +127,9 @@ class PeftConfig:
         file = path / CONFIG_NAME if path.is_dir() else path
         if not file.is_file():
             raise ValueError(f"Can't find '{CONFIG_NAME}' at '{path}'.")
-        try:
-            with open(file, encoding="utf-8") as f:
-                d = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{file} is not valid JSON ({e}).") from None
-        if not isinstance(d, dict):
-            raise ValueError(f"{file} holds a JSON {type(d).__name__}, not an object.")
+        from ..models.configuration_utils import read_json_object
+
+        d = read_json_object(file, fix="save the adapter again")
         d.update(kwargs)
         if "peft_type" not in d:
             raise ValueError(f"{file} has no peft_type, so it is not a PEFT adapter config.")
@@ -175,16 +181,43 @@ def check_number(config, name, low=None, high=None, integer=False, high_open=Fal
         raise ValueError(f"{type(config).__name__}({name}={value!r}): must be {kind}{bounds}.")
 
 
-def normalize_target_fields(config):
-    """What every weight-adapter config does first, as PEFT's do: target/exclude lists become sets, a single
-    layer index becomes a list, and r must be a positive integer."""
-    for name in ("target_modules", "exclude_modules"):
-        if isinstance(getattr(config, name, None), list):
-            setattr(config, name, set(getattr(config, name)))
-    if isinstance(config.layers_to_transform, int):
-        config.layers_to_transform = [config.layers_to_transform]
-    if isinstance(config.r, bool) or not isinstance(config.r, int) or config.r <= 0:
-        raise ValueError(f"{type(config).__name__}(r={config.r!r}): r must be a positive integer.")
+@dataclass
+class TargetModulesConfig(PeftConfig):
+    """The fields that choose which layers a weight adapter wraps, and their checks, shared by LoHa, LoKr, HRA,
+    MiSS and VeRA (PEFT repeats them in each of those configs, with these defaults). Each subclass has an `r`
+    (and all but VeRA an exclude_modules).
+
+    As PEFT's configs do first: target/exclude lists become sets, a single layer index becomes a list, r must
+    be a positive integer, and layers_pattern needs layers_to_transform.
+    """
+
+    target_modules: Optional[Union[list, str]] = None
+    layers_to_transform: Optional[Union[list, int]] = None
+    layers_pattern: Optional[Union[list, str]] = None
+    modules_to_save: Optional[list] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("target_modules", "exclude_modules"):  # exclude_modules: all but VeRA have it
+            if isinstance(getattr(self, name, None), list):
+                setattr(self, name, set(getattr(self, name)))
+        if isinstance(self.layers_to_transform, int):
+            self.layers_to_transform = [self.layers_to_transform]
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
+            raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a positive integer.")
+        if self.layers_pattern and self.layers_to_transform is None:
+            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+
+
+def check_one_size(config, a, b):
+    """PEFT's rule for two sizes whose product is in_features (OFT's r and oft_block_size, BOFT's
+    boft_block_size and boft_block_num): exactly one is given (non-zero), the other is derived from it."""
+    x, y = getattr(config, a), getattr(config, b)
+    if x == 0 and y == 0:
+        raise ValueError(f"Either `{a}` or `{b}` must be non-zero. Currently, {a} = {x} and {b} = {y}.")
+    if not (x != 0) ^ (y != 0):
+        raise ValueError(f"You can only specify either {a} ({x}) or {b} ({y}), but not both simultaneously, "
+                         f"because {a} x {b} == in_features.")
 
 
 def check_adapter_name(adapter_name):
@@ -208,4 +241,4 @@ def unsupported(config, **fields):
             )
 
 
-__all__ = ["PeftConfig", "PromptLearningConfig", "PeftType", "TaskType", "field"]
+__all__ = ["PeftConfig", "PromptLearningConfig", "TargetModulesConfig", "PeftType", "TaskType", "field"]

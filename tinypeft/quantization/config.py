@@ -63,3 +63,37 @@ class BitsAndBytesConfig:
 
     def __repr__(self):
         return f"BitsAndBytesConfig {self.to_dict()}"
+
+
+class GGUFQuantizationConfig:
+    """Keep a GGUF file's linear weights in the blocks they were shipped in (diffusers' name and argument).
+
+        from_pretrained(folder, gguf_file="model.Q4_1.gguf", quantization_config=GGUFQuantizationConfig())
+
+    Without it, from_pretrained(gguf_file=...) dequantizes every tensor to float32, as transformers does.
+    With it, each linear layer stored as Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K becomes a GGUFLinear
+    holding the file's bytes, decoded a panel at a time inside the matmuls: no re-quantization, the same
+    values as the float32 load. compute_dtype: None or float32 (tinypeft computes in float32)."""
+
+    quant_method = "gguf"
+    pre_quantized = True
+
+    def __init__(self, compute_dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"GGUFQuantizationConfig got unexpected arguments {sorted(kwargs)}.")
+        if compute_dtype not in (None, "float32", np.float32, np.dtype(np.float32)):
+            raise ValueError(f"compute_dtype {compute_dtype!r}: tinypeft computes in float32 only.")
+        self.compute_dtype = "float32"
+
+    def is_quantizable(self):
+        return True
+
+    def to_dict(self):
+        return {"compute_dtype": self.compute_dtype, "quant_method": self.quant_method}
+
+    @classmethod
+    def from_dict(cls, config_dict):
+        return cls(**{k: v for k, v in config_dict.items() if k not in ("quant_method", "pre_quantized")})
+
+    def __repr__(self):
+        return f"GGUFQuantizationConfig {self.to_dict()}"

@@ -15,7 +15,7 @@ from .. import nn
 from ..checkpoint_io import _DTYPES, bf16_bits_to_float32, checkpoint_files, read_header
 from ..nn.init import Unallocated
 from ..nn.module import _RAW
-from .config import BitsAndBytesConfig
+from .config import BitsAndBytesConfig, GGUFQuantizationConfig
 from .modules import Int8Params, Linear4bit, Linear8bitLt, Params4bit
 
 
@@ -109,20 +109,27 @@ class LazyCheckpoint(Mapping):
 
 class LazyGGUFCheckpoint(Mapping):
     """A GGUF file's tensors under transformers' names, each dequantized only when asked for (the same
-    names, un-permuted q/k rows and skipped tensors as tinypeft.gguf.state_dict_from_gguf)."""
+    names, un-permuted q/k rows and skipped tensors as tinypeft.gguf.state_dict_from_gguf).
 
-    def __init__(self, gf, config):
+    keep_blocks: names whose raw blocks (uint8 [rows, bytes per row]) are returned instead, for GGUFLinear;
+    q/k rows are un-permuted the same way, whole rows of blocks at a time."""
+
+    def __init__(self, gf, config, keep_blocks=()):
         from ..gguf.mapping import check_architecture, gguf_to_hf_name
 
         _, self.permuted = check_architecture(gf)
-        self.gf, self.config = gf, config
+        self.gf, self.config, self.keep_blocks = gf, config, set(keep_blocks)
         self.names = {gguf_to_hf_name(n): n for n in gf.tensors if gguf_to_hf_name(n) is not None}
 
     def __getitem__(self, hf_name):
         from ..gguf.mapping import unpermute_qk_rows
 
         name = self.names[hf_name]
-        w = self.gf.dequantize(name)
+        if hf_name in self.keep_blocks:  # the file's bytes, one row of blocks per output feature: a read-only
+            # view of the memory-mapped file (as llama.cpp maps its weights), so the blocks are not held twice
+            w = np.asarray(self.gf.tensors[name].data).view(np.uint8).reshape(self.gf.shape(name)[0], -1)
+        else:
+            w = self.gf.dequantize(name)
         if self.permuted and name.endswith(("attn_q.weight", "attn_q.bias")):
             w = unpermute_qk_rows(w, self.config.num_attention_heads)
         elif self.permuted and name.endswith(("attn_k.weight", "attn_k.bias")):
@@ -136,20 +143,17 @@ class LazyGGUFCheckpoint(Mapping):
         return len(self.names)
 
 
-def load_gguf_model_quantized(model_class, path, quantization_config, name_or_path=None):
-    """A GGUF model with its linear layers re-quantized (NF4/FP4/int8) as each tensor is dequantized."""
-    from ..gguf import load_gguf_config, open_gguf
+def prepare_quantized_gguf_load(model, quantization_config, gf, config):
+    """Swap in quantized placeholders and return the GGUF's tensors as a LazyGGUFCheckpoint (called by
+    tinypeft.gguf.load_gguf_model): a GGUFQuantizationConfig keeps the file's own blocks (quantization/gguf.py),
+    a BitsAndBytesConfig re-quantizes each tensor as it is dequantized."""
+    if isinstance(quantization_config, GGUFQuantizationConfig) or (
+            isinstance(quantization_config, dict) and quantization_config.get("quant_method") == "gguf"):
+        from .gguf import prepare_kept_gguf_load
 
-    config = load_gguf_config(path)
-    config.name_or_path = str(name_or_path or path)
-    with nn.init_empty_weights():
-        model = model_class(config)
-    model.name_or_path = config.name_or_path
-    model.tie_weights()
+        return prepare_kept_gguf_load(model, quantization_config, gf, config)
     _prepare(model, quantization_config)
-    model._load_checkpoint(LazyGGUFCheckpoint(open_gguf(path), config), str(path))
-    model.eval()
-    return model
+    return LazyGGUFCheckpoint(gf, config)
 
 
 def prepare_quantized_load(model, quantization_config, path):
@@ -159,8 +163,13 @@ def prepare_quantized_load(model, quantization_config, path):
 
 
 def _prepare(model, quantization_config):
-    if isinstance(quantization_config, dict):
+    if isinstance(quantization_config, dict) and quantization_config.get("quant_method") == "gguf":
+        quantization_config = GGUFQuantizationConfig.from_dict(quantization_config)
+    elif isinstance(quantization_config, dict):
         quantization_config = BitsAndBytesConfig.from_dict(quantization_config)
+    if isinstance(quantization_config, GGUFQuantizationConfig):
+        raise ValueError("GGUFQuantizationConfig keeps a .gguf file's own blocks: pass gguf_file=... to "
+                         "from_pretrained (for safetensors weights, use BitsAndBytesConfig).")
     if not isinstance(quantization_config, BitsAndBytesConfig):
         raise TypeError(f"quantization_config must be a BitsAndBytesConfig, got {type(quantization_config).__name__}.")
     if not quantization_config.is_quantizable():

@@ -41,6 +41,12 @@ def _struct(w):
     """A tp_qweight describing w; the arrays it points to are returned too, to keep them alive."""
     ffi = cmatmul.ffi
     qw = ffi.new("tp_qweight *")
+    if w.quant_kind == "gguf":  # the file's blocks: kind is the ggml type id, no table, no separate scales
+        data = np.ascontiguousarray(w.data)
+        qw.kind, qw.blocksize = w.ggml_type, 0
+        qw.data, qw.scale, qw.code = _ptr(data, "uint8_t *"), ffi.NULL, ffi.NULL
+        qw.n, qw.k = w.quant_shape
+        return qw, (data,)
     if w.quant_kind == "4bit":
         st = w.quant_state
         scale, code, data = _absmax_c(st), np.ascontiguousarray(st.code, np.float32), w.data
@@ -56,6 +62,10 @@ def _struct(w):
 
 def reference_dequantize(w):
     """float32 W [n, k] by the NumPy functions (the definition)."""
+    if w.quant_kind == "gguf":
+        from ..gguf.quants import dequantize as gguf_dequantize
+
+        return gguf_dequantize(w.data, w.ggml_type, w.quant_shape)
     if w.quant_kind == "4bit":
         return QF.dequantize_4bit(w.data, w.quant_state)
     return QF.int8_vectorwise_dequant(w.data, w.SCB)

@@ -1,6 +1,7 @@
 """What a run shows while it trains and leaves behind: a tqdm bar (epoch, loss, learning rate, throughput),
 each log entry printed as transformers prints it ({'loss': '0.6931', 'grad_norm': ..., 'epoch': ...}), the
-JSONL log (report_to="jsonl"), and a loss-curve PNG when matplotlib is installed."""
+JSONL log (report_to="jsonl"), TensorBoard scalars (report_to="tensorboard", through tensorboardX), and a
+loss-curve PNG when matplotlib is installed."""
 import json
 import os
 import time
@@ -84,6 +85,35 @@ class JsonlLog:
             f.write(json.dumps(entry) + "\n")
 
 
+class TensorBoardLog:
+    """Each log entry's numbers as TensorBoard scalars at the entry's step, named as transformers'
+    TensorBoardCallback names them: eval_accuracy -> "eval/accuracy", loss -> "train/loss". The writer is
+    tensorboardX's SummaryWriter (no torch needed); the folder is logging_dir, else $TENSORBOARD_LOGGING_DIR,
+    else output_dir/runs/<month day_time>_<host> as transformers and PyTorch name it."""
+
+    def __init__(self, args):
+        import socket
+        from datetime import datetime
+
+        from tensorboardX import SummaryWriter  # TrainingArguments checked that it is installed
+
+        self.log_dir = args.logging_dir or os.environ.get("TENSORBOARD_LOGGING_DIR") or os.path.join(
+            args.output_dir, "runs", datetime.now().strftime("%b%d_%H-%M-%S") + "_" + socket.gethostname())
+        self.writer = SummaryWriter(logdir=str(self.log_dir))
+
+    def write(self, entry):
+        for key, value in entry.items():
+            if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            tag = "eval/" + key[5:] if key.startswith("eval_") else (
+                "test/" + key[5:] if key.startswith("test_") else "train/" + key)
+            self.writer.add_scalar(tag, value, entry["step"])
+        self.writer.flush()  # readable while the run goes on, and nothing lost on a kill
+
+    def close(self):
+        self.writer.close()
+
+
 def plot_loss_curve(log_history, output_dir):
     """output_dir/loss_curve.png of the logged training (and eval) losses; nothing without matplotlib."""
     try:
@@ -108,6 +138,8 @@ def plot_loss_curve(log_history, output_dir):
     path = Path(output_dir) / LOSS_CURVE_NAME
     path.parent.mkdir(parents=True, exist_ok=True)  # a run that saved no checkpoint has not made it yet
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    tmp = path.with_name("." + path.name + ".tmp")
+    fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
+    os.replace(tmp, path)  # atomic: a viewer never sees half a PNG
     return path

@@ -29,7 +29,7 @@ from ..nn.utils import clip_grad_norm_
 from ..tensor import Tensor
 from . import checkpointing as ckpt
 from .optimization import create_optimizer, create_scheduler
-from .reporting import JsonlLog, ProgressBar, format_logs, plot_loss_curve
+from .reporting import JsonlLog, ProgressBar, TensorBoardLog, format_logs, plot_loss_curve
 from .trainer_utils import (
     EvalPrediction,
     NonFiniteLossError,
@@ -70,7 +70,8 @@ class Trainer:
         self.state = TrainerState()
         self.label_names = self.args.label_names or ["labels"]
         log_dir = self.args.logging_dir or self.args.output_dir
-        self._jsonl = JsonlLog(log_dir) if self.args.report_to == "jsonl" else None
+        self._jsonl = JsonlLog(log_dir) if "jsonl" in self.args.report_to else None
+        self._tensorboard = None  # opened by train() (report_to="tensorboard"): an event file per run
         self._last_checkpoint = None
         self._last_eval_metrics = None
         self._bar = None  # the training bar while train() runs: log lines are written above it
@@ -104,7 +105,12 @@ class Trainer:
         hidden leftovers of killed runs are removed first."""
         with folder_lock(self.args.output_dir):
             ckpt.cleanup_leftovers(self.args.output_dir)
-            return self._train(resume_from_checkpoint)
+            try:
+                return self._train(resume_from_checkpoint)
+            finally:
+                if self._tensorboard is not None:  # one event file per train() call, closed however it ends
+                    self._tensorboard.close()
+                    self._tensorboard = None
 
     def _train(self, resume_from_checkpoint):
         args, model = self.args, self.model
@@ -193,7 +199,9 @@ class Trainer:
         self.log(dict(metrics))
         if args.load_best_model_at_end and self.state.best_model_checkpoint:
             ckpt.load_model(self.model, self.state.best_model_checkpoint)
-        plot_loss_curve(self.state.log_history, args.output_dir)
+        curve = plot_loss_curve(self.state.log_history, args.output_dir)
+        if curve is not None:
+            print(f"loss curve written to {curve}", flush=True)
         return TrainOutput(self.state.global_step, training_loss, metrics)
 
     def _training_step(self, micro_batches, params, bar):
@@ -218,6 +226,9 @@ class Trainer:
             self._stop_non_finite(f"the gradient norm is {grad_norm} (loss {step_loss:.6g})")
         self.optimizer.step()
         self.lr_scheduler.step()
+        allocate = getattr(getattr(self.model, "base_model", None), "update_and_allocate", None)
+        if allocate is not None:  # AdaLoRA: PEFT asks every loop to call it here, with the steps done so far
+            allocate(self.state.global_step)
         self.optimizer.zero_grad()
         return step_loss, lr, grad_norm
 
@@ -251,6 +262,9 @@ class Trainer:
             print(format_logs(entry), flush=True)
         if self._jsonl is not None:
             self._jsonl.write(entry)
+        if "tensorboard" in self.args.report_to:
+            self._tensorboard = self._tensorboard or TensorBoardLog(self.args)
+            self._tensorboard.write(entry)
 
     # -- evaluation -------------------------------------------------------------------------------------------
     def evaluate(self, eval_dataset=None, metric_key_prefix="eval"):

@@ -5,11 +5,11 @@ ignored). Values are checked when the object is made, so a bad one fails before 
 """
 import math
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Union
 
 LR_SCHEDULER_TYPES = ("linear", "cosine", "constant", "constant_with_warmup")
 INTERVAL_STRATEGIES = ("no", "steps", "epoch")
-REPORT_TO = ("none", "jsonl")
+REPORT_TO = ("jsonl", "tensorboard")  # the integrations tinypeft has; "all" and "none" as in transformers
 OPTIMIZERS = ("adamw_torch", "adamw_hf", "sgd")  # both adamw names: the one AdamW (decoupled weight decay)
 
 
@@ -51,7 +51,7 @@ class TrainingArguments:
     metric_for_best_model: Optional[str] = None  # "loss", "accuracy", ... ("eval_" is added when missing)
     greater_is_better: Optional[bool] = None  # default: False for losses, True otherwise
     seed: int = 42
-    report_to: str = "none"
+    report_to: Union[None, str, List[str]] = "none"  # becomes a list: "none" -> [], "all" -> those installed
     disable_tqdm: bool = False
     label_names: Optional[List[str]] = field(default=None)
     prediction_loss_only: bool = False  # evaluate keeps no logits (a language model's are vocab-sized per token)
@@ -70,7 +70,7 @@ class TrainingArguments:
         _choice("lr_scheduler_type", self.lr_scheduler_type, LR_SCHEDULER_TYPES)
         _choice("eval_strategy", self.eval_strategy, INTERVAL_STRATEGIES)
         _choice("save_strategy", self.save_strategy, INTERVAL_STRATEGIES)
-        _choice("report_to", self.report_to, REPORT_TO)
+        self.report_to = _report_to(self.report_to)
         _choice("optim", self.optim, OPTIMIZERS)
         for name in ("fp16", "bf16"):
             if getattr(self, name):
@@ -143,6 +143,33 @@ class TrainingArguments:
 
     def to_dict(self):
         return asdict(self)
+
+
+def _report_to(value):
+    """transformers' rules: "none" (or None, or ["none"]) reports nowhere, "all" to every integration that is
+    installed (jsonl always, tensorboard with tensorboardX), a name or a list of names to those; an
+    integration whose package is missing is an ImportError naming the package, before training starts."""
+    if value is None or value == "none" or value == ["none"]:
+        return []
+    if value == "all" or value == ["all"]:
+        return ["jsonl"] + (["tensorboard"] if tensorboard_available() else [])
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"report_to={value!r}: give a name, a list of names, 'all' or 'none'.")
+    for name in names:
+        if name not in REPORT_TO:
+            raise ValueError(f"report_to={name!r} is not supported; tinypeft reports to "
+                             f"{', '.join(repr(a) for a in REPORT_TO)} (or 'all', or 'none').")
+    if "tensorboard" in names and not tensorboard_available():
+        raise ImportError("report_to='tensorboard' needs the tensorboardX package, which is not installed: "
+                          "pip install tensorboardX (or pip install 'tinypeft[tensorboard]')")
+    return list(dict.fromkeys(names))
+
+
+def tensorboard_available():
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboardX") is not None
 
 
 def _positive_interval(name, value):

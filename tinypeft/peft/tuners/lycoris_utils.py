@@ -17,12 +17,12 @@ from ... import functional as F
 from ... import nn
 from ...creation import generator
 from ...tensor import Tensor
-from ..config import PeftConfig, normalize_target_fields
+from ..config import TargetModulesConfig
 from .tuners_utils import BaseTuner, BaseTunerLayer, get_pattern_key
 
 
 @dataclass
-class LycorisConfig(PeftConfig):
+class LycorisConfig(TargetModulesConfig):
     """The fields LoHa and LoKr share (PEFT repeats them in each config; the defaults are the same)."""
 
     rank_pattern: Optional[dict] = field(default_factory=dict)
@@ -32,18 +32,11 @@ class LycorisConfig(PeftConfig):
     rank_dropout: float = 0.0
     module_dropout: float = 0.0
     use_effective_conv2d: bool = False
-    target_modules: Optional[Union[list, str]] = None
     exclude_modules: Optional[Union[list, str]] = None
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
-    modules_to_save: Optional[list] = None
 
     def __post_init__(self):
         super().__post_init__()
-        normalize_target_fields(self)
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         for name in ("rank_dropout", "module_dropout"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{type(self).__name__}({name}={getattr(self, name)!r}) must be in [0, 1].")

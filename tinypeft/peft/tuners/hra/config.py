@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, normalize_target_fields
+from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class HRAConfig(PeftConfig):
+class HRAConfig(TargetModulesConfig):
     """HRA (Yuan et al. 2024): W' = W R, R = H_1 H_2 ... H_r, H_i = I - 2 u_i u_i^T / ||u_i||^2 (an orthogonal map).
 
     r: the number of reflections (hra_u [in, r]). apply_GS: orthonormalise the u_i first (Gram-Schmidt), so
@@ -16,19 +16,12 @@ class HRAConfig(PeftConfig):
 
     r: int = 8
     apply_GS: bool = False
-    target_modules: Optional[Union[list, str]] = None
     exclude_modules: Optional[Union[list, str]] = None
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
     bias: str = "none"
-    modules_to_save: Optional[list] = None
 
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.HRA
-        normalize_target_fields(self)
-        if self.layers_pattern and not self.layers_to_transform:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         if self.bias != "none":
             raise NotImplementedError(f"HRAConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

@@ -66,6 +66,9 @@ class _ConvNd(LoraLayer):
         False keeps both convs' own random init, as PEFT does (its test setting)."""
         if init_lora_weights is False:
             return
+        if isinstance(init_lora_weights, str) and init_lora_weights != "gaussian":
+            raise NotImplementedError(f"init_lora_weights={init_lora_weights!r} on a conv layer is not supported by "
+                                      "tinypeft (PiSSA and OLoRA are implemented for Linear layers).")
         A, B = self.lora_A[adapter_name], self.lora_B[adapter_name]
         if init_lora_weights == "gaussian":
             nn.init.normal_(A.weight, std=1 / self.r[adapter_name])
@@ -75,14 +78,12 @@ class _ConvNd(LoraLayer):
         if B.bias is not None:
             nn.init.zeros_(B.bias)
 
-    def _weight_norm(self, adapter, delta=None):
+    def _weight_norm(self, adapter):
         """DoRA's n = ||W + s L|| per output channel, shaped [1, out, 1..] like the magnitude (PEFT's layout)."""
-        W = self.base_layer.weight.data
-        if delta is None:
-            r = self.r[adapter]
-            L = self.lora_B[adapter].weight.data.reshape(-1, r) @ self.lora_A[adapter].weight.data.reshape(r, -1)
-            delta = L.reshape(W.shape) * self.scaling[adapter]
-        n = np.sqrt(((W + delta).astype(np.float64) ** 2).sum(axis=tuple(range(1, W.ndim))))
+        W, r = self.base_layer.weight.data, self.r[adapter]
+        L = self.lora_B[adapter].weight.data.reshape(-1, r) @ self.lora_A[adapter].weight.data.reshape(r, -1)
+        n = np.sqrt(((W + L.reshape(W.shape) * self.scaling[adapter]).astype(np.float64) ** 2).sum(
+            axis=tuple(range(1, W.ndim))))
         return n.astype(W.dtype).reshape((1, -1) + (1,) * (W.ndim - 2))
 
     def get_delta_weight(self, adapter):
@@ -93,32 +94,10 @@ class _ConvNd(LoraLayer):
         B = self.lora_B[adapter].weight.data.reshape(self.out_features, -1)  # [out, r, 1..] -> [out, r]
         return np.tensordot(B, A, axes=(1, 0)) * self.scaling[adapter]  # [out, in, *k]
 
-    def merge(self, safe_merge=False, adapter_names=None):
-        for adapter in adapter_names or self.active_adapters:
-            if adapter in self.merged_adapters or adapter not in self.lora_A:
-                continue
-            W, b = self.base_layer.weight, self.base_layer.bias
-            delta = self.get_delta_weight(adapter)
-            merged = W.data + delta
-            if self.use_dora[adapter]:  # W' = (m / n) (W + delta), the factor on each output channel
-                factor = self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter, delta)
-                self._dora_scale[adapter] = factor.swapaxes(0, 1)  # [out, 1, 1..]
-                merged = merged * self._dora_scale[adapter]
-            if self.lora_B[adapter].bias is not None and b is None:
-                raise RuntimeError("Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.")
-            if safe_merge and not np.isfinite(merged).all():
-                raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
-            W.data = merged.astype(W.dtype)
-            self._shift_bias(adapter, +1)
-            self.merged_adapters.append(adapter)
-
-    def unmerge(self):
-        while self.merged_adapters:
-            adapter = self.merged_adapters.pop()
-            W = self.base_layer.weight
-            unscaled = W.data / self._dora_scale.pop(adapter) if self.use_dora[adapter] else W.data
-            W.data = (unscaled - self.get_delta_weight(adapter)).astype(W.dtype)
-            self._shift_bias(adapter, -1)
+    def _dora_merge_scale(self, adapter):
+        """m / n on each output channel of the kernel: [1, out, 1..] -> [out, 1, 1..] (merge and unmerge are
+        LoraLayer's)."""
+        return (self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter)).swapaxes(0, 1)
 
     def forward(self, x, *args, **kwargs):
         adapters = self._adapters_to_run()

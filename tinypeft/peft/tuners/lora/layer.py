@@ -16,6 +16,7 @@ from ....ops.lora import dora_linear, lora_linear
 from ....ops.shape import embedding
 from ....tensor import Tensor
 from ..tuners_utils import BaseTunerLayer
+from .init import olora_init, pissa_init
 
 
 class LoraLayer(nn.Module, BaseTunerLayer):
@@ -82,6 +83,11 @@ class LoraLayer(nn.Module, BaseTunerLayer):
         A, B = self._factors(adapter)
         return np.linalg.norm((W + B @ A * self.scaling[adapter]).astype(np.float64), axis=1).astype(W.dtype)
 
+    def _dora_merge_scale(self, adapter):
+        """m / ||W + sBA||, shaped to multiply the base weight's output rows ([out, 1]; [1, out] when fan_in_fan_out)."""
+        scale = self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter)
+        return scale[None, :] if self.fan_in_fan_out else scale[:, None]
+
     def merge(self, safe_merge=False, adapter_names=None):
         """Add each active adapter's update into the base weight, so inference costs nothing extra."""
         for adapter in adapter_names or self.active_adapters:
@@ -90,10 +96,11 @@ class LoraLayer(nn.Module, BaseTunerLayer):
             merged = self._base_weight() + self.get_delta_weight(adapter)
             if self.use_dora.get(adapter):
                 # W' = m * (W + sBA) / ||W + sBA||; keep the scale to undo it exactly
-                scale = self.lora_magnitude_vector[adapter].weight.data / self._weight_norm(adapter)
-                scale = scale[None, :] if self.fan_in_fan_out else scale[:, None]
-                merged = merged * scale
-                self._dora_scale[adapter] = scale
+                self._dora_scale[adapter] = self._dora_merge_scale(adapter)
+                merged = merged * self._dora_scale[adapter]
+            lora_B = self.lora_B.get(adapter)
+            if lora_B is not None and lora_B.bias is not None and self.base_layer.bias is None:
+                raise RuntimeError("Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.")
             if safe_merge and not np.isfinite(merged).all():
                 raise ValueError(f"NaNs detected in the merged weights. The adapter {adapter} seems to be broken")
             self._set_base_weight(merged)
@@ -142,7 +149,12 @@ class Linear(LoraLayer):
         self.lora_B[adapter_name] = nn.Linear(r, self.out_features, bias=lora_bias)
 
     def _init_adapter(self, adapter_name, init_lora_weights):
-        """PEFT's init: B = 0 so the adapter starts as a no-op (A Kaiming-uniform, or N(0, 1/r) for "gaussian")."""
+        """PEFT's init: B = 0 so the adapter starts as a no-op (A Kaiming-uniform, or N(0, 1/r) for "gaussian");
+        "pissa..." / "olora" take A and B from the base weight instead (init.py)."""
+        if isinstance(init_lora_weights, str) and init_lora_weights.startswith("pissa"):
+            return pissa_init(self, adapter_name, init_lora_weights)
+        if init_lora_weights == "olora":
+            return olora_init(self, adapter_name)
         A, B = self.lora_A[adapter_name], self.lora_B[adapter_name]
         if init_lora_weights is False:
             nn.init.kaiming_uniform_(A.weight, a=math.sqrt(5))
@@ -182,7 +194,8 @@ class Linear(LoraLayer):
 
 class Embedding(LoraLayer):
     """LoRA around nn.Embedding: lora_embedding_A [r, num_embeddings], lora_embedding_B [dim, r];
-    y = W[ids] + s * A^T[ids] B^T."""
+    y = W[ids] + s * A^T[ids] B^T.  DoRA (as PEFT): y <- g * (y + s * A^T[ids] B^T) with g = m / ||W^T + s B A||
+    per embedding dimension (the norm over the vocabulary, a constant in backward), m = lora_magnitude_vector [dim]."""
 
     def __init__(self, base_layer):
         super().__init__(base_layer)
@@ -190,13 +203,14 @@ class Embedding(LoraLayer):
         self.in_features, self.out_features = base_layer.num_embeddings, base_layer.embedding_dim
 
     def _create_adapter(self, adapter_name, r, use_dora, lora_bias):
-        if use_dora:
-            raise NotImplementedError("DoRA on an Embedding layer is not supported by tinypeft.")
         self.lora_embedding_A[adapter_name] = nn.Parameter(np.zeros((r, self.in_features), np.float32))
         self.lora_embedding_B[adapter_name] = nn.Parameter(np.zeros((self.out_features, r), np.float32))
 
     def _init_adapter(self, adapter_name, init_lora_weights):
         """PEFT's embedding init is the other way round: A = 0, B ~ N(0, 1)."""
+        if isinstance(init_lora_weights, str) and init_lora_weights not in ("gaussian",):
+            raise NotImplementedError(f"init_lora_weights={init_lora_weights!r} on an Embedding layer is not "
+                                      "supported by tinypeft (PiSSA and OLoRA are implemented for Linear layers).")
         rng = generator()
         A, B = self.lora_embedding_A[adapter_name], self.lora_embedding_B[adapter_name]
         B.data[...] = rng.standard_normal(B.shape)
@@ -210,5 +224,10 @@ class Embedding(LoraLayer):
         for adapter in self._adapters_to_run():
             A, B = self.lora_embedding_A[adapter], self.lora_embedding_B[adapter]
             after_A = embedding(x, A.T, padding_idx=self.base_layer.padding_idx)  # rows of A^T: [..., r]
-            out = out + (after_A @ B.T) * self.scaling[adapter]  # [..., r] -> [..., dim]
+            lora = (after_A @ B.T) * self.scaling[adapter]  # [..., r] -> [..., dim]
+            if self.use_dora[adapter]:
+                g = self.lora_magnitude_vector[adapter].weight / Tensor(self._weight_norm(adapter))  # [dim]
+                out = g * out + g * lora  # PEFT rescales everything before it, earlier adapters included
+            else:
+                out = out + lora
         return out

@@ -9,6 +9,7 @@ from ....models.gpt2 import Conv1D
 from ..tuners_utils import BaseTuner, get_pattern_key
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING, ModulesToSaveWrapper
 from .bnb import dispatch_bnb
+from .gguf import dispatch_gguf
 from .config import LoraConfig
 from .conv import Conv1d, Conv2d
 from .layer import Embedding, Linear, LoraLayer
@@ -33,6 +34,8 @@ class LoraModel(BaseTuner):
                 target.set_adapter(target.active_adapters)  # keep the new adapter inactive
             return
         quantized = dispatch_bnb(target)  # LoRA on a Linear4bit / Linear8bitLt, or None
+        if quantized is None:
+            quantized = dispatch_gguf(target)  # on a GGUFLinear (GGUF's own blocks), or None
         if quantized is not None:
             new = quantized
         elif isinstance(target, nn.Embedding):

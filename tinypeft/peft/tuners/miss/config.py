@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, check_number, normalize_target_fields
+from ...config import PeftType, TargetModulesConfig, check_number
 
 
 @dataclass
-class MissConfig(PeftConfig):
+class MissConfig(TargetModulesConfig):
     """MiSS (Kang et al.): one shared block per layer added to every r-column slice of the weight.
 
     r: the block's width (in_features is cut into in/r slices of r columns). init_weights: True (the block
@@ -18,20 +18,13 @@ class MissConfig(PeftConfig):
     r: int = 64
     miss_dropout: float = 0.0
     mini_r: int = 1
-    target_modules: Optional[Union[list, str]] = None
     exclude_modules: Optional[Union[list, str]] = None
     init_weights: Union[bool, str] = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
     bias: str = "none"
-    modules_to_save: Optional[list] = None
 
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.MISS
-        normalize_target_fields(self)
-        if self.layers_pattern and not self.layers_to_transform:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         check_number(self, "miss_dropout", 0, 1, high_open=True)
         if self.init_weights not in (True, False, "bat", "mini"):
             raise ValueError(f"MissConfig(init_weights={self.init_weights!r}): use True, False, 'bat' or 'mini'.")

@@ -10,11 +10,6 @@ from .... import nn
 from .config import PromptEncoderReparameterizationType
 
 
-class ReLU(nn.Module):
-    def forward(self, x):
-        return x.relu()
-
-
 class PromptEncoder(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -32,7 +27,7 @@ class PromptEncoder(nn.Module):
                 warnings.warn(f"for {self.encoder_type.value}, the argument `encoder_num_layers` is ignored. "
                               "Exactly 2 MLP layers are used.")
             h = self.hidden_size
-            self.mlp_head = nn.Sequential(nn.Linear(self.input_size, h), ReLU(), nn.Linear(h, h), ReLU(),
+            self.mlp_head = nn.Sequential(nn.Linear(self.input_size, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(),
                                           nn.Linear(h, self.output_size))
 
     def forward(self, indices):

@@ -10,11 +10,6 @@ After training only P matters, so the adapter file stores P and a loaded adapter
 from .... import nn
 
 
-class Tanh(nn.Module):
-    def forward(self, x):
-        return x.tanh()
-
-
 class PrefixEncoder(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -22,7 +17,7 @@ class PrefixEncoder(nn.Module):
         d, L, N = config.token_dim, config.num_layers, config.num_virtual_tokens
         if self.prefix_projection:
             self.embedding = nn.Embedding(N, d)
-            self.transform = nn.Sequential(nn.Linear(d, config.encoder_hidden_size), Tanh(),
+            self.transform = nn.Sequential(nn.Linear(d, config.encoder_hidden_size), nn.Tanh(),
                                            nn.Linear(config.encoder_hidden_size, L * 2 * d))
             if config.init_weights == "zero":
                 nn.init.zeros_(self.transform[-1].weight)

@@ -1,12 +1,11 @@
 """VeraConfig: PEFT's fields and defaults for VeRA."""
 from dataclasses import dataclass
-from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, check_number, normalize_target_fields
+from ...config import PeftType, TargetModulesConfig, check_number
 
 
 @dataclass
-class VeraConfig(PeftConfig):
+class VeraConfig(TargetModulesConfig):
     """VeRA (Kopiczko et al. 2024): one pair of frozen random matrices A [r, in], B [out, r] shared by every layer,
     and per layer only two trained vectors: y = base(x) + lambda_b * (B (lambda_d * (A x))).
 
@@ -17,24 +16,17 @@ class VeraConfig(PeftConfig):
     """
 
     r: int = 256
-    target_modules: Optional[Union[list, str]] = None
     projection_prng_key: int = 0
     save_projection: bool = True
     vera_dropout: float = 0.0
     d_initial: float = 0.1
     fan_in_fan_out: bool = False
     bias: str = "none"
-    modules_to_save: Optional[list] = None
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
 
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.VERA
-        normalize_target_fields(self)
-        if self.layers_pattern and not self.layers_to_transform:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         check_number(self, "vera_dropout", 0, 1, high_open=True)
         if self.bias not in ("none", "all", "vera_only"):
             raise ValueError(f"VeraConfig(bias={self.bias!r}): use 'none', 'all' or 'vera_only'.")

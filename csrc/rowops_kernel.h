@@ -1,0 +1,225 @@
+/* rowops_kernel.h: one row of each kernel of rowops.h, for one instruction set. rowops.c includes it once
+ * per instruction set after defining TP_ISA, TP_VBYTES and TP_TARGET (as gemv.c does).
+ *
+ * exp: NumPy's exp is vectorized; a call to the C library's expf per element would be several times
+ * slower, so vexp below is exp the usual way, for x <= 0 (every caller subtracts the row max first):
+ *   x = n ln2 + r, |r| <= ln2/2  =>  exp(x) = 2^n exp(r), with exp(r) by its Taylor polynomial to r^7
+ *   (relative error below 2e-7 on that interval) and 2^n built in the exponent bits. ln2 is split in a
+ *   high part exact in float and a low part, so r keeps its accuracy. Below -87.3 the result would be
+ *   subnormal; it is flushed to 0 (it is below 1e-38 of the row's largest term, which is 1).
+ */
+#define TP_RPASTE_(a, b) a##b
+#define TP_RPASTE(a, b) TP_RPASTE_(a, b)
+#define RSFX(name) TP_RPASTE(name, TP_RPASTE(_, TP_ISA))
+
+#if TP_VBYTES > 0
+#define RVL ((int)(TP_VBYTES / sizeof(float)))
+typedef float RSFX(rvec) __attribute__((vector_size(TP_VBYTES)));
+typedef int32_t RSFX(rivec) __attribute__((vector_size(TP_VBYTES)));
+#else
+#define RVL 1
+typedef float RSFX(rvec);
+typedef int32_t RSFX(rivec);
+#endif
+#define RV RSFX(rvec)
+#define RI RSFX(rivec)
+
+static TP_TARGET inline RV RSFX(rload)(const float *p)
+{
+    RV v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static TP_TARGET inline void RSFX(rstore)(float *p, RV v) { memcpy(p, &v, sizeof v); }
+
+static TP_TARGET inline RV RSFX(vexp)(RV x)
+{
+    const RV magic = (RV){0} + 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    RV t = x * 1.44269504088896341f + magic;
+    RV n = t - magic;
+    RV r = x - n * 0.693359375f; /* ln2, high part: exact times any n here */
+    r = r - n * -2.12194440e-4f; /* ln2, low part */
+    RV p = (RV){0} + 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    RI bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4B400000 + 127) << 23; /* the integer n sits in t's low mantissa bits */
+    RV scale;
+    memcpy(&scale, &bits, sizeof scale);
+    RV e = p * scale;
+    RI keep = (x >= -87.3f) | (x != x); /* all ones where x is in range, or NaN (which then stays NaN) */
+    return (RV)((RI)e & keep);
+}
+
+static TP_TARGET inline float RSFX(hsum)(RV v)
+{
+    float lanes[RVL], s = 0;
+    memcpy(lanes, &v, sizeof v);
+    for (int i = 0; i < RVL; i++) s += lanes[i];
+    return s;
+}
+
+static TP_TARGET inline RV RSFX(vmax)(RV a, RV b)
+{
+    RI gt = b > a;
+    return (RV)(((RI)b & gt) | ((RI)a & ~gt));
+}
+
+static TP_TARGET float RSFX(row_max)(const float *x, size_t n)
+{
+    size_t nv = n / RVL * RVL, i = 0;
+    float m = -INFINITY;
+    if (nv) {
+        RV mv = RSFX(rload)(x);
+        for (i = RVL; i < nv; i += RVL) mv = RSFX(vmax)(mv, RSFX(rload)(x + i));
+        float lanes[RVL];
+        memcpy(lanes, &mv, sizeof mv);
+        for (int l = 0; l < RVL; l++) m = lanes[l] > m ? lanes[l] : m;
+    }
+    for (i = nv; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* sum of exp(x - shift) over the row; y, if not NULL, gets each term */
+static TP_TARGET float RSFX(row_sumexp)(const float *x, float shift, float *y, size_t n)
+{
+    size_t nv = n / RVL * RVL, i;
+    RV acc = (RV){0};
+    for (i = 0; i < nv; i += RVL) {
+        RV e = RSFX(vexp)(RSFX(rload)(x + i) - shift);
+        if (y) RSFX(rstore)(y + i, e);
+        acc += e;
+    }
+    float s = RSFX(hsum)(acc);
+    for (; i < n; i++) {
+        RV e = RSFX(vexp)((RV){0} + (x[i] - shift)); /* the same exp for the tail */
+        float e0;
+        memcpy(&e0, &e, sizeof e0);
+        if (y) y[i] = e0;
+        s += e0;
+    }
+    return s;
+}
+
+/* the row's shift as ops/softmax.py's _shifted takes it: its max, or 0 when that is not finite */
+static TP_TARGET float RSFX(row_shift)(const float *x, size_t n)
+{
+    float m = RSFX(row_max)(x, n);
+    return isfinite(m) ? m : 0.0f;
+}
+
+static TP_TARGET void RSFX(softmax_row)(const float *x, float *y, size_t n, int safe)
+{
+    float m = RSFX(row_max)(x, n), shift = isfinite(m) ? m : 0.0f, s;
+    if (m == INFINITY) { /* exp overflows: the C library's expf, to give the reference's inf / inf = nan */
+        s = 0;
+        for (size_t i = 0; i < n; i++) s += y[i] = expf(x[i]);
+    } else {
+        s = RSFX(row_sumexp)(x, shift, y, n);
+    }
+    if (safe && s == 0) {
+        memset(y, 0, n * sizeof(float));
+        return;
+    }
+    RV sv = (RV){0} + s;
+    size_t nv = n / RVL * RVL, i;
+    for (i = 0; i < nv; i += RVL) RSFX(rstore)(y + i, RSFX(rload)(y + i) / sv);
+    for (; i < n; i++) y[i] /= s;
+}
+
+static TP_TARGET void RSFX(norm_row)(const float *x, const float *w, const float *b, float *y, float *xhat,
+                                     float *rstd, size_t n, float eps, int centered)
+{
+    size_t nv = n / RVL * RVL, i;
+    float mean = 0;
+    if (centered) {
+        RV acc = (RV){0};
+        for (i = 0; i < nv; i += RVL) acc += RSFX(rload)(x + i);
+        double s = RSFX(hsum)(acc);
+        for (; i < nv + (n - nv); i++) s += x[i];
+        mean = (float)(s / n);
+    }
+    RV mv = (RV){0} + mean, acc = (RV){0};
+    for (i = 0; i < nv; i += RVL) {
+        RV d = RSFX(rload)(x + i) - mv;
+        acc += d * d;
+    }
+    double ss = RSFX(hsum)(acc);
+    for (; i < n; i++) ss += (double)(x[i] - mean) * (x[i] - mean);
+    float r = (float)(1.0 / sqrt(ss / n + eps));
+    *rstd = r;
+    RV rv = (RV){0} + r;
+    for (i = 0; i < nv; i += RVL) {
+        RV h = (RSFX(rload)(x + i) - mv) * rv;
+        RSFX(rstore)(xhat + i, h);
+        if (w) h *= RSFX(rload)(w + i);
+        if (b) h += RSFX(rload)(b + i);
+        RSFX(rstore)(y + i, h);
+    }
+    for (; i < n; i++) {
+        float h = (x[i] - mean) * r;
+        xhat[i] = h;
+        if (w) h *= w[i];
+        if (b) h += b[i];
+        y[i] = h;
+    }
+}
+
+/* dz = exp(x - lse) * coef over one row */
+static TP_TARGET void RSFX(scaled_exp_row)(const float *x, float lse, float coef, float *dz, size_t n)
+{
+    size_t nv = n / RVL * RVL, i;
+    RV cv = (RV){0} + coef;
+    for (i = 0; i < nv; i += RVL) RSFX(rstore)(dz + i, RSFX(vexp)(RSFX(rload)(x + i) - lse) * cv);
+    for (; i < n; i++) {
+        RV e = RSFX(vexp)((RV){0} + (x[i] - lse));
+        float e0;
+        memcpy(&e0, &e, sizeof e0);
+        dz[i] = e0 * coef;
+    }
+}
+
+/* s = sigmoid(x), y = x s over n elements. As ops/elementwise.py's _sigmoid, exp only of -|x| (never
+ * overflows): e = exp(-|x|), s = 1 / (1 + e) for x >= 0 and e / (1 + e) below. */
+static TP_TARGET void RSFX(silu_span)(const float *x, float *s, float *y, size_t n)
+{
+    size_t nv = n / RVL * RVL, i;
+    const RI absmask = (RI){0} + 0x7fffffff;
+    for (i = 0; i < nv; i += RVL) {
+        RV xv = RSFX(rload)(x + i);
+        RV e = RSFX(vexp)(-(RV)((RI)xv & absmask));
+        RV pos = 1.0f / (1.0f + e), neg = e / (1.0f + e);
+        RI ge = xv >= 0;
+        RV sv = (RV)(((RI)pos & ge) | ((RI)neg & ~ge));
+        RSFX(rstore)(s + i, sv);
+        RSFX(rstore)(y + i, xv * sv);
+    }
+    for (; i < n; i++) {
+        RV e = RSFX(vexp)((RV){0} - fabsf(x[i]));
+        float e0;
+        memcpy(&e0, &e, sizeof e0);
+        s[i] = x[i] >= 0 ? 1.0f / (1.0f + e0) : e0 / (1.0f + e0);
+        y[i] = x[i] * s[i];
+    }
+}
+
+static const rowops_kernel_t RSFX(rowops_kernel) = {
+    RSFX(softmax_row), RSFX(norm_row), RSFX(row_shift), RSFX(row_sumexp), RSFX(scaled_exp_row), RSFX(silu_span),
+};
+
+#undef RVL
+#undef RV
+#undef RI
+#undef RSFX
+#undef TP_RPASTE
+#undef TP_RPASTE_
+#undef TP_ISA
+#undef TP_VBYTES
+#undef TP_TARGET

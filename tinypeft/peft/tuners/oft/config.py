@@ -1,0 +1,52 @@
+"""OFTConfig: PEFT's fields and defaults for OFT (orthogonal finetuning)."""
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from ...config import PeftConfig, PeftType, check_one_size
+
+
+@dataclass
+class OFTConfig(PeftConfig):
+    """OFT: the layer's input is rotated by a block-diagonal orthogonal matrix before the frozen layer,
+    y = base(x R), R = diag(R_1, ..., R_r), each R_i = cayley(S_i) with S_i a skew-symmetric block_size square.
+
+    r: the number of blocks, or oft_block_size: their size (give exactly one; r * oft_block_size = in_features,
+    adjusted to a divisor with a warning). use_cayley_neumann: R_i from a truncated Neumann series of the Cayley
+    transform (num_cayley_neumann_terms terms) instead of the exact inverse. coft: constrained OFT (each S_i is
+    projected back into a ball of radius eps before use). block_share: one S for all blocks.
+    module_dropout: stored as PEFT does; PEFT 0.21.2's OFT forward does not apply it, nor does ours.
+    init_weights: True starts at S = 0 (R = I, a no-op); False draws S ~ N(0, 0.1^2) (for tests).
+    """
+
+    r: int = 0
+    oft_block_size: int = 32
+    module_dropout: float = 0.0
+    target_modules: Optional[Union[list, str]] = None
+    fan_in_fan_out: bool = False
+    bias: str = "none"
+    exclude_modules: Optional[Union[list, str]] = None
+    init_weights: bool = True
+    layers_to_transform: Optional[Union[list, int]] = None
+    layers_pattern: Optional[Union[list, str]] = None
+    modules_to_save: Optional[list] = None
+    coft: bool = False
+    eps: float = 6e-5
+    block_share: bool = False
+    use_cayley_neumann: bool = True
+    num_cayley_neumann_terms: int = 5
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peft_type = PeftType.OFT
+        for name in ("target_modules", "exclude_modules"):  # as TargetModulesConfig, but r = 0 is allowed here
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, set(getattr(self, name)))
+        if isinstance(self.layers_to_transform, int):
+            self.layers_to_transform = [self.layers_to_transform]
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 0:
+            raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a non-negative integer.")
+        if self.layers_pattern and self.layers_to_transform is None:
+            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+        check_one_size(self, "r", "oft_block_size")
+        if self.bias != "none":
+            raise NotImplementedError(f"OFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")
