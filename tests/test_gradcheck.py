@@ -404,6 +404,16 @@ def _fold_unfold(draw, which):
 
 
 @st.composite
+def _sparse_ifft2_real(draw):
+    """A few distinct spectrum positions in an M x N grid (even and odd sizes)."""
+    M, N = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    n = draw(st.integers(1, M * N))
+    pos = np.random.default_rng(draw(st.integers(0, 2**31 - 1))).permutation(M * N)[:n]
+    values = leaf(draw(arrays((n,))))
+    return (lambda v: F.sparse_ifft2_real(v, pos // N, pos % N, (M, N))), [values]
+
+
+@st.composite
 def _quantized_linear(draw):
     # the weight is frozen and quantized (no gradient); x and the bias are checked
     from tinypeft.quantization import Int8Params, Params4bit, quantized_linear
@@ -472,6 +482,8 @@ SPECS = {
     "log": unary(tp.log, 0.1, 3.0),
     "sqrt": unary(tp.sqrt, 0.1, 3.0),
     "tanh": unary(tp.tanh),
+    "sin": unary(tp.sin, -4, 4),
+    "cos": unary(tp.cos, -4, 4),
     "sigmoid": unary(tp.sigmoid, -6, 6),
     "relu": unary(tp.relu),  # finite differences straddle 0 only with probability ~0
     "gelu": st.sampled_from(["none", "tanh"]).flatmap(lambda a: unary(lambda t: tp.gelu(t, approximate=a), -4, 4)),
@@ -504,6 +516,7 @@ SPECS = {
     "cayley": _cayley(),
     "unfold": _fold_unfold("unfold"),
     "fold": _fold_unfold("fold"),
+    "sparse_ifft2_real": _sparse_ifft2_real(),
     "quantized_linear": _quantized_linear(),
     "checkpoint": _checkpoint(),
     "lora_quantized_linear": _lora_quantized_linear(),

@@ -292,3 +292,15 @@ def test_cayley_is_peft_solve():
         return torch.linalg.solve(eye + t, eye - t, left=False)
 
     compare(F.cayley, theirs, [S])
+
+
+def test_sparse_ifft2_real_is_peft_fourierft():
+    pos = np.random.default_rng(3).permutation(6 * 7)[:9]
+    rows, cols = pos // 7, pos % 7
+
+    def theirs(c):
+        dense = torch.zeros(6, 7, dtype=c.dtype)
+        dense[rows, cols] = c
+        return torch.fft.ifft2(dense).real
+
+    compare(lambda c: F.sparse_ifft2_real(c, rows, cols, (6, 7)), theirs, [randn(9)])

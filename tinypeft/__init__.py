@@ -8,7 +8,7 @@ from .tensor import Tensor, get_default_dtype, set_default_dtype
 from .creation import (arange, empty, full, manual_seed, ones, ones_like, rand, randint, randn, tensor, zeros,
                        zeros_like)
 from .ops.arithmetic import add, div, matmul, mul, neg, pow, sub
-from .ops.elementwise import exp, gelu, log, relu, sigmoid, silu, sqrt, tanh
+from .ops.elementwise import cos, exp, gelu, log, relu, sigmoid, silu, sin, sqrt, tanh
 from .ops.reduce import amax, mean, sum
 from .ops.shape import cat, flatten, gather, masked_fill, permute, reshape, split, squeeze, stack, transpose, unsqueeze, where
 from . import functional, testing
@@ -32,7 +32,9 @@ from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraCon
                    LNTuningModel, VeraConfig, VeraModel, MissConfig, MissModel, HRAConfig,
                    HRAModel, PrefixEncoder, PrefixTuningConfig, PromptEmbedding, PromptEncoder,
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
-from .peft import BOFTConfig, BOFTModel, OFTConfig, OFTModel  # noqa: E402
+from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig, C3AModel,  # noqa: E402
+                   DeloraConfig, DeloraModel, FourierFTConfig, FourierFTModel, GraloraConfig, GraloraModel,
+                   HiraConfig, HiraModel, OFTConfig, OFTModel, RoadConfig, RoadModel, WaveFTConfig, WaveFTModel)
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -54,7 +56,7 @@ __all__ = [
     "zeros_like",
     # ops, as torch's top-level functions
     "add", "div", "matmul", "mul", "neg", "pow", "sub", "exp", "gelu", "log", "relu", "sigmoid", "silu", "sqrt",
-    "tanh", "amax", "mean", "sum", "cat", "flatten", "gather", "masked_fill", "permute", "reshape", "split",
+    "tanh", "sin", "cos", "amax", "mean", "sum", "cat", "flatten", "gather", "masked_fill", "permute", "reshape", "split",
     "squeeze", "stack", "transpose", "unsqueeze", "where",
     # submodules
     "functional", "testing", "nn", "optim",
@@ -70,7 +72,9 @@ __all__ = [
     "LoraConfig", "LoraModel", "IA3Config", "IA3Model", "LoHaConfig", "LoHaModel", "LoKrConfig", "LoKrModel",
     "LNTuningConfig", "LNTuningModel", "VeraConfig", "VeraModel", "MissConfig", "MissModel",
     "HRAConfig", "HRAModel",
-    "OFTConfig", "OFTModel", "BOFTConfig", "BOFTModel",
+    "OFTConfig", "OFTModel", "BOFTConfig", "BOFTModel", "FourierFTConfig", "FourierFTModel", "AdaLoraConfig",
+    "AdaLoraModel", "HiraConfig", "HiraModel", "WaveFTConfig", "WaveFTModel", "C3AConfig", "C3AModel",
+    "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

@@ -3,6 +3,7 @@ from .ops.attention import scaled_dot_product_attention  # noqa: F401
 from .ops.conv import conv1d, conv2d  # noqa: F401
 from .ops.cayley import cayley  # noqa: F401
 from .ops.fold import fold, unfold  # noqa: F401
+from .ops.fourier import sparse_ifft2_real  # noqa: F401
 from .ops.dropout import dropout  # noqa: F401
 from .ops.elementwise import gelu, relu, sigmoid, silu, tanh  # noqa: F401
 from .ops.linear import linear  # noqa: F401

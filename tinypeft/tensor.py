@@ -215,6 +215,8 @@ class Tensor:
     def log(self): return ops.elementwise.log(self)
     def sqrt(self): return ops.elementwise.sqrt(self)
     def tanh(self): return ops.elementwise.tanh(self)
+    def sin(self): return ops.elementwise.sin(self)
+    def cos(self): return ops.elementwise.cos(self)
     def sigmoid(self): return ops.elementwise.sigmoid(self)
     def relu(self): return ops.elementwise.relu(self)
     def softmax(self, dim, dtype=None): return ops.softmax.softmax(self, dim, dtype)

@@ -2,7 +2,6 @@
 import contextlib
 import io
 
-
 from .checking import _exercise
 
 GPT2 = "tests/fixtures/models/gpt2"  # a tiny GPT-2 whose lm_head shares the token embedding's weight

@@ -6,4 +6,4 @@ wrappers here, one line each.
 from . import arithmetic, reduce, shape  # noqa: F401  (registration by import)
 from . import elementwise  # noqa: F401
 from . import attention, dropout, linear, lora, loss, normalization, softmax  # noqa: F401
-from . import cayley, conv, fold  # noqa: F401
+from . import cayley, conv, fold, fourier  # noqa: F401

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..backend import cmatmul
+from ..backend import cmatmul, fused
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_TANH_C = 0.044715  # the cubic term of GPT-2's tanh approximation (Hendrycks & Gimpel 2016)
@@ -97,6 +97,36 @@ class Tanh(Function):
         # d tanh = 1 - tanh^2
         (out,) = ctx.saved_tensors
         return g * (1 - out * out)
+
+
+class Sin(Function):
+    name = "sin"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp_of(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        # d sin = cos
+        (x,) = ctx.saved_tensors
+        return g * backend.xp_of(x).cos(x)
+
+
+class Cos(Function):
+    name = "cos"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return backend.xp_of(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        # d cos = -sin
+        (x,) = ctx.saved_tensors
+        return -g * backend.xp_of(x).sin(x)
 
 
 def _sigmoid(x):
@@ -222,9 +252,13 @@ class SiLU(Function):
 
     @staticmethod
     def forward(ctx, x):
-        s = _sigmoid(x)
+        if fused.applies(x):
+            y, s = fused.silu(x)  # the lines below, in one pass in C (tests/test_fused.py)
+        else:
+            s = _sigmoid(x)
+            y = x * s
         ctx.save_for_backward(x, s)
-        return x * s
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -247,6 +281,14 @@ def sqrt(x):
 
 def tanh(x):
     return Tanh.apply(x)
+
+
+def sin(x):
+    return Sin.apply(x)
+
+
+def cos(x):
+    return Cos.apply(x)
 
 
 def sigmoid(x):

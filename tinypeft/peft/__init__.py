@@ -31,6 +31,14 @@ from .tuners.miss import MissConfig, MissModel  # noqa: F401
 from .tuners.hra import HRAConfig, HRAModel  # noqa: F401
 from .tuners.oft import OFTConfig, OFTModel  # noqa: F401
 from .tuners.boft import BOFTConfig, BOFTModel  # noqa: F401
+from .tuners.fourierft import FourierFTConfig, FourierFTModel  # noqa: F401
+from .tuners.adalora import AdaLoraConfig, AdaLoraModel  # noqa: F401
+from .tuners.hira import HiraConfig, HiraModel  # noqa: F401
+from .tuners.waveft import WaveFTConfig, WaveFTModel  # noqa: F401
+from .tuners.c3a import C3AConfig, C3AModel  # noqa: F401
+from .tuners.delora import DeloraConfig, DeloraModel  # noqa: F401
+from .tuners.gralora import GraloraConfig, GraloraModel  # noqa: F401
+from .tuners.road import RoadConfig, RoadModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

@@ -24,6 +24,14 @@ from .tuners.miss import MissConfig, MissModel
 from .tuners.hra import HRAConfig, HRAModel
 from .tuners.oft import OFTConfig, OFTModel
 from .tuners.boft import BOFTConfig, BOFTModel
+from .tuners.fourierft import FourierFTConfig, FourierFTModel
+from .tuners.adalora import AdaLoraConfig, AdaLoraModel
+from .tuners.hira import HiraConfig, HiraModel
+from .tuners.waveft import WaveFTConfig, WaveFTModel
+from .tuners.c3a import C3AConfig, C3AModel
+from .tuners.delora import DeloraConfig, DeloraModel
+from .tuners.gralora import GraloraConfig, GraloraModel
+from .tuners.road import RoadConfig, RoadModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -78,5 +86,13 @@ register_peft_method("MISS", MissConfig, MissModel)
 register_peft_method("HRA", HRAConfig, HRAModel)
 register_peft_method("OFT", OFTConfig, OFTModel)
 register_peft_method("BOFT", BOFTConfig, BOFTModel)
+register_peft_method("FOURIERFT", FourierFTConfig, FourierFTModel)
+register_peft_method("ADALORA", AdaLoraConfig, AdaLoraModel)
+register_peft_method("HIRA", HiraConfig, HiraModel)
+register_peft_method("WAVEFT", WaveFTConfig, WaveFTModel)
+register_peft_method("C3A", C3AConfig, C3AModel)
+register_peft_method("DELORA", DeloraConfig, DeloraModel)
+register_peft_method("GRALORA", GraloraConfig, GraloraModel)
+register_peft_method("ROAD", RoadConfig, RoadModel)
 
 __all__ = ["get_peft_model", "TaskType"]

@@ -153,15 +153,54 @@ class PeftModel(nn.Module):
         return getattr_or_wrapped(self, name, "base_model")  # merge_and_unload, merge_adapter, config, ...
 
     # -- files ---------------------------------------------------------------------------------------------
-    def save_pretrained(self, save_directory, selected_adapters=None, **kwargs):
-        """PEFT's layout: the "default" adapter in save_directory, any other adapter X in save_directory/X."""
+    def save_pretrained(self, save_directory, selected_adapters=None, path_initial_model_for_weight_conversion=None,
+                        **kwargs):
+        """PEFT's layout: the "default" adapter in save_directory, any other adapter X in save_directory/X.
+
+        path_initial_model_for_weight_conversion: the folder where the PiSSA/OLoRA adapter was saved before training
+        (with init_lora_weights set to True, as PEFT's docs say); the adapter is then saved as a plain LoRA for the
+        original base weights: delta W = s (B A - B0 A0) = s [B | -B0] [A ; A0], so r and lora_alpha double."""
         save_directory = Path(save_directory)
         if save_directory.is_file():
             raise ValueError(f"Provided path ({save_directory}) should be a directory, not a file")
         with folder_lock(save_directory):  # two processes saving here would mix one's config with the other's weights
-            self._save_locked(save_directory, selected_adapters)
+            self._save_locked(save_directory, selected_adapters, path_initial_model_for_weight_conversion)
 
-    def _save_locked(self, save_directory, selected_adapters):
+    def _converted_to_lora(self, config, state, initial):
+        """(config, state) of a PiSSA/OLoRA adapter rewritten as a LoRA on the unmodified base weights."""
+        import dataclasses
+
+        if config.peft_type != "LORA":
+            raise NotImplementedError(f"path_initial_model_for_weight_conversion converts LoRA (PiSSA/OLoRA) adapters; "
+                                      f"this one is {config.peft_type}.")
+        if config.use_rslora and (config.rank_pattern or config.alpha_pattern):
+            raise ValueError("Passing `path_initial_model_for_weight_conversion` to `save_pretrained` is not supported "
+                             "when using `rank_pattern` or `alpha_pattern` at the same time as `use_rslora=True`.")
+        initial = Path(initial)
+        name = initial.name
+        if str(PeftConfig.from_pretrained(initial).init_lora_weights).lower().startswith(("pissa", "olora")):
+            raise ValueError("The `init_lora_weights` parameter of the initial adapter should be set to `True`. "
+                             "Otherwise, `self.load_adapter` will subtract the decomposed values again based on the "
+                             "residual model.")
+        self.load_adapter(initial.parent, adapter_name=name, subfolder=name)
+        try:
+            state0 = get_peft_model_state_dict(self, adapter_name=name)
+        finally:
+            self.delete_adapter(name)
+        out = {}
+        for k, v in state.items():
+            if ".lora_A." in k:
+                out[k] = np.concatenate([v, state0[k]], axis=0)       # [A ; A0]   [2r, in]
+            elif ".lora_B." in k:
+                out[k] = np.concatenate([v, -state0[k]], axis=1)      # [B | -B0]  [out, 2r]
+        alpha = config.lora_alpha * (2 ** 0.5 if config.use_rslora else 2)  # the same scaling at twice the rank
+        converted = dataclasses.replace(
+            config, init_lora_weights=True, r=2 * config.r, lora_alpha=alpha,
+            rank_pattern={k: 2 * v for k, v in (config.rank_pattern or {}).items()},
+            alpha_pattern={k: 2 * v for k, v in (config.alpha_pattern or {}).items()})
+        return converted, out
+
+    def _save_locked(self, save_directory, selected_adapters, initial=None):
         names = list(self.peft_config) if selected_adapters is None else list(selected_adapters)
         for name in names:
             if name not in self.peft_config:
@@ -169,8 +208,10 @@ class PeftModel(nn.Module):
             out = save_directory if name == "default" else save_directory / name
             out.mkdir(parents=True, exist_ok=True)
             state = get_peft_model_state_dict(self, adapter_name=name)
-            save_file_atomic(state, out / SAFETENSORS_WEIGHTS_NAME, metadata={"format": "pt"})
             config = self.peft_config[name]
+            if initial is not None:
+                config, state = self._converted_to_lora(config, state, initial)
+            save_file_atomic(state, out / SAFETENSORS_WEIGHTS_NAME, metadata={"format": "pt"})
             if config.base_model_name_or_path is None:
                 config.base_model_name_or_path = getattr(self.get_base_model(), "name_or_path", None) or None
             if config.task_type is None:  # as PEFT: name the base class, so AutoPeftModel can rebuild it

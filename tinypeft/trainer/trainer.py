@@ -226,6 +226,9 @@ class Trainer:
             self._stop_non_finite(f"the gradient norm is {grad_norm} (loss {step_loss:.6g})")
         self.optimizer.step()
         self.lr_scheduler.step()
+        allocate = getattr(getattr(self.model, "base_model", None), "update_and_allocate", None)
+        if allocate is not None:  # AdaLoRA: PEFT asks every loop to call it here, with the steps done so far
+            allocate(self.state.global_step)
         self.optimizer.zero_grad()
         return step_loss, lr, grad_norm
 

@@ -282,6 +282,13 @@ class BaseTuner(nn.Module):
                     if isinstance(m, self.layer_class) and getattr(m.base_layer, "bias", None) is not None:
                         m.base_layer.bias.requires_grad = True
 
+    # -- saving and loading (AdaLoRA resizes by its rank_pattern; the others save and load as they are) -------
+    def _adapter_state_for_save(self, config, adapter_name, state):
+        return state
+
+    def _prepare_load(self, config, adapter_name):
+        pass
+
     # -- adapters ------------------------------------------------------------------------------------------
     def tuner_layers(self):
         return [m for m in self.model.modules() if isinstance(m, self.layer_class)]

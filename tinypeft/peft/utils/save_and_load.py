@@ -56,6 +56,7 @@ def get_peft_model_state_dict(model, adapter_name="default"):
                     and not _owned(k, adapter_name, prefix) and ".modules_to_save." not in k})
     elif bias == "lora_only":
         out.update({k: v for k, v in state.items() if k.endswith(".base_layer.bias")})
+    out = model.base_model._adapter_state_for_save(config, adapter_name, out)
     return finite({k: np.ascontiguousarray(np.asarray(v.data, dtype=np.float32)) for k, v in out.items()})
 
 
@@ -101,6 +102,7 @@ def set_peft_model_state_dict(model, file_state, adapter_name="default"):
     config = model.peft_config[adapter_name]
     if config.is_prompt_learning:
         return model.load_prompt_learning_state_dict(file_state, adapter_name)
+    model.base_model._prepare_load(config, adapter_name)
     prefix, shared = model.base_model.prefix, getattr(model.base_model, "shared_state_names", ())
     params = dict(model.state_dict())
     file_to_model = {}

@@ -1,4 +1,5 @@
 """LoraConfig: PEFT's 41 fields with PEFT's defaults; the ones tinypeft implements are documented here."""
+import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
@@ -60,10 +61,11 @@ class LoraConfig(PeftConfig):
             self.exclude_modules = set(self.exclude_modules)
         if self.bias not in ("none", "all", "lora_only"):
             raise ValueError(f"LoraConfig(bias={self.bias!r}): use 'none', 'all' or 'lora_only'.")
-        if self.init_lora_weights not in (True, False, "gaussian"):
+        if self.init_lora_weights not in (True, False, "gaussian", "pissa", "olora") and not (
+                isinstance(self.init_lora_weights, str) and re.fullmatch(r"pissa_niter_\d+", self.init_lora_weights)):
             raise NotImplementedError(
                 f"LoraConfig(init_lora_weights={self.init_lora_weights!r}) is not supported by tinypeft; "
-                "use True, False or 'gaussian'."
+                "use True, False, 'gaussian', 'pissa', 'pissa_niter_[number of iters]' or 'olora'."
             )
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
             raise ValueError(f"LoraConfig(r={self.r!r}): r must be a positive integer.")

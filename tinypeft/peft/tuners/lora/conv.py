@@ -66,6 +66,9 @@ class _ConvNd(LoraLayer):
         False keeps both convs' own random init, as PEFT does (its test setting)."""
         if init_lora_weights is False:
             return
+        if isinstance(init_lora_weights, str) and init_lora_weights != "gaussian":
+            raise NotImplementedError(f"init_lora_weights={init_lora_weights!r} on a conv layer is not supported by "
+                                      "tinypeft (PiSSA and OLoRA are implemented for Linear layers).")
         A, B = self.lora_A[adapter_name], self.lora_B[adapter_name]
         if init_lora_weights == "gaussian":
             nn.init.normal_(A.weight, std=1 / self.r[adapter_name])

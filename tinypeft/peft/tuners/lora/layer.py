@@ -16,6 +16,7 @@ from ....ops.lora import dora_linear, lora_linear
 from ....ops.shape import embedding
 from ....tensor import Tensor
 from ..tuners_utils import BaseTunerLayer
+from .init import olora_init, pissa_init
 
 
 class LoraLayer(nn.Module, BaseTunerLayer):
@@ -148,7 +149,12 @@ class Linear(LoraLayer):
         self.lora_B[adapter_name] = nn.Linear(r, self.out_features, bias=lora_bias)
 
     def _init_adapter(self, adapter_name, init_lora_weights):
-        """PEFT's init: B = 0 so the adapter starts as a no-op (A Kaiming-uniform, or N(0, 1/r) for "gaussian")."""
+        """PEFT's init: B = 0 so the adapter starts as a no-op (A Kaiming-uniform, or N(0, 1/r) for "gaussian");
+        "pissa..." / "olora" take A and B from the base weight instead (init.py)."""
+        if isinstance(init_lora_weights, str) and init_lora_weights.startswith("pissa"):
+            return pissa_init(self, adapter_name, init_lora_weights)
+        if init_lora_weights == "olora":
+            return olora_init(self, adapter_name)
         A, B = self.lora_A[adapter_name], self.lora_B[adapter_name]
         if init_lora_weights is False:
             nn.init.kaiming_uniform_(A.weight, a=math.sqrt(5))
@@ -188,7 +194,8 @@ class Linear(LoraLayer):
 
 class Embedding(LoraLayer):
     """LoRA around nn.Embedding: lora_embedding_A [r, num_embeddings], lora_embedding_B [dim, r];
-    y = W[ids] + s * A^T[ids] B^T."""
+    y = W[ids] + s * A^T[ids] B^T.  DoRA (as PEFT): y <- g * (y + s * A^T[ids] B^T) with g = m / ||W^T + s B A||
+    per embedding dimension (the norm over the vocabulary, a constant in backward), m = lora_magnitude_vector [dim]."""
 
     def __init__(self, base_layer):
         super().__init__(base_layer)
@@ -196,13 +203,14 @@ class Embedding(LoraLayer):
         self.in_features, self.out_features = base_layer.num_embeddings, base_layer.embedding_dim
 
     def _create_adapter(self, adapter_name, r, use_dora, lora_bias):
-        if use_dora:
-            raise NotImplementedError("DoRA on an Embedding layer is not supported by tinypeft.")
         self.lora_embedding_A[adapter_name] = nn.Parameter(np.zeros((r, self.in_features), np.float32))
         self.lora_embedding_B[adapter_name] = nn.Parameter(np.zeros((self.out_features, r), np.float32))
 
     def _init_adapter(self, adapter_name, init_lora_weights):
         """PEFT's embedding init is the other way round: A = 0, B ~ N(0, 1)."""
+        if isinstance(init_lora_weights, str) and init_lora_weights not in ("gaussian",):
+            raise NotImplementedError(f"init_lora_weights={init_lora_weights!r} on an Embedding layer is not "
+                                      "supported by tinypeft (PiSSA and OLoRA are implemented for Linear layers).")
         rng = generator()
         A, B = self.lora_embedding_A[adapter_name], self.lora_embedding_B[adapter_name]
         B.data[...] = rng.standard_normal(B.shape)
@@ -216,5 +224,10 @@ class Embedding(LoraLayer):
         for adapter in self._adapters_to_run():
             A, B = self.lora_embedding_A[adapter], self.lora_embedding_B[adapter]
             after_A = embedding(x, A.T, padding_idx=self.base_layer.padding_idx)  # rows of A^T: [..., r]
-            out = out + (after_A @ B.T) * self.scaling[adapter]  # [..., r] -> [..., dim]
+            lora = (after_A @ B.T) * self.scaling[adapter]  # [..., r] -> [..., dim]
+            if self.use_dora[adapter]:
+                g = self.lora_magnitude_vector[adapter].weight / Tensor(self._weight_norm(adapter))  # [dim]
+                out = g * out + g * lora  # PEFT rescales everything before it, earlier adapters included
+            else:
+                out = out + lora
         return out
