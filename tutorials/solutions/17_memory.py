@@ -13,7 +13,7 @@ from tinypeft.course.checks_17 import check_checkpointed_activation_bytes, check
 def checkpointed_activation_bytes(config, B, T, checkpointed):
     d, H, L, V = config.n_embd, config.n_head, config.n_layer, config.vocab_size
     per_block = [d if i in checkpointed else 20 * d + H * T + 2 for i in range(L)]  # a checkpointed block: its input
-    return B * T * (sum(per_block) + 2 * d + V + 2) * 4 + 17 * B * T
+    return B * T * (sum(per_block) + 2 * d + V + 3) * 4 + 9 * B * T
 
 
 # ---- Exercise 2 ----
@@ -33,7 +33,7 @@ EXERCISES = {
 def _checkpointed_blocks_keep_nothing(config, B, T, checkpointed):  # forgets the input a checkpointed block keeps
     d, H, L, V = config.n_embd, config.n_head, config.n_layer, config.vocab_size
     per_block = [0 if i in checkpointed else 20 * d + H * T + 2 for i in range(L)]
-    return B * T * (sum(per_block) + 2 * d + V + 2) * 4 + 17 * B * T
+    return B * T * (sum(per_block) + 2 * d + V + 3) * 4 + 9 * B * T
 
 
 def _state_for_every_parameter(model):  # gradients and Adam moments for the frozen weights too
