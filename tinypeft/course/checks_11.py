@@ -6,7 +6,7 @@ import importlib.util
 
 import numpy as np
 
-from .checking import _central_difference, _close, _exercise
+from .checking import _array, _central_difference, _close, _exercise
 
 
 def _cupy_or_none():
@@ -37,7 +37,7 @@ def check_logsumexp(logsumexp):
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
             got = logsumexp(x.copy(), axis=axis)
         assert got is not None, "logsumexp returned None; return the array"
-        got = np.asarray(got)
+        got = _array(got, f"logsumexp(axis={axis})")
         assert np.isfinite(got).all(), f"x of shape {x.shape} up to {x.max():g}: got {got} (subtract the max before exp)"
         _close(got, want, f"logsumexp(x of shape {x.shape}, axis={axis})", rtol=1e-10, atol=1e-10)
     cupy = _cupy_or_none()

@@ -12,11 +12,11 @@ def _storage(a):
     return a
 
 
-def _saved_bytes(loss, model):
+def _saved_bytes(loss, parameters=()):
     """What the tutorial's saved_bytes measures: the graph's saved arrays, once each, parameters left out."""
     from tinypeft.autograd import _topological_order
 
-    params = {id(_storage(p.data)) for p in model.parameters()}
+    params = {id(_storage(p.data)) for p in parameters}
     seen = {}
     for t in _topological_order(loss):
         if t.grad_fn is not None:
@@ -24,6 +24,14 @@ def _saved_bytes(loss, model):
                 if id(_storage(a)) not in params:
                     seen[id(_storage(a))] = _storage(a).nbytes
     return sum(seen.values())
+
+
+def _loss_bytes(B, T, V):
+    import tinypeft as tp
+    import tinypeft.functional as F
+
+    logits = tp.tensor(np.zeros((B * T, V), np.float32), requires_grad=True)
+    return _saved_bytes(F.cross_entropy(logits, np.zeros(B * T, np.int64)))
 
 
 def _arrays_in(saved):
@@ -53,8 +61,8 @@ def check_checkpointed_activation_bytes(checkpointed_activation_bytes):
             for i, block in enumerate(model.transformer.h):
                 block.gradient_checkpointing = i in ckpt
         ids = rng.integers(0, V, (B, T))
-        want = _saved_bytes(model(input_ids=ids, labels=ids).loss, model)
-        got = checkpointed_activation_bytes(config, B, T, set(ckpt))
+        want = _saved_bytes(model(input_ids=ids, labels=ids).loss, model.parameters())
+        got = checkpointed_activation_bytes(config, B, T, set(ckpt), _loss_bytes(B, T, V))
         assert got is not None, "checkpointed_activation_bytes returned None; return a number of bytes"
         assert int(got) == want, f"d={d}, L={L}, H={H}, V={V}, B={B}, T={T}, checkpointed {sorted(ckpt)}: {int(got):,} bytes, the graph keeps {want:,}"
 

@@ -139,7 +139,7 @@ def by_number(number):
     for t in COURSE:
         if t.number == key:
             return t
-    raise KeyError(f"no tutorial {number!r} in the course; `tinypeft course list` shows them: "
+    raise ValueError(f"no tutorial {number!r} in the course; `tinypeft course list` shows them: "
                    f"{', '.join(t.number for t in COURSE)}")
 
 

@@ -10,10 +10,10 @@ from tinypeft.course.checks_17 import check_checkpointed_activation_bytes, check
 
 
 # ---- Exercise 1 ----
-def checkpointed_activation_bytes(config, B, T, checkpointed):
-    d, H, L, V = config.n_embd, config.n_head, config.n_layer, config.vocab_size
+def checkpointed_activation_bytes(config, B, T, checkpointed, loss_share):
+    d, H, L = config.n_embd, config.n_head, config.n_layer
     per_block = [d if i in checkpointed else 20 * d + H * T + 2 for i in range(L)]  # a checkpointed block: its input
-    return B * T * (sum(per_block) + 2 * d + V + 3) * 4 + 9 * B * T
+    return B * T * (sum(per_block) + 2 * d + 1) * 4 + loss_share  # + the final layer norm and the output layer's input
 
 
 # ---- Exercise 2 ----
@@ -30,10 +30,10 @@ EXERCISES = {
 
 
 # ---- mistakes the checks must catch ----
-def _checkpointed_blocks_keep_nothing(config, B, T, checkpointed):  # forgets the input a checkpointed block keeps
-    d, H, L, V = config.n_embd, config.n_head, config.n_layer, config.vocab_size
+def _checkpointed_blocks_keep_nothing(config, B, T, checkpointed, loss_share):  # forgets the input a checkpointed block keeps
+    d, H, L = config.n_embd, config.n_head, config.n_layer
     per_block = [0 if i in checkpointed else 20 * d + H * T + 2 for i in range(L)]
-    return B * T * (sum(per_block) + 2 * d + V + 3) * 4 + 9 * B * T
+    return B * T * (sum(per_block) + 2 * d + 1) * 4 + loss_share
 
 
 def _state_for_every_parameter(model):  # gradients and Adam moments for the frozen weights too
