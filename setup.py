@@ -1,13 +1,20 @@
-"""Builds the optional C matmul (csrc/) with cffi; the project metadata lives in pyproject.toml.
+"""Builds the optional C matmul (csrc/) with cffi and copies the course's files into the package; the project
+metadata lives in pyproject.toml.
 
 The extension is optional: without a working C compiler the install still succeeds, prints one
 warning, and tinypeft runs on NumPy alone (tinypeft.backend.cmatmul.available() is False).
 """
+import glob
 import os
+import runpy
+import shutil
 import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 WARNING = """
 *******************************************************************************
@@ -66,6 +73,26 @@ class optional_build_ext(build_ext):
             sys.stderr.write(WARNING.format(reason=reason))
 
 
+class build_py_with_course(build_py):
+    """build_py that also copies the course's files (the tutorials, their figures and solutions, the tiny
+    fixture models they load: tinypeft/course/files.py's COURSE_DATA) to tinypeft/course/data/ in the build,
+    so `tinypeft course export` and the tutorials work from an installed wheel. An editable install reads
+    them from the checkout instead."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        patterns = runpy.run_path(os.path.join(HERE, "tinypeft", "course", "files.py"))["COURSE_DATA"]
+        data = os.path.join(self.build_lib, "tinypeft", "course", "data")
+        for pattern in patterns:
+            for src in sorted(glob.glob(os.path.join(HERE, pattern))):
+                if os.path.isfile(src) and "__pycache__" not in src:
+                    dst = os.path.join(data, os.path.relpath(src, HERE))
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    shutil.copyfile(src, dst)
+
+
 try:
     import cffi  # noqa: F401  (a build requirement in pyproject.toml; absent only without build isolation)
 
@@ -74,4 +101,4 @@ except ImportError:
     sys.stderr.write(WARNING.format(reason="cffi is not installed in the build environment"))
     options = {}
 
-setup(cmdclass={"build_ext": optional_build_ext}, **options)
+setup(cmdclass={"build_ext": optional_build_ext, "build_py": build_py_with_course}, **options)

@@ -8,6 +8,7 @@ The sets (written to a temporary folder; seeded, so every run sees the same rows
   topics60     60 training sentences of the demo's topics.jsonl (15 per topic), its 100 test sentences
   reviews3     60 product reviews, 3 classes (positive, negative, neutral), 30 held out
   sentiment2   40 one-line film opinions, 2 classes, 40 held out
+  reviews3-unseen  as reviews3, but the 30 held-out reviews use sentence forms no training review has
 Each configuration "epochs learning_rate warmup_ratio" runs `tinypeft train MODEL --data train.jsonl
 --eval-data test.jsonl ...` (LoRA r=8, alpha 16, batch 8, seed 0) and reports the last epoch's held-out
 accuracy and macro-F1, the final training loss, and the wall time with the 1-minute load average.
@@ -67,6 +68,20 @@ def templated(templates, fill, key, n_train, n_test, seed):
     return train, test
 
 
+def unseen_templates(templates, fill, key, n_train, n_test, seed):
+    """As templated, but the held-out rows use sentence forms the training rows never had (the last two of
+    each class): the model must carry the sentiment words over, not recognise a sentence shape."""
+    rng = random.Random(seed)
+    train, test = [], []
+    for label, forms in templates.items():
+        for split, group, n in ((train, forms[:-2], n_train), (test, forms[-2:], n_test)):
+            pairs = [(t, x) for t in group for x in fill]
+            rng.shuffle(pairs)
+            split += [{"text": t.format(**{key: x}), "label": label} for t, x in pairs[:n]]
+    rng.shuffle(train)
+    return train, test
+
+
 def topics60():
     rows = [json.loads(line) for line in (ROOT / "tinypeft" / "demo" / "topics.jsonl").read_text().splitlines()]
     train, seen = [], {}
@@ -80,7 +95,8 @@ def topics60():
 
 SETS = {"topics60": topics60,
         "reviews3": lambda: templated(REVIEW, PRODUCTS, "p", 20, 10, seed=1),
-        "sentiment2": lambda: templated(SENTIMENT, FILMS, "f", 20, 20, seed=2)}
+        "sentiment2": lambda: templated(SENTIMENT, FILMS, "f", 20, 20, seed=2),
+        "reviews3-unseen": lambda: unseen_templates(REVIEW, PRODUCTS, "p", 20, 10, seed=3)}
 
 
 def write(path, rows):
@@ -120,20 +136,22 @@ def main():
     parser.add_argument("--sets", nargs="+", default=list(SETS))
     parser.add_argument("--configs", nargs="+", default=["defaults", "3 1e-3 0", "10 1e-3 0", "10 3e-3 0.1",
                                                          "10 5e-3 0.1", "20 3e-3 0.1"],
-                        help='"epochs lr warmup" each, or "defaults" for the CLI\'s own')
+                        help='"epochs lr warmup [seed]" each, or "defaults [seed]" for the CLI\'s own')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print("| set | epochs | lr | warmup | accuracy | macro-F1 | final loss | seconds | load |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| set | epochs | lr | warmup | seed | accuracy | macro-F1 | final loss | seconds | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for name in args.sets:
             train_rows, test_rows = SETS[name]()
             train, test = write(tmp / f"{name}-train.jsonl", train_rows), write(tmp / f"{name}-test.jsonl", test_rows)
             for config in args.configs:
-                epochs, lr, warmup = (None, None, None) if config == "defaults" else config.split()
-                r = run(args.model, train, test, tmp / "out", epochs, lr, warmup)
-                shown = ("defaults", "", "") if config == "defaults" else (epochs, lr, warmup)
-                print(f"| {name} ({len(train_rows)}/{len(test_rows)}) | {shown[0]} | {shown[1]} | {shown[2]} | "
+                fields = config.split()
+                epochs, lr, warmup = (None, None, None) if fields[0] == "defaults" else fields[:3]
+                seed = fields[-1] if len(fields) in (2, 4) else "0"
+                r = run(args.model, train, test, tmp / "out", epochs, lr, warmup, extra=["--seed", seed])
+                shown = ("defaults", "", "") if fields[0] == "defaults" else (epochs, lr, warmup)
+                print(f"| {name} ({len(train_rows)}/{len(test_rows)}) | {shown[0]} | {shown[1]} | {shown[2]} | {seed} | "
                       f"{r['accuracy']:.3f} | {r['f1']:.3f} | {r['final_loss']:.3f}{' (warned)' if r['warned'] else ''}"
                       f" | {r['seconds']:.0f} | {r['load']:.1f} |", flush=True)
 

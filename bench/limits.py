@@ -4,8 +4,8 @@
     python bench/limits.py --threads 1
 
   peak       GFLOP/s of one core: a tight loop of independent vector FMAs (csrc/peak.c) on the widest
-             instruction set the C kernels use, the best of several runs (a busy machine only lowers it)
-  bandwidth  GB/s of a STREAM-like copy (a = b) and triad (a = b + s c) over 128 MiB arrays, best of runs,
+             instruction set the C kernels use, the best of many short runs (a busy machine only lowers it)
+  bandwidth  GB/s of a STREAM-like copy (a = b) and triad (a = b + s c) over 64 MiB arrays, best of runs,
              on 1 thread and on --threads
   floors     compute-bound work (a forward, a training step): FLOPs / (peak x threads);
              decoding: the weight bytes each token reads / the best triad bandwidth measured
@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from tinypeft.backend import cmatmul  # noqa: E402
 
 
-def peak_gflops(seconds=0.3, runs=5):
-    """Best GFLOP/s of one core's FMA loop over `runs` runs of about `seconds` each."""
+def peak_gflops(seconds=0.002, runs=300):
+    """Best GFLOP/s of one core's FMA loop over `runs` runs of about `seconds` each. Short runs: on a shared
+    machine one of them is likely to run without being preempted, and the best is the core's rate."""
     lib = cmatmul.lib
     iters = 100_000
     t = time.perf_counter()
@@ -43,8 +44,9 @@ def peak_gflops(seconds=0.3, runs=5):
     return best
 
 
-def bandwidth_gbs(threads, n=1 << 25, runs=5):
-    """Best GB/s of copy and triad over float32 arrays of n elements (3 x 128 MiB: far past any cache)."""
+def bandwidth_gbs(threads, n=1 << 24, runs=30):
+    """Best GB/s of copy and triad over float32 arrays of n elements (3 x 64 MiB, twice the L3 of this machine), the best
+    of many short runs for the same reason as peak_gflops."""
     ffi, lib = cmatmul.ffi, cmatmul.lib
     a, b, c = np.empty(n, np.float32), np.ones(n, np.float32), np.full(n, 2.0, np.float32)
     pa, pb, pc = (ffi.cast("float *", x.ctypes.data) for x in (a, b, c))

@@ -210,7 +210,7 @@ def main():
         if {"forward", "generate"} & set(todo):
             if args.no_torch:
                 raise SystemExit("the GPT-2 workloads need torch to make the weights; use --only minilm with --no-torch")
-            spawn(["-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; models.save_gpt2({folder!r})"], env)
+            spawn(["-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import models; models.save_gpt2({folder!r}); print('{{}}')"], env)
         for r in range(args.rounds):
             for w in todo:
                 for f in (frameworks if r % 2 == 0 else frameworks[::-1]):

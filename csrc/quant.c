@@ -1,11 +1,12 @@
 /* quant.c: dequantize, and matmuls that dequantize a panel at a time inside the blocked GEMM.
  *
  *   forward   y  = x W^T:  W's rows are cut into panels of PANEL rows; each panel is dequantized into
- *                          a thread's own buffer [PANEL, k] and multiplied by tp_matmul_f32, writing
- *                          y[:, panel]. Threads take whole panels.
+ *                          a buffer [PANEL, k] and multiplied by tp_matmul_f32, writing y[:, panel].
+ *                          The panels are chunks of parallel.h's lasting thread pool.
  *   backward  dx = g W:    W's columns are cut into slabs of PANEL columns; a slab [n, PANEL] is
- *                          dequantized and dx[:, slab] = g @ slab. Threads take whole slabs.
- *   decoding  y  = W x:    one row of x; each weight is dequantized as it is read, rows split among threads.
+ *                          dequantized and dx[:, slab] = g @ slab; the slabs are the pool's chunks.
+ *   decoding  y  = W x:    one row of x; each weight is dequantized as it is read; chunks of rows are
+ *                          shared by parallel.h's lasting thread pool.
  * No call ever holds a float32 copy of the whole weight: at most one panel per thread.
  *
  * Bit-exactness with NumPy: each dequantized value is one float multiply (code * scale), and the
@@ -16,13 +17,10 @@
 #include "quant.h"
 #include "gguf_quant.h"
 #include "matmul.h"
+#include "parallel.h"
 
 #include <stdlib.h>
 
-#if !defined(_WIN32)
-#define TP_Q_PTHREADS 1
-#include <pthread.h>
-#endif
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -58,6 +56,43 @@ static void make_pairs(const float *code, pair_table *t)
     }
 }
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define TP_Q_X86 1
+#include <immintrin.h>
+
+/* 16 values from 8 bytes with AVX2: each nibble looks its code up in two 8-entry register tables
+ * (permutevar8x32 takes the low 3 bits; a blend picks the upper table for indices 8-15), then the
+ * high/low values are interleaved back into memory order and multiplied by the block's scale: the
+ * same one multiply per value as the scalar loop, so the same bits. n16: how many groups of 16. */
+__attribute__((target("avx2"))) static void deq_4bit_avx2(const uint8_t *bytes, size_t n16, const float *code,
+                                                         float s, float *out)
+{
+    __m256 lo8 = _mm256_loadu_ps(code), hi8 = _mm256_loadu_ps(code + 8), scale = _mm256_set1_ps(s);
+    __m256i fifteen = _mm256_set1_epi32(15), seven = _mm256_set1_epi32(7);
+    for (size_t g = 0; g < n16; g++, bytes += 8, out += 16) {
+        __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)bytes));
+        __m256i qh = _mm256_srli_epi32(b, 4), ql = _mm256_and_si256(b, fifteen);
+        __m256 vh = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo8, qh), _mm256_permutevar8x32_ps(hi8, qh),
+                                     _mm256_castsi256_ps(_mm256_cmpgt_epi32(qh, seven)));
+        __m256 vl = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo8, ql), _mm256_permutevar8x32_ps(hi8, ql),
+                                     _mm256_castsi256_ps(_mm256_cmpgt_epi32(ql, seven)));
+        __m256 a = _mm256_unpacklo_ps(vh, vl), c = _mm256_unpackhi_ps(vh, vl); /* h0 l0 h1 l1 | h4 l4 h5 l5 */
+        _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_permute2f128_ps(a, c, 0x20), scale));
+        _mm256_storeu_ps(out + 8, _mm256_mul_ps(_mm256_permute2f128_ps(a, c, 0x31), scale));
+    }
+}
+
+static int have_avx2(void)
+{
+    static int yes = -1; /* asked once; two threads asking at once get the same answer */
+    if (yes < 0) {
+        __builtin_cpu_init();
+        yes = __builtin_cpu_supports("avx2");
+    }
+    return yes;
+}
+#endif
+
 /* One row's columns [c0, c1) of W into out (pairs: W's code table as make_pairs lays it out). */
 static void deq_row(const tp_qweight *w, const pair_table *pairs, size_t r, size_t c0, size_t c1, float *out)
 {
@@ -82,6 +117,14 @@ static void deq_row(const tp_qweight *w, const pair_table *pairs, size_t r, size
             *out++ = pairs->v[w->data[i >> 1]][1] * s;
             i++;
         }
+#if defined(TP_Q_X86)
+        if (have_avx2() && block_end - i >= 16) { /* i is even here: whole bytes, 16 values a step */
+            size_t n16 = (block_end - i) / 16;
+            deq_4bit_avx2(w->data + (i >> 1), n16, w->code, s, out);
+            i += 16 * n16;
+            out += 16 * n16;
+        }
+#endif
         for (; i + 1 < block_end; i += 2, out += 2) { /* whole bytes: two values each */
             const float *p = pairs->v[w->data[i >> 1]];
             out[0] = p[0] * s;
@@ -101,127 +144,95 @@ void tp_dequantize(const tp_qweight *w, size_t r0, size_t r1, size_t c0, size_t 
     for (size_t r = r0; r < r1; r++) deq_row(w, &pairs, r, c0, c1, out + (r - r0) * ldo);
 }
 
-/* -- threads: a job is a range of panels ----------------------------------------------------------- */
+/* -- threads: a chunk of the lasting pool's work is one panel ------------------------------------------ */
 typedef struct {
     const tp_qweight *w;
-    size_t m, p0, p1;        /* panels [p0, p1) */
+    size_t m;
     size_t panel;            /* rows (forward) or columns (backward) per panel */
     const float *in;
     size_t ldin;
     float *out;
     size_t ldout;
     int transposed;          /* 0: y = x W^T (row panels), 1: dx = g W (column slabs) */
-    int status;
+    int status;              /* any failure; which one does not matter */
 } qjob;
 
-static void *run_qjob(void *arg)
+static void run_panel(void *arg, size_t p)
 {
     qjob *j = arg;
     const tp_qweight *w = j->w;
-    size_t n = w->n, k = w->k;
-    size_t panel = j->panel;
-    float *buf = malloc(sizeof(float) * panel * (j->transposed ? n : k));
+    size_t n = w->n, k = w->k, s0 = p * j->panel;
+    float *buf = malloc(sizeof(float) * j->panel * (j->transposed ? n : k));
     if (!buf) {
         j->status = -1;
-        return NULL;
+        return;
     }
-    for (size_t p = j->p0; p < j->p1; p++) {
-        size_t s0 = p * panel;
-        if (!j->transposed) {
-            size_t s1 = s0 + panel < n ? s0 + panel : n, rows = s1 - s0;
-            tp_dequantize(w, s0, s1, 0, k, buf, k); /* buf [rows, k] */
-            /* y[:, s0:s1] = x [m, k] @ buf^T [k, rows] */
-            if (tp_matmul_f32(j->m, rows, k, j->in, (ptrdiff_t)j->ldin, 1, buf, 1, (ptrdiff_t)k,
-                              j->out + s0, (ptrdiff_t)j->ldout, 1))
-                j->status = -1;
-        } else {
-            size_t s1 = s0 + panel < k ? s0 + panel : k, cols = s1 - s0;
-            tp_dequantize(w, 0, n, s0, s1, buf, cols); /* buf [n, cols] */
-            /* dx[:, s0:s1] = g [m, n] @ buf [n, cols] */
-            if (tp_matmul_f32(j->m, cols, n, j->in, (ptrdiff_t)j->ldin, 1, buf, (ptrdiff_t)cols, 1,
-                              j->out + s0, (ptrdiff_t)j->ldout, 1))
-                j->status = -1;
-        }
+    if (!j->transposed) {
+        size_t s1 = s0 + j->panel < n ? s0 + j->panel : n, rows = s1 - s0;
+        tp_dequantize(w, s0, s1, 0, k, buf, k); /* buf [rows, k] */
+        /* y[:, s0:s1] = x [m, k] @ buf^T [k, rows] */
+        if (tp_matmul_f32(j->m, rows, k, j->in, (ptrdiff_t)j->ldin, 1, buf, 1, (ptrdiff_t)k, j->out + s0,
+                          (ptrdiff_t)j->ldout, 1))
+            j->status = -1;
+    } else {
+        size_t s1 = s0 + j->panel < k ? s0 + j->panel : k, cols = s1 - s0;
+        tp_dequantize(w, 0, n, s0, s1, buf, cols); /* buf [n, cols] */
+        /* dx[:, s0:s1] = g [m, n] @ buf [n, cols] */
+        if (tp_matmul_f32(j->m, cols, n, j->in, (ptrdiff_t)j->ldin, 1, buf, (ptrdiff_t)cols, 1, j->out + s0,
+                          (ptrdiff_t)j->ldout, 1))
+            j->status = -1;
     }
     free(buf);
-    return NULL;
 }
 
-/* Cut `dim` (rows or columns of W) into panels of at most PANEL, as many as a multiple of the thread
- * count so that every thread gets the same work, each a multiple of 8 wide (the GEMM's tile). */
-static int fan_out(qjob *whole, size_t dim, int nthreads)
+/* Cut `dim` (rows or columns of W) into panels of at most PANEL, a multiple of the thread count when
+ * there are several (so that the pool can balance them), each a multiple of 8 wide (the GEMM's tile). */
+static int fan_out(qjob *job, size_t dim, int nthreads)
 {
     if (nthreads < 1) nthreads = 1;
-    if (nthreads > 64) nthreads = 64;
     size_t rounds = (dim + (size_t)PANEL * nthreads - 1) / ((size_t)PANEL * nthreads);
     size_t panel = (dim + rounds * nthreads - 1) / (rounds * nthreads);
     panel = (panel + 7) / 8 * 8;
-    size_t npanels = (dim + panel - 1) / panel;
-    whole->panel = panel;
-    if ((size_t)nthreads > npanels) nthreads = (int)npanels;
-    qjob jobs[64];
-    size_t step = (npanels + nthreads - 1) / nthreads;
-    int njobs = 0;
-    for (size_t p = 0; p < npanels; p += step) {
-        jobs[njobs] = *whole;
-        jobs[njobs].p0 = p;
-        jobs[njobs].p1 = p + step < npanels ? p + step : npanels;
-        jobs[njobs].status = 0;
-        njobs++;
-    }
-#if defined(TP_Q_PTHREADS)
-    pthread_t tids[64];
-    char started[64] = {0};
-    for (int t = 1; t < njobs; t++) started[t] = pthread_create(&tids[t], NULL, run_qjob, &jobs[t]) == 0;
-    run_qjob(&jobs[0]);
-    for (int t = 1; t < njobs; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_qjob(&jobs[t]);
-    }
-#else
-    for (int t = 0; t < njobs; t++) run_qjob(&jobs[t]);
-#endif
-    int status = 0;
-    for (int t = 0; t < njobs; t++)
-        if (jobs[t].status) status = jobs[t].status;
-    return status;
+    job->panel = panel;
+    job->status = 0;
+    tp_parallel(run_panel, job, (dim + panel - 1) / panel, nthreads);
+    return job->status;
 }
 
 int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float *y, size_t ldy, int nthreads)
 {
-    qjob whole = {w, m, 0, 0, 0, x, ldx, y, ldy, 0, 0};
-    return fan_out(&whole, w->n, nthreads);
+    qjob job = {w, m, 0, x, ldx, y, ldy, 0, 0};
+    return fan_out(&job, w->n, nthreads);
 }
 
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads)
 {
-    qjob whole = {w, m, 0, 0, 0, g, ldg, dx, lddx, 1, 0};
-    return fan_out(&whole, w->k, nthreads);
+    qjob job = {w, m, 0, g, ldg, dx, lddx, 1, 0};
+    return fan_out(&job, w->k, nthreads);
 }
 
-/* -- one-row GEMV ---------------------------------------------------------------------------------- */
+/* -- one-row GEMV: chunks of rows shared by the lasting thread pool (parallel.h) ------------------------ */
 typedef struct {
     const tp_qweight *w;
     const float *x;
     float *y;
-    size_t r0, r1;
+    size_t rows; /* per chunk */
 } gemv_job;
 
-static void *run_gemv(void *arg)
+static void gemv_chunk(void *arg, size_t chunk)
 {
-    gemv_job *j = arg;
+    const gemv_job *j = arg;
     const tp_qweight *w = j->w;
+    size_t r0 = chunk * j->rows, r1 = r0 + j->rows < w->n ? r0 + j->rows : w->n;
+    if (tp_gguf_supported(w->kind)) { /* a block decoded, then multiplied, as it is read */
+        size_t stride = tp_gguf_row_bytes(w->kind, w->k);
+        for (size_t r = r0; r < r1; r++) j->y[r] = tp_gguf_dot_row(w->kind, w->data + r * stride, j->x, w->k);
+        return;
+    }
     float row[256];
     pair_table pairs;
     if (w->kind == TP_Q4) make_pairs(w->code, &pairs);
-    if (tp_gguf_supported(w->kind)) { /* a block decoded, then multiplied, as it is read */
-        size_t stride = tp_gguf_row_bytes(w->kind, w->k);
-        for (size_t r = j->r0; r < j->r1; r++) j->y[r] = tp_gguf_dot_row(w->kind, w->data + r * stride, j->x, w->k);
-        return NULL;
-    }
-    for (size_t r = j->r0; r < j->r1; r++) {
+    for (size_t r = r0; r < r1; r++) {
         float acc[8] = {0}; /* 8 running sums: the compiler keeps them in one vector */
         for (size_t c0 = 0; c0 < w->k; c0 += 256) {
             size_t c1 = c0 + 256 < w->k ? c0 + 256 : w->k, c = c0;
@@ -234,32 +245,13 @@ static void *run_gemv(void *arg)
         for (int t = 0; t < 8; t++) sum += acc[t];
         j->y[r] = sum;
     }
-    return NULL;
 }
 
+/* Each row's sum is made by one thread, whichever: the result does not depend on the thread count. */
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads)
 {
-    if (nthreads < 1) nthreads = 1;
-    if (nthreads > 64) nthreads = 64;
-    if ((size_t)nthreads > w->n) nthreads = (int)(w->n ? w->n : 1);
-    gemv_job jobs[64];
-    size_t step = (w->n + nthreads - 1) / nthreads;
-    int njobs = 0;
-    for (size_t r = 0; r < w->n; r += step, njobs++) {
-        jobs[njobs] = (gemv_job){w, x, y, r, r + step < w->n ? r + step : w->n};
-    }
-#if defined(TP_Q_PTHREADS)
-    pthread_t tids[64];
-    char started[64] = {0};
-    for (int t = 1; t < njobs; t++) started[t] = pthread_create(&tids[t], NULL, run_gemv, &jobs[t]) == 0;
-    if (njobs) run_gemv(&jobs[0]);
-    for (int t = 1; t < njobs; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_gemv(&jobs[t]);
-    }
-#else
-    for (int t = 0; t < njobs; t++) run_gemv(&jobs[t]);
-#endif
+    if (w->n == 0) return;
+    size_t rows = (32 * 1024 + w->k - 1) / w->k; /* about 32K weights a chunk */
+    gemv_job job = {w, x, y, rows};
+    tp_parallel(gemv_chunk, &job, (w->n + rows - 1) / rows, nthreads);
 }

@@ -14,6 +14,7 @@ typedef struct {
     float (*row_shift)(const float *x, size_t n);
     float (*row_sumexp)(const float *x, float shift, float *y, size_t n);
     void (*scaled_exp_row)(const float *x, float lse, float coef, float *dz, size_t n);
+    void (*silu_span)(const float *x, float *s, float *y, size_t n);
 } rowops_kernel_t;
 
 #define TP_ISA generic
@@ -154,4 +155,27 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
     j.op = CE_BACKWARD, j.rows = rows, j.cols = cols, j.x = x, j.target = target, j.ignore = ignore_index;
     j.lse = lse, j.coef = coef, j.tcoef = tcoef, j.y = dz;
     run_rows(&j, nthreads);
+}
+
+/* SiLU is elementwise: the flat array is cut into spans of SPAN elements, shared among the threads. */
+#define SPAN 16384
+typedef struct {
+    const rowops_kernel_t *k;
+    const float *x;
+    float *s, *y;
+    size_t n;
+} silu_job;
+
+static void silu_chunk(void *p, size_t c)
+{
+    silu_job *j = p;
+    size_t i0 = c * SPAN, len = j->n - i0 < SPAN ? j->n - i0 : SPAN;
+    j->k->silu_span(j->x + i0, j->s + i0, j->y + i0, len);
+}
+
+void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads)
+{
+    silu_job j = {rk(), x, s, y, n};
+    if (nthreads < 1 || n < (size_t)MIN_PER_THREAD * nthreads) nthreads = (int)(n / MIN_PER_THREAD);
+    tp_parallel(silu_chunk, &j, (n + SPAN - 1) / SPAN, nthreads < 1 ? 1 : nthreads);
 }

@@ -10,6 +10,7 @@
  *   rms_norm:       xhat = x / sqrt(mean(x^2) + eps),    y = xhat * w       (w may be NULL);    rstd[row]
  *   cross_entropy:  lse[row] = logsumexp(x[row]); loss[row] = lse - x[row, t] (0 where t == ignore)
  *   cross_entropy_backward:  dz = exp(x - lse) * coef[row], then dz[row, t] -= tcoef[row] (t != ignore)
+ *   silu (elementwise over n values, any shape):  s = sigmoid(x), y = x * s
  */
 #ifndef TINYPEFT_ROWOPS_H
 #define TINYPEFT_ROWOPS_H
@@ -27,5 +28,6 @@ void tp_cross_entropy_f32(const float *x, const int64_t *target, int64_t ignore_
 void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_t ignore_index, const float *lse,
                                    const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
                                    int nthreads);
+void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
 
 #endif

@@ -186,8 +186,32 @@ static TP_TARGET void RSFX(scaled_exp_row)(const float *x, float lse, float coef
     }
 }
 
+/* s = sigmoid(x), y = x s over n elements. As ops/elementwise.py's _sigmoid, exp only of -|x| (never
+ * overflows): e = exp(-|x|), s = 1 / (1 + e) for x >= 0 and e / (1 + e) below. */
+static TP_TARGET void RSFX(silu_span)(const float *x, float *s, float *y, size_t n)
+{
+    size_t nv = n / RVL * RVL, i;
+    const RI absmask = (RI){0} + 0x7fffffff;
+    for (i = 0; i < nv; i += RVL) {
+        RV xv = RSFX(rload)(x + i);
+        RV e = RSFX(vexp)(-(RV)((RI)xv & absmask));
+        RV pos = 1.0f / (1.0f + e), neg = e / (1.0f + e);
+        RI ge = xv >= 0;
+        RV sv = (RV)(((RI)pos & ge) | ((RI)neg & ~ge));
+        RSFX(rstore)(s + i, sv);
+        RSFX(rstore)(y + i, xv * sv);
+    }
+    for (; i < n; i++) {
+        RV e = RSFX(vexp)((RV){0} - fabsf(x[i]));
+        float e0;
+        memcpy(&e0, &e, sizeof e0);
+        s[i] = x[i] >= 0 ? 1.0f / (1.0f + e0) : e0 / (1.0f + e0);
+        y[i] = x[i] * s[i];
+    }
+}
+
 static const rowops_kernel_t RSFX(rowops_kernel) = {
-    RSFX(softmax_row), RSFX(norm_row), RSFX(row_shift), RSFX(row_sumexp), RSFX(scaled_exp_row),
+    RSFX(softmax_row), RSFX(norm_row), RSFX(row_shift), RSFX(row_sumexp), RSFX(scaled_exp_row), RSFX(silu_span),
 };
 
 #undef RVL

@@ -19,7 +19,7 @@ def cls_rows(n, offset=0):
     return [{"text": f"{names[i % 3]} words {i + offset}", "label": names[i % 3]} for i in range(n)]
 
 
-def test_evaluate_classification_agrees_with_predict_and_writes_json(capsys, tmp_path):
+def test_evaluate_classification_agrees_with_predict_and_writes_json(capsys, caplog, tmp_path):
     base = FIXTURES / "models" / "bert-base"
     train = write_jsonl(tmp_path / "train.jsonl", cls_rows(12))
     held_out = write_jsonl(tmp_path / "test.jsonl", cls_rows(9, offset=50))
@@ -27,12 +27,15 @@ def test_evaluate_classification_agrees_with_predict_and_writes_json(capsys, tmp
     code, _, err = run(capsys, "train", base, "--tokenizer", BPE, "--data", train, "--max-steps", 3,
                        "--learning-rate", "0.01", "--output-dir", adapter, "--no-progress")
     assert code == 0, err
+    caplog.clear()  # training did put a new head on the base, and said so
     code, out, err = run(capsys, "evaluate", "--model", base, "--adapter", adapter, "--data", held_out,
                          "--output", tmp_path / "metrics.json")
     assert code == 0, err
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert set(written) >= {"eval_loss", "eval_accuracy", "eval_f1"}
     assert f"metrics written to {tmp_path / 'metrics.json'}" in out
+    # the adapter holds the trained classifier: loading the base for it warns of no "newly initialized" head
+    assert "newly initialized" not in err + caplog.text
 
     # the accuracy is the share of predict's labels that match the file's, and macro-F1 counted by hand
     code, _, err = run(capsys, "predict", "--model", base, "--adapter", adapter, "--data", held_out,

@@ -56,7 +56,7 @@ def test_the_order_the_course_issue_asks_for():
 
 def test_by_number():
     assert by_number(7).file == "07_quicktour.md" and by_number("07") is by_number(7)
-    with pytest.raises(KeyError, match="tinypeft course list"):
+    with pytest.raises(ValueError, match="tinypeft course list"):
         by_number(99)
 
 
@@ -76,3 +76,46 @@ def test_each_tutorials_checks_live_in_its_own_module():
             mod = importlib.import_module(module)
             for name in (n.strip() for n in names.split(",")):
                 assert callable(getattr(mod, name, None)), f"{t.file}: {module} has no {name}"
+
+
+def test_every_course_file_a_tutorial_or_check_reads_ships_in_the_wheel():
+    """Each path("...") / course_file("...") in the tutorials and checks is covered by COURSE_DATA, which
+    setup.py copies into the wheel; an f-string's {...} stands for any name."""
+    import fnmatch
+
+    from tinypeft.course.files import COURSE_DATA
+
+    sources = [p.read_text(encoding="utf-8") for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.md")]
+    sources += [p.read_text(encoding="utf-8") for p in (ROOT / "tinypeft" / "course").glob("checks_*.py")]
+    names = set()
+    for text in sources:
+        names |= set(re.findall(r"""(?:course_file|path)\(f?["']([^"']+)["']\)""", text))
+        names |= set(re.findall(r"""^[A-Z0-9_]+ = f?["']((?:tests|csrc|tutorials)/[^"']+)["']""", text, re.M))
+    assert "tests/fixtures/models/gpt2" in names  # the scan finds what it should
+    for name in sorted(names):
+        matches = ROOT.glob(re.sub(r"\{[^}]*\}", "*", name))
+        files = [f for m in matches for f in ([m] if m.is_file() else m.rglob("*")) if f.is_file()]
+        assert files, f"{name}: no such file in the repository"
+        for f in files:
+            rel = f.relative_to(ROOT).as_posix()
+            assert any(fnmatch.fnmatch(rel, pat) for pat in COURSE_DATA), f"{rel} (read as {name}) is not in COURSE_DATA"
+
+
+def test_tutorials_and_checks_read_repository_files_through_course_file():
+    """A path like "tests/fixtures/..." resolves only from the repository root; through course_file() (that is,
+    tinypeft.course.path) it resolves from any folder and from a wheel. Each such literal in a python block or a
+    check is inside course_file(...)/path(...), or names a CONSTANT that is passed to one."""
+    fence = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+    sources = {p.name: "\n".join(fence.findall(p.read_text(encoding="utf-8")))
+               for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.md")}
+    sources.update({p.name: p.read_text(encoding="utf-8") for p in (ROOT / "tinypeft" / "course").glob("checks_*.py")})
+    literal = re.compile(r"""(\w+\()?f?["'](?:tests|csrc|bench)/""")  # tutorials/figures is written, not read
+    for name, src in sources.items():
+        for line in src.splitlines():
+            for m in literal.finditer(line):
+                if m.group(1) in ("course_file(", "path("):
+                    continue
+                const = re.match(r"\s*([A-Z][A-Z0-9_]*)\s*=", line)
+                assert const and re.search(rf"(course_file|path)\({const.group(1)}\b", src), (
+                    f"{name}: {line.strip()!r} reads a repository file by a relative path; wrap it in course_file(...) "
+                    "(from tinypeft.course import path as course_file) so it runs from any folder")

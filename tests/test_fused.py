@@ -141,3 +141,12 @@ def test_cross_entropy_keeps_no_probabilities():
     loss = F.cross_entropy(x, tp.tensor(np.arange(8)))
     saved = [a for a in loss.grad_fn.saved_tensors if isinstance(a, np.ndarray) and a.size >= x.data.size]
     assert len(saved) == 1 and saved[0] is x.data
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (3, 17), (4, 300, 129)])  # the last is shared among threads
+def test_silu(shape):
+    x = np.random.default_rng(7).standard_normal(shape) * 6
+    if x.ndim:
+        x.flat[0] = 95.0  # exp(-|x|) far below 1, on both sides
+        x.flat[-1] = -95.0
+    assert_close(F.silu, [x], atol=1e-6)

@@ -1,7 +1,9 @@
 """Every registered op's backward, proven against central finite differences over random shapes and values.
 
 SPECS maps each op name in autograd.REGISTRY to a hypothesis strategy that draws (fn, inputs); the last
-test fails when an op is registered without a spec, so no op can ship unproven.
+test fails when an op is registered without a spec, so no op can ship unproven. The building blocks (shapes,
+broadcastable pairs, well-conditioned arrays, unary/binary, the LoRA/DoRA flag combinations) are the public
+ones in tinypeft.testing (tinypeft/strategies.py), which users prove their own ops with.
 """
 import numpy as np
 import pytest
@@ -10,54 +12,8 @@ from hypothesis import strategies as st
 
 import tinypeft as tp
 from tinypeft.autograd import REGISTRY
-from tinypeft.testing import gradcheck
-
-SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-dims = st.integers(1, 4)
-shapes = st.lists(dims, min_size=0, max_size=3).map(tuple)
-shapes_nd = st.lists(dims, min_size=1, max_size=3).map(tuple)
-
-
-def leaf(data):
-    return tp.tensor(np.asarray(data, dtype=np.float64), requires_grad=True)
-
-
-@st.composite
-def arrays(draw, shape, low=-2.0, high=2.0):
-    seed = draw(st.integers(0, 2**31 - 1))
-    return np.random.default_rng(seed).uniform(low, high, size=shape)
-
-
-@st.composite
-def broadcast_pair(draw):
-    """Two shapes that broadcast against each other: size-1 dims and missing leading dims included. The
-    output has dims of 2-4, so most pairs really broadcast (a size-1 dim or a missing one meets a size > 1);
-    a scalar operand comes up as one case among many, not as half of them."""
-    out = draw(st.lists(st.integers(2, 4), min_size=1, max_size=3))
-    a = tuple(1 if draw(st.integers(0, 2)) == 0 else n for n in out)
-    b = tuple(1 if draw(st.integers(0, 2)) == 0 else n for n in out)
-    b = b[draw(st.integers(0, len(b))) :]  # drop some leading dims (all of them: a scalar)
-    return (a, b) if draw(st.booleans()) else (b, a)
-
-
-def binary(fn, low=-2.0, high=2.0, b_low=None, b_high=None):
-    @st.composite
-    def strat(draw):
-        sa, sb = draw(broadcast_pair())
-        a = draw(arrays(sa, low, high))
-        b = draw(arrays(sb, b_low if b_low is not None else low, b_high if b_high is not None else high))
-        return fn, [leaf(a), leaf(b)]
-
-    return strat()
-
-
-def unary(fn, low=-2.0, high=2.0, shape=shapes):
-    @st.composite
-    def strat(draw):
-        return fn, [leaf(draw(arrays(draw(shape), low, high)))]
-
-    return strat()
+from tinypeft.testing import (GRADCHECK_SETTINGS, LORA_FLAGS, arrays, binary, broadcast_pair, dims, gradcheck, leaf,
+                              lora_linear_inputs, shapes_nd, unary)
 
 
 @st.composite
@@ -524,7 +480,7 @@ SPECS = {
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
-@SETTINGS
+@GRADCHECK_SETTINGS
 @given(data=st.data())
 def test_gradcheck(name, data):
     fn, inputs = data.draw(SPECS[name])
@@ -532,43 +488,11 @@ def test_gradcheck(name, data):
 
 
 # -- the combinations that matter, enumerated (hypothesis draws only the shapes and values) -------------------
-LORA_FLAGS = [(dora, fifo, w_trainable, bias, dropout) for dora in (False, True) for fifo in (False, True)
-              for w_trainable in (False, True) for bias in (False, True) for dropout in (0.0, 0.3)]
-
-
-@st.composite
-def _lora_with(draw, dora, fifo, w_trainable, bias, dropout):
-    n_in, r = draw(st.integers(2, 4)), draw(st.integers(1, 3))
-    n_out = n_in if draw(st.booleans()) else draw(dims)  # square W half the time: a missing transpose hides there
-    lead = tuple(draw(st.lists(dims, min_size=1, max_size=2)))
-    w_shape = (n_in, n_out) if fifo else (n_out, n_in)
-    x = leaf(draw(arrays(lead + (n_in,))))
-    W = leaf(draw(arrays(w_shape))) if w_trainable else tp.tensor(draw(arrays(w_shape)))
-    b = leaf(draw(arrays((n_out,)))) if bias else None
-    A, B = leaf(draw(arrays((r, n_in)))), leaf(draw(arrays((n_out, r))))
-    s, seed = draw(st.sampled_from([0.5, 2.0])), draw(st.integers(0, 1000))
-    inputs = [t for t in (x, W, b, A, B) if t is not None and t.requires_grad]
-    m = norm = None
-    if dora:
-        m = leaf(draw(arrays((n_out,), 0.5, 2.0)))
-        Wd = W.detach().numpy().T if fifo else W.detach().numpy()
-        norm = tp.tensor(np.linalg.norm(Wd + s * B.detach().numpy() @ A.detach().numpy(), axis=1))
-        inputs.append(m)
-
-    def fn(*_):
-        tp.manual_seed(seed)
-        if dora:
-            return tp.ops.lora.dora_linear(x, W, b, A, B, m, norm, s, dropout, training=True, fan_in_fan_out=fifo)
-        return tp.ops.lora.lora_linear(x, W, b, A, B, s, dropout, training=True, fan_in_fan_out=fifo)
-
-    return fn, inputs
-
-
 @pytest.mark.parametrize("dora, fan_in_fan_out, w_trainable, bias, dropout", LORA_FLAGS)
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_lora_and_dora_gradients_for_every_flag_combination(dora, fan_in_fan_out, w_trainable, bias, dropout, data):
-    fn, inputs = data.draw(_lora_with(dora, fan_in_fan_out, w_trainable, bias, dropout))
+    fn, inputs = data.draw(lora_linear_inputs(dora, fan_in_fan_out, w_trainable, bias, dropout))
     assert gradcheck(fn, inputs)
 
 

@@ -190,6 +190,19 @@ def test_lora_on_kept_blocks_trains_the_adapters_only(tiny):
         q.base_layer.weight.requires_grad_(True)
 
 
+def test_an_adapter_trained_on_kept_blocks_loads_on_the_float32_model(tiny, tmp_path):
+    d, name, qtype = tiny
+    kept = tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=name, quantization_config=GGUFQuantizationConfig())
+    model = tp.get_peft_model(kept, tp.LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    model.save_pretrained(tmp_path / "adapter")
+    f32 = tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=name)
+    other = tp.PeftModel.from_pretrained(f32, tmp_path / "adapter")
+    ids = np.array([[1, 5, 9, 30, 2]])
+    with tp.no_grad():
+        a, b = model(input_ids=ids).logits.numpy(), other(input_ids=ids).logits.numpy()
+    assert rel_err(a, b) < 1e-5
+
+
 def test_merge_requantizes_into_the_same_blocks_with_a_warning(tiny):
     d, name, qtype = tiny
     kept = tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=name, quantization_config=GGUFQuantizationConfig())

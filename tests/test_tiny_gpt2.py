@@ -36,9 +36,11 @@ def test_corpus_is_deterministic_and_grammatical():
 
 def test_pretrain_writes_a_transformers_folder_and_lowers_perplexity(mini):
     base, _, _ = mini
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain_metrics.json"):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretrain_metrics.json",
+                 "trainer_log.jsonl"):
         assert (base / name).is_file(), name
     assert not [p for p in base.parent.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    assert not tg.checkpoints_dir(base).exists()  # removed once the model is saved
     metrics = json.loads((base / "pretrain_metrics.json").read_text())
     before, after = metrics["perplexity_before"], metrics["perplexity_after"]
     assert before["valid"] > 0.8 * tg.MINI_PRETRAIN.vocab_size  # an untrained model is near uniform

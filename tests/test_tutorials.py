@@ -1,23 +1,28 @@
 """The course runs: every tutorial top to bottom, and every exercise check against its solution.
 
-A tutorial is tutorials/NN_*.md; its ```python blocks run in order in one namespace, in a fresh
-subprocess whose cwd is the repository root (as a student runs them). A failure names the tutorial
-and prints the block that raised. Figures go to a temporary folder, so a test run leaves the
-committed tutorials/figures/ alone.
+A tutorial is tutorials/NN_*.md; it runs as the notebook jupytext makes of it, executed by nbclient in a
+fresh kernel whose working folder is an empty temporary one (so it runs from any folder, as a student's
+does once tinypeft is installed). A failure names the tutorial and prints the cell that raised. Figures go
+to a temporary folder, so a test run leaves the committed tutorials/figures/ alone. Needs the `course`
+extra (jupytext, nbclient, ipykernel).
 
 Each exercise's check_... (in tinypeft/course/checks_NN.py) must pass the solution in tutorials/solutions/ and must fail (AssertionError)
 an obviously wrong answer; an untouched stub (raising NotImplementedError) returns False, no error.
 """
+import codeop
+import contextlib
 import importlib
 import importlib.util
 import os
 import re
-import subprocess
-import sys
+import warnings
 from pathlib import Path
 
+import nbclient.exceptions
+import nbformat
 import pytest
 
+from tinypeft.course import notebooks
 from tinypeft.course.manifest import split_header
 
 # Tutorials that take more than 60 s on a 2-core CPU: they run only with `pytest -m slow`.
@@ -29,43 +34,47 @@ ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.md"))
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
-# Runs in the subprocess: argv = [tutorial.md, "hide-matplotlib" or "-"].
-DRIVER = r"""
-import os, re, sys, traceback
-sys.path.insert(0, os.getcwd())
-path, hide = sys.argv[1], sys.argv[2]
-if hide == "hide-matplotlib":
-    sys.modules["matplotlib"] = None  # `import matplotlib` now raises ImportError
-name = os.path.basename(path)
-blocks = re.findall(r"^```python[ \t]*\n(.*?)^```[ \t]*$", open(path, encoding="utf-8").read(), re.S | re.M)
-ns = {"__name__": "__main__"}
-for i, src in enumerate(blocks, 1):
-    try:
-        exec(compile(src, f"<{name} block {i}>", "exec"), ns)
-    except BaseException:
-        sys.stdout.flush()
-        print(f"\n===== {name}: python block {i} of {len(blocks)} failed =====\n{src}=====", file=sys.stderr)
-        traceback.print_exc()
-        sys.exit(1)
-"""
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def python_blocks(path):
     return FENCE.findall(path.read_text(encoding="utf-8"))
 
 
-def run_tutorial(path, tmp_path, hide_matplotlib=False, env=None):
-    full_env = dict(os.environ, MPLBACKEND="Agg", TUTORIAL_FIGURES=str(tmp_path), **(env or {}))
+@contextlib.contextmanager
+def environment(**values):
+    """os.environ with `values` set (the kernel inherits it when it starts), restored afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", DRIVER, str(path), "hide-matplotlib" if hide_matplotlib else "-"],
-            cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=TIMEOUT_S,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{path.name} did not finish in {TIMEOUT_S} s")
-    if proc.returncode != 0:
-        pytest.fail(f"{path.name} failed:\n{proc.stderr[-6000:]}\n--- stdout (tail) ---\n{proc.stdout[-2000:]}")
-    return proc.stdout
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_tutorial(path, tmp_path, hide_matplotlib=False, env=None):
+    """Convert the tutorial to a notebook (jupytext) and execute it (nbclient) in a fresh kernel whose working
+    folder is an empty temporary one, not the repository: what a student who installed tinypeft runs.
+    PYTHONPATH points the kernel at this checkout's tinypeft. Returns what the notebook printed."""
+    nb = notebooks.to_notebook(path)
+    if hide_matplotlib:  # `import matplotlib` raises ImportError from then on
+        nb.cells.insert(0, nbformat.v4.new_code_cell('import sys\nsys.modules["matplotlib"] = None'))
+    cwd = tmp_path / "student"
+    cwd.mkdir()
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    with environment(MPLBACKEND="Agg", TUTORIAL_FIGURES=str(tmp_path / "figures"), PYTHONPATH=pythonpath, **(env or {})):
+        try:
+            notebooks.execute(nb, cwd=cwd, timeout=TIMEOUT_S)
+        except nbclient.exceptions.CellExecutionError as e:
+            pytest.fail(f"{path.name} failed:\n{ANSI.sub('', str(e))[-6000:]}\n--- printed (tail) ---\n"
+                        f"{notebooks.stream_text(nb)[-2000:]}")
+        except nbclient.exceptions.CellTimeoutError:
+            pytest.fail(f"{path.name}: a cell did not finish in {TIMEOUT_S} s")
+    return notebooks.stream_text(nb)
 
 
 def tutorial_params():
@@ -88,6 +97,50 @@ def test_tutorial_header_and_exercises(path):
     assert 2 <= n <= 4, f"{path.name}: {n} exercises, want 2-4 (headings '### Exercise N')"
     for fig in re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", text):
         assert (ROOT / "tutorials" / fig).exists(), f"{path.name} shows {fig}, which is not committed"
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in TUTORIALS])
+def test_notebook_has_a_code_cell_per_python_block(path):
+    """jupytext reads the Markdown as the tests and students do: no prose line that opens a fence by accident."""
+    cells = [c.source for c in notebooks.to_notebook(path).cells if c.cell_type == "code"]
+    assert [c.strip() for c in cells] == [b.strip() for b in python_blocks(path)]
+
+
+def first_repl_error(src):
+    """Feed `src` line by line as the classic Python REPL does (a blank line ends a block; a statement at
+    column 0 right after an indented one is a syntax error there): (line number, error) or None."""
+    buf = []
+    for n, line in enumerate(src.splitlines(), 1):
+        buf.append(line)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid escape sequences and the like: not this test's business
+                code = codeop.compile_command("\n".join(buf), "<paste>", "single")
+        except (SyntaxError, OverflowError, ValueError) as e:
+            return n, f"{type(e).__name__}: {getattr(e, 'msg', e)}"
+        if code is not None:
+            buf = []
+    return None
+
+
+def test_first_repl_error_is_the_repls():
+    assert first_repl_error("def f(x):\n    y = x\n    return y\n\n\nf(1)") is None
+    assert first_repl_error("d = {\n    1: 2,\n\n    3: 4,\n}") is None  # inside brackets a blank line is fine
+    assert first_repl_error("def f(x):\n    y = x\n\n    return y")[0] == 4  # a blank line inside a body
+    assert first_repl_error("for i in range(2):\n    pass\nprint(i)")[0] == 3  # a dedent needs a blank line first
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in TUTORIALS])
+def test_code_blocks_paste_into_a_plain_repl(path):
+    """Each ```python block pastes into `python` as it is: no blank line inside a def or class, and a blank
+    line after an indented block before the next top-level statement."""
+    for i, src in enumerate(python_blocks(path), 1):
+        err = first_repl_error(src)
+        if err:
+            n, msg = err
+            lines = src.splitlines()
+            pytest.fail(f"{path.name}, python block {i}, line {n} ({lines[n - 1]!r}): {msg} when pasted into a "
+                        "plain Python REPL; remove blank lines inside def/class bodies, add one after an indented block")
 
 
 @pytest.mark.slow
@@ -162,8 +215,39 @@ def test_check_passes_the_solution(stem, name):
 
 @pytest.mark.parametrize("stem, name", exercise_params())
 def test_check_fails_a_mistake(stem, name):
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError) as e:
         check_named(name)(*load_solution(stem).MISTAKES[name])
+    assert not NUMPY_REPR.search(str(e.value)), f"{name}: print plain numbers, not NumPy reprs: {e.value}"
+
+
+def hole_params():
+    """(stem, check, k) for the k-th answer in a solution's HOLES: wrong answers an earlier check let pass."""
+    params = []
+    for path in SOLUTIONS:
+        for name, cases in getattr(load_solution(path.stem), "HOLES", {}).items():
+            params += [pytest.param(path.stem, name, k, id=f"{path.stem}-{name}-{k}") for k in range(len(cases))]
+    return params
+
+
+@pytest.mark.parametrize("stem, name, k", hole_params())
+def test_check_fails_a_hole_it_once_let_through(stem, name, k):
+    with pytest.raises(AssertionError):
+        check_named(name)(*load_solution(stem).HOLES[name][k])
+
+
+NUMPY_REPR = re.compile(r"np\.\w+\(|array\(|dtype=")
+
+
+@pytest.mark.parametrize("stem, name", exercise_params())
+def test_check_of_an_answer_of_the_wrong_kind_gives_guidance(stem, name, capsys):
+    """An answer that returns a str (or a class without the method the check calls) gets an AssertionError that
+    says the check could not use it and what the check expects, not a raw TypeError or AttributeError."""
+    args = (lambda *a, **k: "a str",) + tuple(load_solution(stem).EXERCISES[name][1:])
+    with pytest.raises(AssertionError) as e:
+        check_named(name)(*args)
+    msg = str(e.value)
+    assert msg, f"{name}: an empty message"
+    assert not NUMPY_REPR.search(msg), f"{name}: the message shows a NumPy repr: {msg}"
 
 
 @pytest.mark.parametrize("stem, name", exercise_params())

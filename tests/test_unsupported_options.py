@@ -7,7 +7,7 @@ import pytest
 
 from tinypeft import models
 from tinypeft.models import bert, gpt2, llama, opt, t5, whisper
-from tinypeft.peft import LoraConfig, PromptTuningConfig, get_peft_model
+from tinypeft.peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 IDS = np.array([[1, 2, 3, 4]])
@@ -72,6 +72,19 @@ def test_an_output_switch_tinypeft_cannot_honour_is_refused_by_name(cls, option,
                          ids=["lora", "prompt_tuning"])
 def test_peft_model_wrappers_refuse_an_unknown_forward_argument(config):
     model = get_peft_model(load("gpt2", gpt2.GPT2LMHeadModel), config)
+    model(input_ids=IDS, labels=IDS)
+    with pytest.raises(TypeError, match="banana"):
+        model(input_ids=IDS, labels=IDS, banana=3)
+
+
+@pytest.mark.parametrize("config", [PrefixTuningConfig(task_type="SEQ_2_SEQ_LM", num_virtual_tokens=2),
+                                    PromptTuningConfig(task_type="SEQ_2_SEQ_LM", num_virtual_tokens=2),
+                                    LoraConfig(task_type="SEQ_2_SEQ_LM", r=2, target_modules=["q", "v"]),
+                                    IA3Config(task_type="SEQ_2_SEQ_LM", target_modules=["k", "wo"],
+                                              feedforward_modules=["wo"])],
+                         ids=["prefix_tuning", "prompt_tuning", "lora", "ia3"])
+def test_peft_seq2seq_wrappers_refuse_an_unknown_forward_argument(config):
+    model = get_peft_model(load("t5", t5.T5ForConditionalGeneration), config)
     model(input_ids=IDS, labels=IDS)
     with pytest.raises(TypeError, match="banana"):
         model(input_ids=IDS, labels=IDS, banana=3)

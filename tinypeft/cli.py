@@ -30,6 +30,7 @@ import sys
 from . import cli_transcribe
 from .cli_args import DefaultsFormatter, UsageError
 from .cli_chat import add_chat_parser, cmd_chat
+from .cli_course import add_course_parser, cmd_course
 from .cli_demo import add_demo_parser, cmd_demo
 from .cli_evaluate import add_evaluate_parser, cmd_evaluate
 from .cli_generate import add_generate_parser, cmd_generate
@@ -43,7 +44,8 @@ COMMANDS = {"demo": (add_demo_parser, cmd_demo), "train": (add_train_parser, cmd
             "evaluate": (add_evaluate_parser, cmd_evaluate), "predict": (add_predict_parser, cmd_predict),
             "generate": (add_generate_parser, cmd_generate), "chat": (add_chat_parser, cmd_chat),
             "merge": (add_merge_parser, cmd_merge), "info": (add_info_parser, cmd_info),
-            "transcribe": (cli_transcribe.add_parser, cli_transcribe.cmd_transcribe)}
+            "transcribe": (cli_transcribe.add_parser, cli_transcribe.cmd_transcribe),
+            "course": (add_course_parser, cmd_course)}
 
 
 def build_parser():

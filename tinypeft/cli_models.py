@@ -1,5 +1,6 @@
 """Finding and loading what a `tinypeft` command names: model folders (local or in the Hugging Face cache),
 tokenizers, adapters, and the output folder, each refused with a UsageError that names the argument."""
+import logging
 from pathlib import Path
 
 from .cli_args import UsageError
@@ -122,12 +123,19 @@ def load_with_adapter(model, adapter, flag="--adapter"):
     n = num_labels_of_adapter(adapter) if task in ("SEQ_CLS", "TOKEN_CLS") else None
     if n is not None:
         kwargs["num_labels"] = n
-    if task is None:  # e.g. LoRA on Whisper: the class auto_mapping or config.json's architectures names
-        from .peft.auto import base_class_without_task
+    quiet = logging.getLogger("tinypeft")
+    level = quiet.level
+    if n is not None:  # the adapter file holds the trained head: the base's "newly initialized" warning is wrong
+        quiet.setLevel(logging.ERROR)
+    try:
+        if task is None:  # e.g. LoRA on Whisper: the class auto_mapping or config.json's architectures names
+            from .peft.auto import base_class_without_task
 
-        base = base_class_without_task(str(model), config.auto_mapping).from_pretrained(str(model), **kwargs)
-    else:
-        base = auto_class(task).from_pretrained(str(model), **kwargs)
+            base = base_class_without_task(str(model), config.auto_mapping).from_pretrained(str(model), **kwargs)
+        else:
+            base = auto_class(task).from_pretrained(str(model), **kwargs)
+    finally:
+        quiet.setLevel(level)
     try:
         return PeftModel.from_pretrained(base, adapter), config
     except ValueError as e:  # target modules absent, shapes that differ: an adapter of another model

@@ -2,12 +2,44 @@
 
 With a random output cotangent c, the scalar L = sum(f(x) * c) has dL/dx = backward(c) (what the op's
 backward computes) and, numerically, dL/dx_i ~ (L(x + h e_i) - L(x - h e_i)) / 2h, with error O(h^2).
+
+Beside gradcheck, the hypothesis strategies the suite proves every op with (tinypeft/strategies.py: shapes,
+broadcastable pairs, well-conditioned values, unary/binary op inputs, the LoRA/DoRA flag combinations) are
+importable from here once hypothesis is installed (pip install 'tinypeft[testing]'):
+
+    from hypothesis import given
+    from tinypeft.testing import GRADCHECK_SETTINGS, gradcheck, unary
+
+    @GRADCHECK_SETTINGS
+    @given(unary(lambda x: x.tanh() * x))
+    def test_my_op(case):
+        assert gradcheck(*case)
 """
 import numpy as np
 
 from .autograd import no_grad
 from .backend import to_device
 from .tensor import Tensor
+
+
+_STRATEGIES = ("GRADCHECK_SETTINGS", "dims", "shapes", "shapes_nd", "arrays", "broadcast_pair", "leaf", "unary",
+               "binary", "LORA_FLAGS", "lora_linear_inputs")
+
+
+def __getattr__(name):
+    """The strategies, imported on first use, so that gradcheck works without hypothesis installed."""
+    if name not in _STRATEGIES:
+        raise AttributeError(f"module 'tinypeft.testing' has no attribute {name!r}")
+    try:
+        from . import strategies
+    except ImportError as e:
+        raise ImportError(f"tinypeft.testing.{name} needs hypothesis ({e}); install it: "
+                          "pip install 'tinypeft[testing]'") from None
+    return getattr(strategies, name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_STRATEGIES))
 
 
 def _as_outputs(out):

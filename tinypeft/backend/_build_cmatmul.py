@@ -65,6 +65,7 @@ void tp_cross_entropy_f32(const float *x, const int64_t *target, int64_t ignore_
 void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_t ignore_index, const float *lse,
                                    const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
                                    int nthreads);
+void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
 """
 # csrc/peak.h, what bench/limits.py measures (declarations only)
 CDEF += """

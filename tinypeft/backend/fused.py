@@ -5,6 +5,7 @@
     rms_norm(x, weight, eps)          -> y, xhat, rstd [rows, 1]
     cross_entropy(x, target, ignore_index)                           -> lse [N], loss [N]
     cross_entropy_backward(x, target, ignore_index, lse, coef, tcoef)  -> dz [N, C]
+    silu(x)                           -> y = x sigmoid(x), s = sigmoid(x), elementwise, any shape
 
 Each op calls these only where `applies(...)` holds (NumPy float32 arrays, C-contiguous, the C matmul
 backend on) and keeps its NumPy code, the reference, for everything else; tests/test_fused.py compares
@@ -12,13 +13,11 @@ the two, and the gradcheck suite runs each op on both (backend.set_matmul_backen
 """
 import numpy as np
 
-from . import cmatmul
+from . import _matmul_backend_is_c, cmatmul
 
 
 def applies(*arrays):
     """True when the fused kernels take these arrays (None entries are optional operands and pass)."""
-    from . import _matmul_backend_is_c
-
     return cmatmul.available() and _matmul_backend_is_c() and all(
         a is None or (type(a) is np.ndarray and a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays
     )
@@ -81,3 +80,9 @@ def cross_entropy_backward(x, target, ignore_index, lse, coef, tcoef):
                                               int(ignore_index), _f(lse), _f(coef), _f(tcoef), _f(dz),
                                               x.shape[0], x.shape[1], cmatmul.get_num_threads())
     return dz
+
+
+def silu(x):
+    y, s = np.empty_like(x), np.empty_like(x)
+    cmatmul.lib.tp_silu_f32(_f(x), _f(s), _f(y), x.size, cmatmul.get_num_threads())
+    return y, s

@@ -9,15 +9,20 @@ from .checking import _central_difference, _close, _exercise
 
 @_exercise
 def check_value_exp(value_exp, Value):
-    """value_exp(v) -> Value e^v with a _backward closure; its gradient against central differences."""
+    """value_exp(v) -> a Value holding e^v, with v among its parents (_prev) and a _backward closure."""
     for x0 in (-1.3, 0.0, 0.7, 2.0):
-        x = Value(x0)
+        u = Value(x0)
+        x = u * 1.0  # x has a parent of its own: its _backward must run after every use of x has added to x.grad
         y = value_exp(x)
+        assert isinstance(y, Value), f"value_exp returned a {type(y).__name__}; return a Value"
         _close(y.data, math.exp(x0), f"value_exp({x0}).data")
+        assert any(p is x for p in y._prev), (
+            "the Value you return must list its input among its parents (_prev = (v,)): without it backward() "
+            "cannot order the graph, and a node computed from v gets its gradient too early")
         z = y * y + y * x  # y and x are both used twice: every use must add to their grads
         z.backward()
         want = 2 * math.exp(2 * x0) + (1 + x0) * math.exp(x0)
-        _close(x.grad, want, f"d(e^2x + x e^x)/dx at x = {x0}")
+        _close(u.grad, want, f"d(e^2x + x e^x)/dx at x = {x0}")
 
 
 @_exercise

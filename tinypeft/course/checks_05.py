@@ -1,7 +1,8 @@
 """Checks for tutorials/05_pretrained_minilm.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _close, _exercise, _predicted
+from .checking import _array, _close, _exercise, _predicted
+from .files import path as course_file
 
 MINILM_REFERENCE = "tests/fixtures/reference/minilm_embeddings.npz"
 
@@ -43,7 +44,7 @@ def check_sentence_embedding(sentence_embedding):
     import tinypeft as tp
     from tinypeft.hub import fetch_minilm
 
-    ref = np.load(MINILM_REFERENCE)
+    ref = np.load(course_file(MINILM_REFERENCE))
     path = fetch_minilm()
     model = tp.AutoModel.from_pretrained(path)
     batch = {k: ref[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
@@ -52,7 +53,7 @@ def check_sentence_embedding(sentence_embedding):
         hidden = model(**batch).last_hidden_state.numpy()  # [8, 12, 384]
     got = sentence_embedding(hidden.copy(), batch["attention_mask"].copy())
     assert got is not None, "sentence_embedding returned None; return the [B, D] array"
-    got = np.asarray(got, dtype=np.float64)
+    got = _array(got, "sentence_embedding", np.float64)
     assert got.shape == ref["embeddings"].shape, f"shape {got.shape}, expected {ref['embeddings'].shape}"
     _close(np.linalg.norm(got, axis=1), np.ones(len(got)), "the length of each sentence vector", atol=1e-5)
     _close(got, ref["embeddings"], "embeddings vs transformers' (are padding tokens left out of the mean?)",

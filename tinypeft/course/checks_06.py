@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from .checking import _central_difference, _close, _exercise
+from .checking import _array, _central_difference, _close, _exercise
 
 
 @_exercise
@@ -47,7 +47,7 @@ def check_merge_weight(merge_weight):
             original = W.copy()
             merged = merge_weight(W, A, B, s, fan_in_fan_out=fifo)
             assert merged is not None, "merge_weight returned None; return the merged weight"
-            merged = np.asarray(merged)
+            merged = _array(merged, f"{kind}: merge_weight")
             assert np.array_equal(W, original), f"{kind}: W was changed in place; return a new array"
             assert merged.shape == W.shape, f"{kind}: merged weight has shape {merged.shape}, W has {W.shape}"
             got = x @ merged if fifo else x @ merged.T

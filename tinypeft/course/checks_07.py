@@ -2,8 +2,8 @@
 import contextlib
 import io
 
-
 from .checking import _exercise
+from .files import path as course_file
 
 GPT2 = "tests/fixtures/models/gpt2"  # a tiny GPT-2 whose lm_head shares the token embedding's weight
 
@@ -25,7 +25,7 @@ def check_trainable_line(trainable_line):
         "prompt tuning": PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=5),
     }
     for name, config in configs.items():
-        model = get_peft_model(AutoModelForCausalLM.from_pretrained(GPT2), config)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(course_file(GPT2)), config)
         want = _printed_line(model)
         got = trainable_line(model)
         assert isinstance(got, str), f"{name}: return the line as a str, got {type(got).__name__}"

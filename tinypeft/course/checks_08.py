@@ -1,7 +1,7 @@
 """Checks for tutorials/08_methods_compared.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _close, _exercise
+from .checking import _array, _close, _exercise
 
 
 def _real_count(config, method, options):
@@ -60,7 +60,7 @@ def check_ia3_merge(ia3_merge):
             W2, b2 = got
             kind = "feed-forward (input scaled)" if feedforward else "output scaled"
             assert np.array_equal(W, W0) and (bias is None or np.array_equal(bias, b0)), f"{kind}: W or b changed in place"
-            W2 = np.asarray(W2)
+            W2 = _array(W2, f"{kind}: W'")
             assert W2.shape == W.shape, f"{kind}: W' has shape {W2.shape}, W has {W.shape}"
             out = x @ W2.T + (0.0 if b2 is None else np.asarray(b2))
             _close(out, want, f"{kind}, bias {'yes' if bias is not None else 'none'}: output of the merged layer",

@@ -5,6 +5,7 @@ import tempfile
 import numpy as np
 
 from .checking import _close, _exercise, _predicted
+from .files import path as course_file
 
 @_exercise
 def check_write_safetensors(write_safetensors):
@@ -53,14 +54,14 @@ def _two_adapter_models():
                           get_peft_model)
 
     tp.manual_seed(0)
-    opt = lambda: AutoModelForCausalLM.from_pretrained("tests/fixtures/models/opt")  # noqa: E731
+    opt = lambda: AutoModelForCausalLM.from_pretrained(course_file("tests/fixtures/models/opt"))  # noqa: E731
     made = []
     for name, model_fn, config in [
         ("LoRA on OPT", opt, lambda: LoraConfig(task_type="CAUSAL_LM", r=2, init_lora_weights=False)),
         ("DoRA on OPT", opt, lambda: LoraConfig(task_type="CAUSAL_LM", r=2, use_dora=True, target_modules=["q_proj"])),
         ("IA3 on OPT", opt, lambda: IA3Config(task_type="CAUSAL_LM")),
         ("LoRA on a BERT classifier",
-         lambda: AutoModelForSequenceClassification.from_pretrained("tests/fixtures/models/bert"),
+         lambda: AutoModelForSequenceClassification.from_pretrained(course_file("tests/fixtures/models/bert")),
          lambda: LoraConfig(task_type="SEQ_CLS", r=2)),
     ]:
         model = get_peft_model(model_fn(), config())
@@ -105,7 +106,7 @@ def check_predict_mix_ranks(prediction):
     assert isinstance(guess, dict) and set(guess) == {"cat", "linear"}, 'predict a dict {"cat": r, "linear": r}'
     tp.manual_seed(3)
     config = lambda: LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, init_lora_weights=False)  # noqa: E731
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained("tests/fixtures/models/opt"), config())
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(course_file("tests/fixtures/models/opt")), config())
     model.add_adapter("b", config())
     ranks = {}
     for kind in ("cat", "linear"):

@@ -1,7 +1,8 @@
 """Checks for tutorials/10_generation_and_kv_cache.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _exercise, _predicted
+from .checking import _array, _exercise, _predicted
+from .files import path as course_file
 
 FIXTURE_GPT2 = "tests/fixtures/models/gpt2"
 
@@ -18,7 +19,7 @@ def check_top_k_filter(top_k_filter):
     for k in (1, 3, V - 1):
         got = top_k_filter(logits.copy(), k)
         assert got is not None, "top_k_filter returned None; return the filtered logits"
-        got = np.asarray(got, dtype=np.float64)
+        got = _array(got, f"top_k_filter(k={k})", np.float64)
         assert got.shape == logits.shape, f"k={k}: shape {got.shape}, expected {logits.shape}"
         top = np.argsort(-logits, axis=1)[:, :k]  # the k largest of each row
         keep = np.zeros_like(logits, dtype=bool)
@@ -59,7 +60,7 @@ def check_predict_tokens_fed(prediction):
     guess = _predicted(prediction)
     assert isinstance(guess, dict) and set(guess) == {"without cache", "with cache"}, (
         'predict a dict {"without cache": n, "with cache": n}')
-    model = tp.AutoModelForCausalLM.from_pretrained(FIXTURE_GPT2)
+    model = tp.AutoModelForCausalLM.from_pretrained(course_file(FIXTURE_GPT2))
     prompt = np.array([[5, 6, 7, 8, 9]])
     counted = {"without cache": _greedy_tokens_fed(model, prompt, 12, use_cache=False),
                "with cache": _greedy_tokens_fed(model, prompt, 12, use_cache=True)}
@@ -110,7 +111,7 @@ def check_sample_with_cache(sample_with_cache):
     feeding the prompt once and then 1 token a step."""
     import tinypeft as tp
 
-    model = tp.AutoModelForCausalLM.from_pretrained(FIXTURE_GPT2)
+    model = tp.AutoModelForCausalLM.from_pretrained(course_file(FIXTURE_GPT2))
     for prompt, n_new, temperature, seed in [(np.array([[5, 6, 7, 8, 9]]), 10, 0.7, 0), (np.array([[300, 12]]), 8, 1.5, 1)]:
         counting = _CountingModel(model)
         got = sample_with_cache(counting, prompt.copy(), n_new, temperature, np.random.default_rng(seed))

@@ -1,7 +1,7 @@
 """Checks for tutorials/12_real_llm.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _exercise
+from .checking import _array, _exercise
 
 
 @_exercise
@@ -15,7 +15,7 @@ def check_dequantize_q4_0_block(dequantize_q4_0_block):
         block[:2] = np.float16(rng.uniform(-0.2, 0.2)).reshape(1).view(np.uint8)
         got = dequantize_q4_0_block(bytes(block) if trial % 2 else block.copy())
         assert got is not None, "dequantize_q4_0_block returned None; return the 32 weights"
-        got = np.asarray(got, dtype=np.float32).reshape(-1)
+        got = _array(got, "dequantize_q4_0_block", np.float32).reshape(-1)
         want = dequantize_q4_0(block.reshape(1, 18)).reshape(-1)
         assert got.shape == (32,), f"got {got.shape} weights, expected 32"
         assert np.array_equal(got, want), (
@@ -33,7 +33,7 @@ def check_unpermute_qk(unpermute):
         w = rng.standard_normal((n_head * hd, width)).astype(np.float32)
         got = unpermute(w.copy(), n_head)
         assert got is not None, "unpermute returned None; return the reordered matrix"
-        got = np.asarray(got)
+        got = _array(got, f"unpermute(n_head={n_head})")
         assert got.shape == w.shape, f"shape {got.shape}, expected {w.shape}"
         assert np.array_equal(got, unpermute_qk_rows(w, n_head)), (
             f"n_head={n_head}, hd={hd}: rows come out in the wrong order (row 1 of the file is row hd/2 of a head)")

@@ -1,7 +1,7 @@
 """Checks for tutorials/13_four_bits.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _exercise
+from .checking import _array, _exercise
 
 
 @_exercise
@@ -11,7 +11,7 @@ def check_fp4_table(fp4_table):
 
     got = fp4_table()
     assert got is not None, "fp4_table returned None; return the 16 values"
-    got = np.asarray(got, dtype=np.float64)
+    got = _array(got, "fp4_table", np.float64)
     assert got.shape == (16,), f"shape {got.shape}, expected (16,)"
     want = get_4bit_type("fp4").astype(np.float64)
     bad = np.flatnonzero(~np.isclose(got, want, atol=1e-7))
@@ -29,7 +29,7 @@ def check_dequantize_block(dequantize_block):
         packed, state = quantize_4bit(block, blocksize=64, quant_type=qt)
         got = dequantize_block(packed.reshape(-1).copy(), state.absmax[0], get_4bit_type(qt), n)
         assert got is not None, "dequantize_block returned None; return the n values"
-        got = np.asarray(got)
+        got = _array(got, f"dequantize_block(n={n})")
         want = dequantize_4bit(packed, state)
         assert got.shape == want.shape, f"n={n}: shape {got.shape}, expected {want.shape}"
         i = np.flatnonzero(~np.isclose(got, want, rtol=1e-6, atol=0))

@@ -66,7 +66,12 @@ COURSE = (
               "explain B = 0 at the start, lora_alpha / r, and the merge W += s B A",
               "measure what the rank buys"),
              3.5, after=("02", "04")),
-    # 15_training_stack.md goes here: cross-entropy's backward, AdamW, schedules, a Trainer, nn.Module
+    Tutorial("15", "15_training_stack.md", "The training stack: loss, optimizer, schedule, Module, Trainer",
+             ("derive cross-entropy's gradient softmax(z) - y and the label shift of causal LM training",
+              "derive AdamW (moments, bias correction, decoupled weight decay) and the warmup schedules",
+              "explain how nn.Module registers, names, saves and freezes parameters",
+              "write a training loop whose losses equal the Trainer's, and learn BPE merges by hand"),
+             4.0, after=("04", "06")),
     Tutorial("10", "10_generation_and_kv_cache.md", "Generation and the key/value cache",
              ("write the generation loop and the sampling rules (temperature, top-k, top-p)",
               "explain why a key/value cache gives the same tokens for less work, and measure it",
@@ -76,8 +81,17 @@ COURSE = (
              ("run PEFT's quicktour: LoraConfig, get_peft_model, Trainer, save_pretrained, AutoPeftModel",
               "count a model's trainable parameters by hand"),
              3.0, after=("06", "10")),
-    # 16_methods_from_scratch.md goes here: prompt tuning, prefix tuning, P-tuning, IA3, DoRA by hand
-    # 18_evaluation.md goes here: seeds and confidence intervals, before 08 compares methods
+    Tutorial("16", "16_methods_from_scratch.md",
+             "Every method from scratch: prompt tuning, P-tuning, prefix tuning, IA3, DoRA",
+             ("build prompt tuning, P-tuning, prefix tuning, IA3 and DoRA by hand on a frozen model",
+              "prove each gradient and match tinypeft's layers and PEFT's stored outputs",
+              "derive DoRA's magnitude and direction gradients and what detaching the norm changes"),
+             4.0, after=("06", "10", "07")),
+    Tutorial("18", "18_evaluation.md", "Evaluation done properly: seeds, intervals, paired comparisons",
+             ("put a Wilson interval on an accuracy and check its coverage by simulation",
+              "separate training randomness (seeds) from test-sample noise",
+              "compare two methods paired: per-seed differences and McNemar's exact test"),
+             2.5, after=("15",), background="the binomial distribution"),
     Tutorial("08", "08_methods_compared.md", "Five PEFT methods on one task: parameters, accuracy, time",
              ("train LoRA, IA3, prompt tuning, P-tuning and prefix tuning on one task",
               "compare methods by parameters, accuracy and time"),
@@ -87,7 +101,11 @@ COURSE = (
               "load PEFT's adapters in tinypeft and tinypeft's in PEFT",
               "merge, stack and combine adapters"),
              3.0, after=("05", "07")),
-    # 17_memory.md goes here: the byte budget of a training step, gradient checkpointing, a quantized base
+    Tutorial("17", "17_memory.md", "Memory: the byte budget of a training step",
+             ("count a training step's parameters, gradients, Adam state and activations by hand",
+              "measure them (the graph's saved arrays, tracemalloc) and find the count exact",
+              "explain and measure what gradient checkpointing trades"),
+             2.5, after=("06", "15")),
     Tutorial("12", "12_real_llm.md", "A real LLM on your CPU",
              ("open a GGUF file and unpack a quantized block by hand",
               "render a chat template and run a real 135M-parameter Llama",
@@ -121,7 +139,7 @@ def by_number(number):
     for t in COURSE:
         if t.number == key:
             return t
-    raise KeyError(f"no tutorial {number!r} in the course; `tinypeft course list` shows them: "
+    raise ValueError(f"no tutorial {number!r} in the course; `tinypeft course list` shows them: "
                    f"{', '.join(t.number for t in COURSE)}")
 
 

@@ -7,13 +7,16 @@ AutoTokenizer load it here and in transformers alike. Then a new style the base 
 (every sentence "Arr, ..., matey!"), is taught twice: by LoRA on c_attn and by prompt tuning, each
 printing perplexity on held-out pirate text and greedy generations before and after.
 
-    python -m tinypeft.examples.tiny_gpt2 pretrain       # about 4 minutes on 2 cores; prints the directory
+    python -m tinypeft.examples.tiny_gpt2 pretrain       # 4-10 minutes on 2 cores (below); prints the directory
     python -m tinypeft.examples.tiny_gpt2 finetune       # about 2 minutes; pretrains first if needed
     python -m tinypeft.examples.tiny_gpt2 corpus --output corpus.txt
 
-What the defaults gave on 2 cores (load average about 2; seeded, so a rerun prints the same figures):
+What the defaults gave on 2 cores (seeded, so a rerun prints the same figures; the time is the machine's):
 
-    pretrain   1.98M parameters, 800 steps of 8 x 128 tokens in 218 s
+    pretrain   1.98M parameters, 800 steps of 8 x 128 tokens: 218 s at load average 2, 545 s (561 s in all,
+               with the tokenizer and the perplexities) at load average 13-16, the 2 cores shared with other
+               jobs; stop it any time (Ctrl-C, even kill -9) and run it again to go on from its last
+               checkpoint (every 100 steps); --max-steps N trains a shorter model (in its own folder)
                perplexity train 1006 -> 6.05, valid 1005 -> 6.19 (vocabulary 924)
     finetune   held-out pirate text; prompts "Arr, the brown cat", ... (8, greedy, 32 new tokens)
                base            perplexity 2686    ", matey!" in 0/8 generations
@@ -274,9 +277,12 @@ def pretrain(settings=None, output=None, force=False, progress=True, log=print):
                "resumed_from": str(latest) if latest else None, "parameters": model.num_parameters(),
                "settings": dataclasses.asdict(s)}
     (staging / "pretrain_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    for name in ("loss_curve.png", "trainer_log.jsonl"):  # the run's record goes with the model
+        if (work / name).is_file():
+            shutil.copyfile(work / name, staging / name)
     _replace_dir(staging, out)
     shutil.rmtree(work, ignore_errors=True)
-    log(f"saved to {out}")
+    log(f"saved to {out} (with the run's loss_curve.png and trainer_log.jsonl)")
     return out
 
 

@@ -49,8 +49,9 @@ def load_gguf_config(path):
 
 
 def load_gguf_model(model_class, path, name_or_path=None, quantization_config=None):
-    """A model of `model_class` (e.g. LlamaForCausalLM) with the file's weights, dequantized to float32; with a
-    quantization_config its linear layers are re-quantized (NF4/FP4/int8) as each tensor is dequantized."""
+    """A model of `model_class` (e.g. LlamaForCausalLM) with the file's weights, dequantized to float32. With a
+    quantization_config, its linear layers keep the file's own blocks (GGUFQuantizationConfig) or are re-quantized
+    to NF4/FP4/int8 as each tensor is dequantized (BitsAndBytesConfig)."""
     from .. import nn
 
     gf = open_gguf(path)

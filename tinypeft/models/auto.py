@@ -100,23 +100,13 @@ class _AutoModel:
             if kwargs:
                 raise TypeError(f"from_pretrained(gguf_file=...) takes no further arguments, got {sorted(kwargs)}")
             model_class = cls.model_class(load_gguf_config(gguf_path))
-            if _is_gguf_config(quantization_config):  # the linear layers keep the file's own blocks
-                from ..quantization.gguf import load_gguf_model_kept
-
-                return load_gguf_model_kept(model_class, gguf_path, quantization_config, pretrained_model_name_or_path)
-            # dequantized to float32, or (with a BitsAndBytesConfig) re-quantized tensor by tensor
+            # dequantized to float32; with a GGUFQuantizationConfig the linear layers keep the file's own blocks,
+            # with a BitsAndBytesConfig they are re-quantized tensor by tensor
             return load_gguf_model(model_class, gguf_path, pretrained_model_name_or_path, quantization_config)
         config = kwargs.pop("config", None) or AutoConfig.from_pretrained(
             pretrained_model_name_or_path, revision=revision, **kwargs)
         return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, config=config, revision=revision,
                                                        quantization_config=quantization_config)
-
-
-def _is_gguf_config(quantization_config):
-    from ..quantization.config import GGUFQuantizationConfig
-
-    return isinstance(quantization_config, GGUFQuantizationConfig) or (
-        isinstance(quantization_config, dict) and quantization_config.get("quant_method") == "gguf")
 
 
 def _gguf_path(name_or_path, revision, gguf_file):

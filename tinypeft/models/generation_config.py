@@ -149,9 +149,11 @@ class GenerationConfig:
 
     @classmethod
     def from_model_config(cls, config):
-        """The special tokens (and any generation field) of a model's config.json."""
+        """The special tokens (and any generation field) of a model's config.json. As transformers, every
+        generation option the config sets is taken, also one tinypeft's generate() refuses (Whisper's older
+        configs carry suppress_tokens, which Whisper's own generate() applies)."""
         d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        return cls(**{k: v for k, v in d.items() if k in DEFAULTS and v is not None})
+        return cls(**{k: v for k, v in d.items() if (k in DEFAULTS or k in UNSUPPORTED) and v is not None})
 
     @classmethod
     def from_pretrained(cls, path, config=None):

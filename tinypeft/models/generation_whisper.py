@@ -14,14 +14,13 @@ While decoding, suppress_tokens are never produced, and begin_suppress_tokens (a
 as the first text token. generation_config.max_length counts new tokens on top of the prompt.
 Only 30-second (short-form) input, greedy, without timestamps: the rest raises NotImplementedError.
 """
-import json
-from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..autograd import no_grad
-from ..hub import resolve_model_dir
 from ..tensor import Tensor, as_array
+from .generation_config import GenerationConfig
 
 TASK_IDS = ("translate", "transcribe")
 # the few language names people type most; any code in lang_to_id ("<|xx|>") works as "xx" or "<|xx|>"
@@ -29,87 +28,57 @@ LANGUAGE_NAMES = {"english": "en", "french": "fr", "german": "de", "spanish": "e
                   "japanese": "ja", "italian": "it", "portuguese": "pt", "russian": "ru", "dutch": "nl"}
 
 
-class GenerationConfig:
-    """generation_config.json as attributes; missing ones read None."""
-
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return None
-
-    @classmethod
-    def from_model_config(cls, config):
-        keys = ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id", "suppress_tokens",
-                "begin_suppress_tokens", "forced_decoder_ids")
-        return cls(max_length=20, **{k: getattr(config, k, None) for k in keys})
-
-    @classmethod
-    def from_pretrained(cls, path):
-        with open(Path(path) / "generation_config.json") as f:
-            return cls(**json.load(f))
-
-    def to_dict(self):
-        return dict(self.__dict__)
+def _whisper_fields(gc):
+    """Whisper's own generation_config.json fields (None where the file has none): lang_to_id, task_to_id,
+    no_timestamps_token_id, is_multilingual, forced_decoder_ids, suppress_tokens, begin_suppress_tokens."""
+    names = ("lang_to_id", "task_to_id", "no_timestamps_token_id", "is_multilingual", "forced_decoder_ids",
+             "suppress_tokens", "begin_suppress_tokens")
+    return SimpleNamespace(**{name: getattr(gc, name, None) for name in names})
 
 
 class WhisperGenerationMixin:
+    # from_pretrained loads generation_config.json into the shared GenerationConfig (and save_pretrained writes
+    # it); Whisper's own fields (lang_to_id, task_to_id, no_timestamps_token_id, is_multilingual,
+    # forced_decoder_ids) ride along as extra attributes; _whisper_fields reads them, None where absent.
     generation_config = None
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, revision=None, **kwargs):
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, revision=revision, **kwargs)
-        path = resolve_model_dir(pretrained_model_name_or_path, revision=revision)
-        if (path / "generation_config.json").is_file():
-            model.generation_config = GenerationConfig.from_pretrained(path)
-        return model
-
-    def save_pretrained(self, save_directory):
-        """config.json and model.safetensors, and generation_config.json when the model has one."""
-        super().save_pretrained(save_directory)
-        if self.generation_config is not None:
-            import os
-            import tempfile
-
-            fd, tmp = tempfile.mkstemp(dir=save_directory, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(self.generation_config.to_dict(), indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, Path(save_directory) / "generation_config.json")
-
     def _generation_config(self):
-        return self.generation_config or GenerationConfig.from_model_config(self.config)
+        if self.generation_config is not None:
+            return self.generation_config
+        return GenerationConfig.from_model_config(self.config)
 
     # -- the prompt -----------------------------------------------------------------------------------------
     def _language_id(self, language, gc):
-        if gc.lang_to_id is None:
+        w = _whisper_fields(gc)
+        if w.lang_to_id is None:
             raise ValueError("language= needs generation_config.lang_to_id (a multilingual Whisper's "
                              "generation_config.json); this model has none.")
         lang = language.lower()
         token = lang if lang.startswith("<|") else f"<|{LANGUAGE_NAMES.get(lang, lang)}|>"
-        if token not in gc.lang_to_id:
-            raise ValueError(f"Unsupported language {language!r}: this model knows {sorted(gc.lang_to_id)}.")
-        return gc.lang_to_id[token]
+        if token not in w.lang_to_id:
+            raise ValueError(f"Unsupported language {language!r}: this model knows {sorted(w.lang_to_id)}.")
+        return w.lang_to_id[token]
 
     @no_grad()
     def detect_language(self, input_features=None, encoder_outputs=None, generation_config=None):
         """[B] language token ids: the most likely language token after decoder_start_token_id."""
         gc = generation_config or self._generation_config()
+        w = _whisper_fields(gc)
         if encoder_outputs is None:
             encoder_outputs = self.get_encoder()(input_features)
         B = encoder_outputs["last_hidden_state"].shape[0]
         start = np.full((B, 1), gc.decoder_start_token_id, dtype=np.int64)
         logits = self(encoder_outputs=encoder_outputs, decoder_input_ids=start).logits.data[:, -1].astype(np.float64)
         allowed = np.full(logits.shape[-1], -np.inf)
-        allowed[list(gc.lang_to_id.values())] = 0.0
+        allowed[list(w.lang_to_id.values())] = 0.0
         return (logits + allowed).argmax(-1)
 
     def _init_tokens(self, gc, B, language, task, encoder_outputs):
         """[B, n] prompt token ids, built as transformers' _retrieve_init_tokens does for short-form audio."""
+        w = _whisper_fields(gc)
         init = [gc.decoder_start_token_id]
         if task is None and language is None:
-            forced = gc.forced_decoder_ids or getattr(self.config, "forced_decoder_ids", None)
+            forced = w.forced_decoder_ids or getattr(self.config, "forced_decoder_ids", None)
             if forced:  # [[1, lang or None], [2, task], [3, notimestamps]]: consecutive positions from 1
                 forced = [list(p) for p in forced]
                 i = 1
@@ -126,7 +95,7 @@ class WhisperGenerationMixin:
             if len(langs) != B:
                 raise ValueError(f"language= has {len(langs)} entries for a batch of {B}.")
             lang_ids = [self._language_id(lang, gc) for lang in langs]
-        elif gc.lang_to_id is not None and (len(init) <= 1 or init[1] is None):
+        elif w.lang_to_id is not None and (len(init) <= 1 or init[1] is None):
             lang_ids = self.detect_language(encoder_outputs=encoder_outputs, generation_config=gc).tolist()
         for r in range(B):
             if lang_ids is not None:
@@ -135,15 +104,15 @@ class WhisperGenerationMixin:
                 else:
                     rows[r].append(lang_ids[r])
             if task is not None:
-                if task not in TASK_IDS or gc.task_to_id is None:
+                if task not in TASK_IDS or w.task_to_id is None:
                     raise ValueError(f"task must be one of {TASK_IDS} and the model's generation_config.json must "
                                      f"have task_to_id; got task={task!r}.")
-                rows[r].append(gc.task_to_id[task])
-            elif language is not None and gc.task_to_id is not None:
-                if not any(t in rows[r] for t in gc.task_to_id.values()):
-                    rows[r].append(gc.task_to_id["transcribe"])
-            if gc.no_timestamps_token_id is not None and rows[r][-1] != gc.no_timestamps_token_id:
-                rows[r].append(gc.no_timestamps_token_id)
+                rows[r].append(w.task_to_id[task])
+            elif language is not None and w.task_to_id is not None:
+                if not any(t in rows[r] for t in w.task_to_id.values()):
+                    rows[r].append(w.task_to_id["transcribe"])
+            if w.no_timestamps_token_id is not None and rows[r][-1] != w.no_timestamps_token_id:
+                rows[r].append(w.no_timestamps_token_id)
             rows[r] = [t for t in rows[r] if t is not None]
         return np.array(rows, dtype=np.int64)
 
@@ -163,7 +132,8 @@ class WhisperGenerationMixin:
         if kwargs:
             raise TypeError(f"generate() got arguments it does not support: {sorted(kwargs)}.")
         gc = generation_config or self._generation_config()
-        if is_multilingual is False or gc.is_multilingual is False:
+        w = _whisper_fields(gc)
+        if is_multilingual is False or w.is_multilingual is False:
             if task is not None or language is not None:
                 raise ValueError("Cannot specify task or language for an English-only model.")
         if encoder_outputs is None:
@@ -192,9 +162,9 @@ class WhisperGenerationMixin:
 
         V = self.config.vocab_size
         suppress = np.zeros(V, dtype=bool)
-        suppress[[t for t in (gc.suppress_tokens or []) if t < V]] = True
+        suppress[[t for t in (w.suppress_tokens or []) if t < V]] = True
         begin_suppress = np.zeros(V, dtype=bool)
-        begin_suppress[[t for t in (gc.begin_suppress_tokens or []) if t < V]] = True
+        begin_suppress[[t for t in (w.begin_suppress_tokens or []) if t < V]] = True
         eos = gc.eos_token_id
         eos_set = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
         pad = gc.pad_token_id if gc.pad_token_id is not None else (min(eos_set) if eos_set else 0)

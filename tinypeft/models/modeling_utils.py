@@ -275,7 +275,7 @@ class PreTrainedModel(nn.Module):
         save_directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(save_directory)
         generation_config = getattr(self, "generation_config", None)
-        if isinstance(generation_config, GenerationConfig):  # Whisper keeps and writes its own
+        if isinstance(generation_config, GenerationConfig):  # None: a Whisper made by from_config has no file
             generation_config.save_pretrained(save_directory)
         tensors, seen = {}, set()
         for k, p in self.state_dict().items():

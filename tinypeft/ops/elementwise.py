@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..backend import cmatmul
+from ..backend import cmatmul, fused
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_TANH_C = 0.044715  # the cubic term of GPT-2's tanh approximation (Hendrycks & Gimpel 2016)
@@ -252,9 +252,13 @@ class SiLU(Function):
 
     @staticmethod
     def forward(ctx, x):
-        s = _sigmoid(x)
+        if fused.applies(x):
+            y, s = fused.silu(x)  # the lines below, in one pass in C (tests/test_fused.py)
+        else:
+            s = _sigmoid(x)
+            y = x * s
         ctx.save_for_backward(x, s)
-        return x * s
+        return y
 
     @staticmethod
     def backward(ctx, g):

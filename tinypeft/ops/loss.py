@@ -71,7 +71,7 @@ class CrossEntropy(Function):
             denom, out = None, loss
         else:
             raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
-        ctx.save_for_backward(p, at, valid, w_t, weight, denom)
+        ctx.save_for_backward(p, t, valid, w_t, weight, denom)  # t, not the index tuple: one int64 a target
         ctx.fused = False
         ctx.cdim, ctx.wshape, ctx.reduction, ctx.ls = cdim, wshape, reduction, label_smoothing
         return xp.asarray(out, dtype=x.dtype)
@@ -81,9 +81,10 @@ class CrossEntropy(Function):
         if ctx.fused:
             return _fused_backward(ctx, g)
         # dz = scale * (p * sum_c a_c - a), a = (1 - ls) w_t onehot(t) + ls w / C; scale is g (/ total weight)
-        p, at, valid, w_t, weight, denom = ctx.saved_tensors
+        p, t, valid, w_t, weight, denom = ctx.saved_tensors
         xp = backend.xp_of(p)
         cdim, ls = ctx.cdim, ctx.ls
+        at = _target_index(t, cdim)
         C = p.shape[cdim]
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = g / denom if ctx.reduction == "mean" else g
@@ -103,11 +104,12 @@ class CrossEntropy(Function):
 def _fused_forward(ctx, x, target, weight, ignore_index, reduction):
     """CrossEntropy.forward for x [N, C] float32 without label smoothing, in C (backend/fused.py): per row one
     pass for the max and one for sum exp, keeping lse [N] instead of the probabilities [N, C]; the backward
-    rebuilds p = exp(x - lse) from the logits straight into the gradient. No [N, C] array is made here."""
-    xp = np
+    rebuilds p = exp(x - lse) from the logits straight into the gradient. No [N, C] array is made here, and
+    the backward keeps as many bytes as the NumPy path's: the logits for p, lse for w_t (rebuilt from t)."""
     valid = target != ignore_index  # [N]
+    t = np.where(valid, target, 0)  # [N] int64, as the NumPy path keeps
     lse, nll = fused.cross_entropy(x, target, ignore_index)  # [N]: lse and -log p_t (0 where ignored)
-    w_t = valid.astype(x.dtype) if weight is None else weight[xp.where(valid, target, 0)] * valid
+    w_t = _target_weights(t, valid, weight, x.dtype)
     loss = w_t * nll
     denom = None
     if reduction == "mean":
@@ -116,19 +118,26 @@ def _fused_forward(ctx, x, target, weight, ignore_index, reduction):
             out = loss.sum() / denom
     else:
         out = loss.sum() if reduction == "sum" else loss
-    ctx.save_for_backward(x, target, lse, valid, w_t, denom)
-    ctx.fused, ctx.reduction, ctx.ignore_index = True, reduction, ignore_index
-    return xp.asarray(out, dtype=x.dtype)
+    ctx.save_for_backward(x, t, valid, lse, weight, denom)
+    ctx.fused, ctx.reduction = True, reduction
+    return np.asarray(out, dtype=x.dtype)
+
+
+def _target_weights(t, valid, weight, dtype):
+    """w_t: each target's class weight (1 without weights), 0 where the target is ignored."""
+    return valid.astype(dtype) if weight is None else weight[t] * valid
 
 
 def _fused_backward(ctx, g):
     # without label smoothing a = w_t onehot(t), so dz = scale w_t (p - onehot(t)), p = exp(x - lse)
-    x, target, lse, valid, w_t, denom = ctx.saved_tensors
+    x, t, valid, lse, weight, denom = ctx.saved_tensors
+    w_t = _target_weights(t, valid, weight, x.dtype)
     with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: 0 / 0, masked out below
         scale = g / denom if ctx.reduction == "mean" else g
         coef = np.where(valid, scale * w_t, np.float32(0)).astype(np.float32)  # [N]
     coef = np.broadcast_to(coef, lse.shape)
-    return fused.cross_entropy_backward(x, target, ctx.ignore_index, lse, coef, coef)
+    # ignored rows have t = 0 and coef = 0: no ignore index is needed (-1 matches no class)
+    return fused.cross_entropy_backward(x, t, -1, lse, coef, coef)
 
 
 class MSELoss(Function):

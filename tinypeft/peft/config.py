@@ -210,6 +210,17 @@ class TargetModulesConfig(PeftConfig):
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
 
 
+def check_one_size(config, a, b):
+    """PEFT's rule for two sizes whose product is in_features (OFT's r and oft_block_size, BOFT's
+    boft_block_size and boft_block_num): exactly one is given (non-zero), the other is derived from it."""
+    x, y = getattr(config, a), getattr(config, b)
+    if x == 0 and y == 0:
+        raise ValueError(f"Either `{a}` or `{b}` must be non-zero. Currently, {a} = {x} and {b} = {y}.")
+    if not (x != 0) ^ (y != 0):
+        raise ValueError(f"You can only specify either {a} ({x}) or {b} ({y}), but not both simultaneously, "
+                         f"because {a} x {b} == in_features.")
+
+
 def check_adapter_name(adapter_name):
     """Adapter names become folder names (save_directory/<name>) and parts of module paths: a plain name,
     never a path (an absolute name would be written outside the save folder) and without dots."""

@@ -136,32 +136,23 @@ def _replace_with_gguf_linear(model, tensor_types, modules_to_not_convert):
     return replaced
 
 
-def load_gguf_model_kept(model_class, path, quantization_config, name_or_path=None):
-    """A GGUF model whose linear layers keep the file's blocks (GGUFLinear); the rest dequantized to float32."""
-    from ..gguf import load_gguf_config, open_gguf
+def prepare_kept_gguf_load(model, quantization_config, gf, config):
+    """Swap the linear layers whose weight the file stores in a kept block type for GGUFLinear and return the
+    file's tensors with those blocks kept (called by tinypeft.gguf.load_gguf_model); the rest is float32."""
     from ..gguf.mapping import gguf_to_hf_name
     from .loading import LazyGGUFCheckpoint, get_keys_to_not_convert
 
     if isinstance(quantization_config, dict):
         quantization_config = GGUFQuantizationConfig.from_dict(quantization_config)
-    gf = open_gguf(path)
-    config = load_gguf_config(path)
-    config.name_or_path = str(name_or_path or path)
-    with nn.init_empty_weights():
-        model = model_class(config)
-    model.name_or_path = config.name_or_path
-    model.tie_weights()
     types = {gguf_to_hf_name(n): gf.type_name(n) for n in gf.tensors if gguf_to_hf_name(n) is not None}
     kept = _replace_with_gguf_linear(model, types, get_keys_to_not_convert(model))
     if not kept:
         logger.warning("%s: no linear layer is stored in a block type tinypeft keeps (%s); the model is float32.",
-                       path, ", ".join(sorted(KEPT_TYPES)))
+                       config.name_or_path, ", ".join(sorted(KEPT_TYPES)))
     model.quantization_config = quantization_config
     model.quantization_method = quantization_config.quant_method
     model.is_quantized = True
-    model._load_checkpoint(LazyGGUFCheckpoint(gf, config, keep_blocks={f"{n}.weight" for n in kept}), str(path))
-    model.eval()
-    return model
+    return LazyGGUFCheckpoint(gf, config, keep_blocks={f"{n}.weight" for n in kept})
 
 
 def gguf_weight_bytes(model):

@@ -145,7 +145,13 @@ class LazyGGUFCheckpoint(Mapping):
 
 def prepare_quantized_gguf_load(model, quantization_config, gf, config):
     """Swap in quantized placeholders and return the GGUF's tensors as a LazyGGUFCheckpoint (called by
-    tinypeft.gguf.load_gguf_model)."""
+    tinypeft.gguf.load_gguf_model): a GGUFQuantizationConfig keeps the file's own blocks (quantization/gguf.py),
+    a BitsAndBytesConfig re-quantizes each tensor as it is dequantized."""
+    if isinstance(quantization_config, GGUFQuantizationConfig) or (
+            isinstance(quantization_config, dict) and quantization_config.get("quant_method") == "gguf"):
+        from .gguf import prepare_kept_gguf_load
+
+        return prepare_kept_gguf_load(model, quantization_config, gf, config)
     _prepare(model, quantization_config)
     return LazyGGUFCheckpoint(gf, config)
 

@@ -124,6 +124,21 @@ MISTAKES = {
     "check_unbroadcast": (_unbroadcast_leading_only,),
 }
 
+
+# ---- holes the checks once let through: each must now fail (tests/test_tutorials.py) ----
+def _exp_without_parents(v):  # the closure reaches v, but backward() cannot order what _prev does not name
+    e = math.exp(v.data)
+    out = Value(e)
+
+    def _backward():
+        v.grad += e * out.grad
+
+    out._backward = _backward
+    return out
+
+
+HOLES = {"check_value_exp": [(_exp_without_parents, Value)]}
+
 if __name__ == "__main__":
     for name, args in EXERCISES.items():
         globals()[name](*args)

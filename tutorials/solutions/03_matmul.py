@@ -83,6 +83,18 @@ MISTAKES = {
     "check_tiled_matmul": (_tiled_matmul_drops_edges,),
 }
 
+
+# ---- holes the checks once let through: each must now fail (tests/test_tutorials.py) ----
+def _tiled_matmul_all_at_once(a, b, tile):  # right numbers, no tiles
+    return a @ b
+
+
+def _tiled_matmul_by_rows(a, b, tile):  # tiles the rows of C only: each product still spans all of k and n
+    return np.concatenate([a[i : i + tile] @ b for i in range(0, a.shape[0], tile)])
+
+
+HOLES = {"check_tiled_matmul": [(_tiled_matmul_all_at_once,), (_tiled_matmul_by_rows,)]}
+
 if __name__ == "__main__":
     for name, args in EXERCISES.items():
         globals()[name](*args)

@@ -75,6 +75,7 @@ MISTAKES = {
     "check_mt5_lora_count": (_forgets_cross_attention,),
 }
 
+
 if __name__ == "__main__":
     for name, args in EXERCISES.items():
         globals()[name](*args)

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType
+from ...config import PeftConfig, PeftType, check_one_size
 
 
 @dataclass
@@ -37,12 +37,6 @@ class BOFTConfig(PeftConfig):
                 setattr(self, name, set(getattr(self, name)))
         if self.layers_pattern and self.layers_to_transform is None:
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
-        if self.boft_block_size == 0 and self.boft_block_num == 0:
-            raise ValueError(f"Either `boft_block_size` or `boft_block_num` must be non-zero. Currently, "
-                             f"boft_block_size = {self.boft_block_size} and boft_block_num = {self.boft_block_num}.")
-        if not (self.boft_block_size != 0) ^ (self.boft_block_num != 0):
-            raise ValueError(f"You can only specify either boft_block_size ({self.boft_block_size}) or boft_block_num "
-                             f"({self.boft_block_num}), but not both simultaneously, because boft_block_size x "
-                             "boft_block_num == in_features.")
+        check_one_size(self, "boft_block_size", "boft_block_num")
         if self.bias != "none":
             raise NotImplementedError(f"BOFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType
+from ...config import PeftConfig, PeftType, check_one_size
 
 
 @dataclass
@@ -47,11 +47,6 @@ class OFTConfig(PeftConfig):
             raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a non-negative integer.")
         if self.layers_pattern and self.layers_to_transform is None:
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
-        if self.r == 0 and self.oft_block_size == 0:
-            raise ValueError(f"Either `r` or `oft_block_size` must be non-zero. Currently, r = {self.r} and "
-                             f"oft_block_size = {self.oft_block_size}.")
-        if not (self.r != 0) ^ (self.oft_block_size != 0):
-            raise ValueError(f"You can only specify either r ({self.r}) or oft_block_size ({self.oft_block_size}), "
-                             "but not both simultaneously, because r x oft_block_size == in_features.")
+        check_one_size(self, "r", "oft_block_size")
         if self.bias != "none":
             raise NotImplementedError(f"OFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")
