@@ -184,18 +184,24 @@ def check_number(config, name, low=None, high=None, integer=False, high_open=Fal
 
 @dataclass
 class TargetModulesConfig(PeftConfig):
-    """The fields that choose which layers a weight adapter wraps, and their checks, shared by LoHa, LoKr, HRA,
-    MiSS and VeRA (PEFT repeats them in each of those configs, with these defaults). Each subclass has an `r`
-    (and all but VeRA an exclude_modules).
+    """The fields that choose which layers a weight adapter wraps, and their checks, shared by the weight
+    adapters whose PEFT configs repeat them (LoHa, LoKr, HRA, MiSS, VeRA, OFT, BOFT, FourierFT, WaveFT, HiRA,
+    C3A, DeLoRA, GraLoRA, RandLoRA; same names and defaults in each).
 
-    As PEFT's configs do first: target/exclude lists become sets, a single layer index becomes a list, r must
-    be a positive integer, and layers_pattern needs layers_to_transform.
+    As PEFT's configs do first: target/exclude lists become sets, a single layer index becomes a list, r is
+    checked, and layers_pattern needs layers_to_transform. PEFT's configs differ in which of these checks they
+    make; the class attributes below say which a subclass keeps, so each refuses exactly what PEFT refuses.
     """
 
     target_modules: Optional[Union[list, str]] = None
     layers_to_transform: Optional[Union[list, int]] = None
     layers_pattern: Optional[Union[list, str]] = None
     modules_to_save: Optional[list] = None
+
+    # not fields (no annotation): which checks this config makes
+    _r_min = 1  # r must be an integer >= this (OFT allows 0); None: no r, or the subclass checks it itself
+    _pattern_needs_layers = True  # layers_pattern without layers_to_transform is refused
+    _refused_with_regex = ()  # fields refused beside a regex (str) target_modules
 
     def __post_init__(self):
         super().__post_init__()
@@ -204,9 +210,14 @@ class TargetModulesConfig(PeftConfig):
                 setattr(self, name, set(getattr(self, name)))
         if isinstance(self.layers_to_transform, int):
             self.layers_to_transform = [self.layers_to_transform]
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
-            raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a positive integer.")
-        if self.layers_pattern and self.layers_to_transform is None:
+        for name in self._refused_with_regex:
+            if isinstance(self.target_modules, str) and getattr(self, name) is not None:
+                raise ValueError(f"`{name}` cannot be used when `target_modules` is a str.")
+        if self._r_min is not None and (isinstance(self.r, bool) or not isinstance(self.r, int)
+                                        or self.r < self._r_min):
+            kind = "positive" if self._r_min == 1 else "non-negative"
+            raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a {kind} integer.")
+        if self._pattern_needs_layers and self.layers_pattern and self.layers_to_transform is None:
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
 
 

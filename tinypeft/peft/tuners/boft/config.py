@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, check_one_size
+from ...config import PeftType, TargetModulesConfig, check_one_size
 
 
 @dataclass
-class BOFTConfig(PeftConfig):
+class BOFTConfig(TargetModulesConfig):
     """BOFT: y = s * base(x M) (s a trained per-output scale), M = B_m ... B_1 a product of m butterfly factors,
     each B_i = P_i diag(R_1, ..., R_D) P_i^T with R_j = cayley(skew) orthogonal [b, b] and P_i a fixed permutation.
 
@@ -19,24 +19,17 @@ class BOFTConfig(PeftConfig):
     boft_block_size: int = 4
     boft_block_num: int = 0
     boft_n_butterfly_factor: int = 1
-    target_modules: Optional[Union[list, str]] = None
     exclude_modules: Optional[Union[list, str]] = None
     boft_dropout: float = 0.0
     fan_in_fan_out: bool = False
     bias: str = "none"
-    modules_to_save: Optional[list] = None
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
+
+    _r_min = None
 
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.BOFT
-        for name in ("target_modules", "exclude_modules"):
-            if isinstance(getattr(self, name), list):
-                setattr(self, name, set(getattr(self, name)))
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         check_one_size(self, "boft_block_size", "boft_block_num")
         if self.bias != "none":
             raise NotImplementedError(f"BOFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

@@ -2,11 +2,11 @@
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType
+from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class DeloraConfig(PeftConfig):
+class DeloraConfig(TargetModulesConfig):
     """DeLoRA: delta W = B diag(lambda / (r ||a_i|| ||b_i||)) A diag(||W[:, j]||): each rank-one term normalised, so
     ||delta W|| is bounded by lambda (trained, starting at delora_lambda) times the base weight's column norms.
 
@@ -17,26 +17,18 @@ class DeloraConfig(PeftConfig):
     r: int = 8
     delora_lambda: int = 15
     module_dropout: float = 0.0
-    target_modules: Optional[Union[list, str]] = None
     exclude_modules: Optional[Union[list, str]] = None
     bias: str = "none"
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
     rank_pattern: Optional[dict] = field(default_factory=dict)
     lambda_pattern: Optional[dict] = field(default_factory=dict)
-    modules_to_save: Optional[list] = None
+
+    _r_min = None  # DeLoRA checks r with PEFT's own message
+    _refused_with_regex = ("layers_to_transform",)
 
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.DELORA
-        for name in ("target_modules", "exclude_modules"):
-            if isinstance(getattr(self, name), list):
-                setattr(self, name, set(getattr(self, name)))
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ValueError("`layers_to_transform` cannot be used when `target_modules` is a str.")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         if self.r <= 0:
             raise ValueError(f"`r` must be a positive integer; got {self.r}.")
         if self.bias != "none":

@@ -1,12 +1,11 @@
 """GraloraConfig: PEFT's fields and defaults for GraLoRA."""
 from dataclasses import dataclass
-from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType
+from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class GraloraConfig(PeftConfig):
+class GraloraConfig(TargetModulesConfig):
     """GraLoRA: the weight is cut into gralora_k x gralora_k blocks and block (j, n) gets its own rank-(r / k)
     update B_j,n A_n,j, so the whole update can reach rank r k with LoRA's parameter count (r (in + out)).
     hybrid_r adds a plain LoRA of that rank beside it; the scale is alpha / (r + hybrid_r).
@@ -15,22 +14,19 @@ class GraloraConfig(PeftConfig):
 
     r: int = 32
     hybrid_r: int = 0
-    target_modules: Optional[Union[list, str]] = None
     alpha: int = 64
     gralora_dropout: float = 0.0
     gralora_k: int = 2
     fan_in_fan_out: bool = False
     bias: str = "none"
-    modules_to_save: Optional[list] = None
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[str] = None
+
+    _r_min = None
+    _pattern_needs_layers = False
 
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.GRALORA
-        if isinstance(self.target_modules, list):
-            self.target_modules = set(self.target_modules)
         if self.gralora_k <= 0:
             raise ValueError(f"`gralora_k` should be a positive integer value but the value passed is {self.gralora_k}")
         if self.r % self.gralora_k != 0:

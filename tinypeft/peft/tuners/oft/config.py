@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType, check_one_size
+from ...config import PeftType, TargetModulesConfig, check_one_size
 
 
 @dataclass
-class OFTConfig(PeftConfig):
+class OFTConfig(TargetModulesConfig):
     """OFT: the layer's input is rotated by a block-diagonal orthogonal matrix before the frozen layer,
     y = base(x R), R = diag(R_1, ..., R_r), each R_i = cayley(S_i) with S_i a skew-symmetric block_size square.
 
@@ -21,32 +21,21 @@ class OFTConfig(PeftConfig):
     r: int = 0
     oft_block_size: int = 32
     module_dropout: float = 0.0
-    target_modules: Optional[Union[list, str]] = None
     fan_in_fan_out: bool = False
     bias: str = "none"
     exclude_modules: Optional[Union[list, str]] = None
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
-    modules_to_save: Optional[list] = None
     coft: bool = False
     eps: float = 6e-5
     block_share: bool = False
     use_cayley_neumann: bool = True
     num_cayley_neumann_terms: int = 5
 
+    _r_min = 0  # r = 0 is allowed: oft_block_size gives the size instead
+
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.OFT
-        for name in ("target_modules", "exclude_modules"):  # as TargetModulesConfig, but r = 0 is allowed here
-            if isinstance(getattr(self, name), list):
-                setattr(self, name, set(getattr(self, name)))
-        if isinstance(self.layers_to_transform, int):
-            self.layers_to_transform = [self.layers_to_transform]
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 0:
-            raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a non-negative integer.")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         check_one_size(self, "r", "oft_block_size")
         if self.bias != "none":
             raise NotImplementedError(f"OFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

@@ -1,12 +1,11 @@
 """RandLoraConfig: PEFT's fields and defaults for RandLoRA."""
 from dataclasses import dataclass
-from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType
+from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class RandLoraConfig(PeftConfig):
+class RandLoraConfig(TargetModulesConfig):
     """RandLoRA: frozen random bases A [r, 1, min] and B [max, n, r], shared by all layers, with n = ceil(min / r)
     bases so the update can reach full rank; each layer trains only randlora_lambda [r, n] and randlora_gamma [n, min],
     scaling the bases, and delta W = (B-bases) (lambda * A * gamma) * randlora_alpha / r.
@@ -17,7 +16,6 @@ class RandLoraConfig(PeftConfig):
     """
 
     r: int = 32
-    target_modules: Optional[Union[list, str]] = None
     projection_prng_key: int = 0
     save_projection: bool = True
     sparse: bool = False
@@ -26,16 +24,14 @@ class RandLoraConfig(PeftConfig):
     fan_in_fan_out: bool = False
     randlora_alpha: int = 640
     bias: str = "none"
-    modules_to_save: Optional[list] = None
     init_weights: bool = True
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[str] = None
+
+    _r_min = None
+    _pattern_needs_layers = False
 
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.RANDLORA
-        if isinstance(self.target_modules, list):
-            self.target_modules = set(self.target_modules)
         if not self.save_projection:
             raise NotImplementedError("RandLoraConfig(save_projection=False) is not supported by tinypeft: the bases "
                                       "would have to be regenerated from torch's random stream. Use "

@@ -3,7 +3,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ...config import PeftConfig, PeftType
+from ...config import PeftType, TargetModulesConfig
 
 # the families PEFT's WAVELET_REDUCTIONS names: db1-db38, sym2-sym20, coif1-coif17
 _KNOWN = {"db": range(1, 39), "sym": range(2, 21), "coif": range(1, 18)}
@@ -15,7 +15,7 @@ def known_wavelet(name):
 
 
 @dataclass
-class WaveFTConfig(PeftConfig):
+class WaveFTConfig(TargetModulesConfig):
     """WaveFT: delta W = idwt2(C) * scaling, C zero except n_frequency trained coefficients (`waveft_spectrum`) at
     positions drawn once with torch.randperm under random_loc_seed; use_idwt=False uses C itself as delta W.
 
@@ -30,28 +30,18 @@ class WaveFTConfig(PeftConfig):
     use_idwt: bool = True
     random_loc_seed: int = 777
     fan_in_fan_out: bool = False
-    target_modules: Optional[Union[list, str]] = None
     exclude_modules: Optional[Union[list, str]] = None
     bias: str = "none"
-    modules_to_save: Optional[list] = None
-    layers_to_transform: Optional[Union[list, int]] = None
-    layers_pattern: Optional[Union[list, str]] = None
     n_frequency_pattern: Optional[dict] = field(default_factory=dict)
     proportional_parameters: bool = False
     init_weights: bool = True
 
+    _r_min = None
+    _refused_with_regex = ("layers_to_transform", "layers_pattern")
+
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.WAVEFT
-        for name in ("target_modules", "exclude_modules"):
-            if isinstance(getattr(self, name), list):
-                setattr(self, name, set(getattr(self, name)))
-        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
-            raise ValueError("`layers_to_transform` cannot be used when `target_modules` is a str.")
-        if isinstance(self.target_modules, str) and self.layers_pattern is not None:
-            raise ValueError("`layers_pattern` cannot be used when `target_modules` is a str.")
-        if self.layers_pattern and self.layers_to_transform is None:
-            raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
         if not known_wavelet(self.wavelet_family):
             raise ValueError(f"Wavelet family {self.wavelet_family} not supported. Supported wavelet families are: "
                              "db1-db38, sym2-sym20, coif1-coif17")
