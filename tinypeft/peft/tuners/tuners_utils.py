@@ -80,6 +80,35 @@ def all_linear_targets(config, model):
     return names - exclude
 
 
+def linear_in_out(base_layer):
+    """(in_features, out_features) of an nn.Linear or of GPT-2's Conv1D (weight stored [in, out]); None for
+    any other layer (the caller raises its own error)."""
+    if isinstance(base_layer, nn.Linear):
+        return base_layer.in_features, base_layer.out_features
+    if isinstance(base_layer, Conv1D):
+        return tuple(base_layer.weight.shape)
+    return None
+
+
+def linear_fan_in_fan_out(config, target):
+    """PEFT's rule for a Linear-like target: fan_in_fan_out is False for nn.Linear and True for GPT-2's Conv1D
+    (which stores its weight [in, out]); a config that says otherwise is corrected, with PEFT's warning.
+    Returns the value, or None when the target is neither (the caller raises its own error)."""
+    if isinstance(target, nn.Linear):
+        if config.fan_in_fan_out:
+            warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
+                          "Setting fan_in_fan_out to False.")
+            config.fan_in_fan_out = False
+        return False
+    if isinstance(target, Conv1D):
+        if not config.fan_in_fan_out:
+            warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
+                          "Setting fan_in_fan_out to True.")
+            config.fan_in_fan_out = True
+        return True
+    return None
+
+
 class BaseTunerLayer:
     """What every adapter layer shares: the wrapped base layer, the active adapters, merge bookkeeping."""
 
@@ -149,6 +178,15 @@ class BaseTunerLayer:
             W = self.base_layer.weight
             with no_grad():
                 W.data = unmerged_weight(self.merged_adapters.pop(), W.data).astype(W.dtype)
+
+    def merge(self, safe_merge=False, adapter_names=None):
+        """Add each adapter's delta W (get_delta_weight) to the base weight: the rule of every method whose
+        update is additive; the others (IA3, OFT, BOFT, RoAd, ...) define their own."""
+        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge,
+                             getattr(self, self.adapter_layer_names[0]))
+
+    def unmerge(self):
+        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
 
     def delete_adapter(self, adapter_name):
         for attr in self.adapter_layer_names + self.other_param_names:

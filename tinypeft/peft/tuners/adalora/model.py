@@ -6,14 +6,12 @@ On disk (as PEFT): ranknum is not saved; once ranks were allocated, config.rank_
 "<path>.lora_E" to its kept-rank mask, the saved lora_A / lora_E / lora_B hold only the kept ranks, and loading
 shrinks the layers to those ranks before the weights are copied in.
 """
-import warnings
 
 import numpy as np
 
 from .... import nn
 from ....autograd import no_grad
-from ....models.gpt2 import Conv1D
-from ..tuners_utils import BaseTuner
+from ..tuners_utils import BaseTuner, linear_fan_in_fan_out
 from .layer import AdaLoraLayer, SVDConv2d, SVDLinear, orthogonal_regularization
 from .rank_allocator import RankAllocator
 
@@ -124,18 +122,9 @@ class AdaLoraModel(BaseTuner):
 def _new_layer(target, config):
     if isinstance(target, nn.Conv2d):
         return SVDConv2d(target)
-    if isinstance(target, Conv1D):
-        if not config.fan_in_fan_out:
-            warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
-                          "Setting fan_in_fan_out to True.")
-            config.fan_in_fan_out = True
-        return SVDLinear(target, fan_in_fan_out=True)
-    if isinstance(target, nn.Linear):
-        if config.fan_in_fan_out:
-            warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
-                          "Setting fan_in_fan_out to False.")
-            config.fan_in_fan_out = False
-        return SVDLinear(target)
+    fan_in_fan_out = linear_fan_in_fan_out(config, target)
+    if fan_in_fan_out is not None:
+        return SVDLinear(target, fan_in_fan_out=fan_in_fan_out)
     raise ValueError(f"Target module {target} is not supported. Currently, only `torch.nn.Linear`, `Conv1D`, and "
                      "`torch.nn.Conv2d` are supported.")
 

@@ -1,10 +1,7 @@
 """GraloraModel: puts GraLoRA layers on the target Linear / Conv1D modules."""
-import warnings
 
-from .... import nn
-from ....models.gpt2 import Conv1D
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-from ..tuners_utils import BaseTuner
+from ..tuners_utils import BaseTuner, linear_fan_in_fan_out
 from .layer import GraloraLayer, Linear
 
 
@@ -19,17 +16,8 @@ class GraloraModel(BaseTuner):
 
 
 def _new_layer(target, config):
-    if isinstance(target, nn.Linear):
-        if config.fan_in_fan_out:
-            warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
-                          "Setting fan_in_fan_out to False.")
-            config.fan_in_fan_out = False
-    elif isinstance(target, Conv1D):
-        if not config.fan_in_fan_out:
-            warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
-                          "Setting fan_in_fan_out to True.")
-            config.fan_in_fan_out = True
-    else:
+    fan_in_fan_out = linear_fan_in_fan_out(config, target)
+    if fan_in_fan_out is None:
         raise TypeError(f"Target module {target} is not supported. Currently, only the following modules are "
                         "supported: `torch.nn.Linear`, `transformers.pytorch_utils.Conv1D`.")
-    return Linear(target, fan_in_fan_out=config.fan_in_fan_out)
+    return Linear(target, fan_in_fan_out=fan_in_fan_out)

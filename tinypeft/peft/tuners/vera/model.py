@@ -5,7 +5,6 @@ tuner as `base_model.vera_A.<adapter>` (the key PEFT saves, without the adapter 
 inside every layer, so the state dict lists them under each path as PEFT's does.
 """
 import math
-import warnings
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from .... import nn
 from ....models.gpt2 import Conv1D
 from ....tensor import Tensor
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-from ..tuners_utils import BaseTuner, check_target_module_exists
+from ..tuners_utils import BaseTuner, check_target_module_exists, linear_fan_in_fan_out
 from .layer import BufferDict, Linear, VeraLayer
 
 
@@ -52,18 +51,9 @@ class VeraModel(BaseTuner):
                            lambda layer: layer.update_layer(adapter_name, **kwargs))
 
     def _new_layer(self, config, target, current_key):
-        if isinstance(target, Conv1D):
-            if not config.fan_in_fan_out:
-                warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
-                              "Setting fan_in_fan_out to True.")
-                config.fan_in_fan_out = True
-            return Linear(target, self.vera_A, self.vera_B, fan_in_fan_out=True)
-        if isinstance(target, nn.Linear):
-            if config.fan_in_fan_out:
-                warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
-                              "Setting fan_in_fan_out to False.")
-                config.fan_in_fan_out = False
-            return Linear(target, self.vera_A, self.vera_B)
+        fan_in_fan_out = linear_fan_in_fan_out(config, target)
+        if fan_in_fan_out is not None:
+            return Linear(target, self.vera_A, self.vera_B, fan_in_fan_out=fan_in_fan_out)
         raise ValueError(f"Target module {current_key} ({type(target).__name__}) is not supported. Currently, "
                          "only `torch.nn.Linear` and `Conv1D` are supported.")
 
