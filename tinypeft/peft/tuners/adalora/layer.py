@@ -81,12 +81,6 @@ class AdaLoraLayer(nn.Module, BaseTunerLayer):
             return d.reshape(self.base_layer.weight.shape)
         return d.T if self.fan_in_fan_out else d
 
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge, self.lora_A)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
-
 
 class SVDLinear(AdaLoraLayer):
     """AdaLoRA around nn.Linear or GPT-2's Conv1D."""

@@ -76,12 +76,6 @@ class C3ALayer(nn.Module, BaseTunerLayer):
             result = result + x
         return result
 
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge, self.c3a_kernel)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
-
 
 class C3ALinear(C3ALayer):
     """C3A around nn.Linear."""

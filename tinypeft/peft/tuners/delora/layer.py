@@ -78,12 +78,6 @@ class DeloraLayer(nn.Module, BaseTunerLayer):
             result = result + F.linear(h, self.delora_B[adapter])
         return result
 
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge, self.delora_A)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
-
 
 class DeloraLinear(DeloraLayer):
     """DeLoRA around nn.Linear."""

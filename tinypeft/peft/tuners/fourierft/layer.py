@@ -13,8 +13,7 @@ from .... import functional as F
 from .... import nn
 from ....autograd import no_grad
 from ....creation import generator
-from ....models.gpt2 import Conv1D
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import BaseTunerLayer, linear_in_out
 
 
 def torch_randperm(n, seed):
@@ -41,12 +40,10 @@ class FourierFTLayer(nn.Module, BaseTunerLayer):
         self.indices = {}
         self.fourierft_spectrum = nn.ParameterDict({})
         self.fan_in_fan_out = fan_in_fan_out
-        if isinstance(base_layer, nn.Linear):
-            self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
-        elif isinstance(base_layer, Conv1D):
-            self.in_features, self.out_features = base_layer.weight.shape  # stored [in, out]
-        else:
+        features = linear_in_out(base_layer)
+        if features is None:
             raise TypeError(f"Unsupported layer type {type(base_layer)}")
+        self.in_features, self.out_features = features
 
     def update_layer(self, adapter_name, n_frequency, config):
         if n_frequency <= 0:
@@ -84,13 +81,6 @@ class FourierFTLayer(nn.Module, BaseTunerLayer):
         for adapter in active:
             result = result + F.linear(x, self.delta(adapter))
         return result
-
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge,
-                             self.fourierft_spectrum)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
 
 
 class FourierFTLinear(FourierFTLayer):

@@ -15,9 +15,8 @@ import numpy as np
 from .... import functional as F
 from .... import nn
 from ....autograd import no_grad
-from ....models.gpt2 import Conv1D
 from ....tensor import Tensor
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import BaseTunerLayer, linear_in_out
 
 
 class GraloraLayer(nn.Module, BaseTunerLayer):
@@ -31,12 +30,10 @@ class GraloraLayer(nn.Module, BaseTunerLayer):
         self.gralora_A, self.gralora_B = nn.ParameterDict({}), nn.ParameterDict({})
         self.gralora_A_general, self.gralora_B_general = nn.ModuleDict({}), nn.ModuleDict({})
         self.fan_in_fan_out = fan_in_fan_out
-        if isinstance(base_layer, nn.Linear):
-            self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
-        elif isinstance(base_layer, Conv1D):
-            self.in_features, self.out_features = base_layer.weight.shape  # stored [in, out]
-        else:
+        features = linear_in_out(base_layer)
+        if features is None:
             raise NotImplementedError(f"Unsupported layer type {type(base_layer)}")
+        self.in_features, self.out_features = features
 
     def update_layer(self, adapter_name, r, config):
         k, hybrid_r = config.gralora_k, config.hybrid_r
@@ -96,12 +93,6 @@ class GraloraLayer(nn.Module, BaseTunerLayer):
             xd = F.dropout(x, p, self.training) if p > 0 else x
             result = result + self._update(xd, adapter) * self.scaling[adapter]
         return result
-
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge, self.gralora_A)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
 
 
 class Linear(GraloraLayer):

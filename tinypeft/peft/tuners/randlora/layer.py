@@ -88,13 +88,6 @@ class RandLoraLayer(nn.Module, BaseTunerLayer):
             result = result + self._update(xd, adapter) * self.scaling[adapter]
         return result
 
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge,
-                             self.randlora_lambda)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
-
 
 class Linear(RandLoraLayer):
     """RandLoRA around nn.Linear or GPT-2's Conv1D."""

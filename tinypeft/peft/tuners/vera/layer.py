@@ -88,13 +88,6 @@ class VeraLayer(nn.Module, BaseTunerLayer):
         delta = (b[:, None] * B) @ (d[:, None] * A)  # [out, in]
         return delta.T if self.fan_in_fan_out else delta
 
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge,
-                             self.vera_lambda_d)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
-
     def forward(self, x, *args, **kwargs):
         adapters = self._adapters_to_run(self.vera_lambda_d)
         result = self.base_layer(x, *args, **kwargs)

@@ -21,11 +21,10 @@ from .... import functional as F
 from .... import nn
 from ....autograd import no_grad
 from ....creation import generator
-from ....models.gpt2 import Conv1D
 from ....ops.shape import cat
 from ....tensor import Tensor
 from ..fourierft.layer import torch_randperm
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import BaseTunerLayer, linear_in_out
 
 
 def rec_filters(name):
@@ -67,12 +66,10 @@ class WaveFTLayer(nn.Module, BaseTunerLayer):
         self.waveft_spectrum = nn.ParameterDict({})
         self._grids = {}  # adapter -> (gather index into [0, spectrum], grid shape, synthesis matrices)
         self.fan_in_fan_out = fan_in_fan_out
-        if isinstance(base_layer, nn.Linear):
-            self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
-        elif isinstance(base_layer, Conv1D):
-            self.in_features, self.out_features = base_layer.weight.shape  # stored [in, out]
-        else:
+        features = linear_in_out(base_layer)
+        if features is None:
             raise TypeError(f"Unsupported layer type {type(base_layer)}")
+        self.in_features, self.out_features = features
 
     def update_layer(self, adapter_name, n_frequency, config):
         out, inp = self.out_features, self.in_features
@@ -139,13 +136,6 @@ class WaveFTLayer(nn.Module, BaseTunerLayer):
         for adapter in active:
             result = result + F.linear(x, self.delta(adapter))
         return result
-
-    def merge(self, safe_merge=False, adapter_names=None):
-        self._merge_adapters(lambda a, W: W + self.get_delta_weight(a), adapter_names, safe_merge,
-                             self.waveft_spectrum)
-
-    def unmerge(self):
-        self._unmerge_adapters(lambda a, W: W - self.get_delta_weight(a))
 
     def delete_adapter(self, adapter_name):
         super().delete_adapter(adapter_name)
