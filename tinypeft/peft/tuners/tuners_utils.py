@@ -109,6 +109,16 @@ def linear_fan_in_fan_out(config, target):
     return None
 
 
+def new_linear_layer(layer_cls, target, config, supported="`torch.nn.Linear`, `transformers.pytorch_utils.Conv1D`"):
+    """layer_cls(target, fan_in_fan_out=...) for a Linear or Conv1D target (PEFT's _create_new_module of the
+    methods that wrap only those); any other target is refused with PEFT's message naming `supported`."""
+    fan_in_fan_out = linear_fan_in_fan_out(config, target)
+    if fan_in_fan_out is None:
+        raise TypeError(f"Target module {target} is not supported. Currently, only the following modules are "
+                        f"supported: {supported}.")
+    return layer_cls(target, fan_in_fan_out=fan_in_fan_out)
+
+
 class BaseTunerLayer:
     """What every adapter layer shares: the wrapped base layer, the active adapters, merge bookkeeping."""
 

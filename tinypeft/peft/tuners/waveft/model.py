@@ -3,7 +3,7 @@
 from .... import nn
 from ....models.gpt2 import Conv1D
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-from ..tuners_utils import BaseTuner, check_target_module_exists, get_pattern_key, linear_fan_in_fan_out
+from ..tuners_utils import BaseTuner, check_target_module_exists, get_pattern_key, new_linear_layer
 from .layer import WaveFTLayer, WaveFTLinear
 
 
@@ -34,13 +34,6 @@ class WaveFTModel(BaseTuner):
         if n_frequency is None:
             key = get_pattern_key(list(config.n_frequency_pattern), current_key)
             n_frequency = config.n_frequency_pattern.get(key, config.n_frequency)
-        self._add_to_layer(target, target_name, parent, lambda t: _new_layer(t, config),
+        self._add_to_layer(target, target_name, parent, lambda t: new_linear_layer(WaveFTLinear, t, config),
                            lambda layer: layer.update_layer(adapter_name, n_frequency, config))
 
-
-def _new_layer(target, config):
-    fan_in_fan_out = linear_fan_in_fan_out(config, target)
-    if fan_in_fan_out is None:
-        raise TypeError(f"Target module {target} is not supported. Currently, only the following modules are "
-                        "supported: `torch.nn.Linear`, `transformers.pytorch_utils.Conv1D`.")
-    return WaveFTLinear(target, fan_in_fan_out=fan_in_fan_out)
