@@ -189,8 +189,9 @@ class TargetModulesConfig(PeftConfig):
     C3A, DeLoRA, GraLoRA, RandLoRA; same names and defaults in each).
 
     As PEFT's configs do first: target/exclude lists become sets, a single layer index becomes a list, r is
-    checked, and layers_pattern needs layers_to_transform. PEFT's configs differ in which of these checks they
-    make; the class attributes below say which a subclass keeps, so each refuses exactly what PEFT refuses.
+    checked, and layers_pattern needs layers_to_transform; tinypeft adds that a `bias` field must be "none".
+    PEFT's configs differ in which of these checks they make; the class attributes below say which a
+    subclass keeps, so each refuses what PEFT's does.
     """
 
     target_modules: Optional[Union[list, str]] = None
@@ -219,6 +220,9 @@ class TargetModulesConfig(PeftConfig):
             raise ValueError(f"{type(self).__name__}(r={self.r!r}): r must be a {kind} integer.")
         if self._pattern_needs_layers and self.layers_pattern and self.layers_to_transform is None:
             raise ValueError("When `layers_pattern` is specified, `layers_to_transform` must also be specified. ")
+        if getattr(self, "bias", "none") != "none":  # PEFT's bias="all"/"lora_only" training is not implemented
+            raise NotImplementedError(f"{type(self).__name__}(bias={self.bias!r}) is not implemented by tinypeft; "
+                                      "use 'none'.")
 
 
 def check_one_size(config, a, b):

@@ -31,5 +31,3 @@ class BOFTConfig(TargetModulesConfig):
         super().__post_init__()
         self.peft_type = PeftType.BOFT
         check_one_size(self, "boft_block_size", "boft_block_num")
-        if self.bias != "none":
-            raise NotImplementedError(f"BOFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

@@ -26,7 +26,5 @@ class C3AConfig(TargetModulesConfig):
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.C3A
-        if self.bias != "none":
-            raise NotImplementedError(f"C3AConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")
         if self.init_weights not in (True, False, "gaussian", "kaiming_uniform", "xavier_uniform"):
             raise ValueError(f"Unknown init_weights: {self.init_weights}")

@@ -31,5 +31,3 @@ class DeloraConfig(TargetModulesConfig):
         self.peft_type = PeftType.DELORA
         if self.r <= 0:
             raise ValueError(f"`r` must be a positive integer; got {self.r}.")
-        if self.bias != "none":
-            raise NotImplementedError(f"DeloraConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

@@ -29,8 +29,6 @@ class FourierFTConfig(TargetModulesConfig):
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.FOURIERFT
-        if self.bias != "none":
-            raise NotImplementedError(f"FourierFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")
         if self.random_loc_seed is None or not 0 <= self.random_loc_seed < 2 ** 32:
             raise NotImplementedError(f"FourierFTConfig(random_loc_seed={self.random_loc_seed!r}): tinypeft reproduces "
                                       "torch's generator for seeds in [0, 2**32) only.")

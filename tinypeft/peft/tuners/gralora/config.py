@@ -31,5 +31,3 @@ class GraloraConfig(TargetModulesConfig):
             raise ValueError(f"`gralora_k` should be a positive integer value but the value passed is {self.gralora_k}")
         if self.r % self.gralora_k != 0:
             raise ValueError(f"r should be divisible by gralora_k, but got {self.r} and {self.gralora_k}")
-        if self.bias != "none":
-            raise NotImplementedError(f"GraloraConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

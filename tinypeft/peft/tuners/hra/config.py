@@ -23,5 +23,3 @@ class HRAConfig(TargetModulesConfig):
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = PeftType.HRA
-        if self.bias != "none":
-            raise NotImplementedError(f"HRAConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

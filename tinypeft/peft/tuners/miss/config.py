@@ -28,5 +28,3 @@ class MissConfig(TargetModulesConfig):
         check_number(self, "miss_dropout", 0, 1, high_open=True)
         if self.init_weights not in (True, False, "bat", "mini"):
             raise ValueError(f"MissConfig(init_weights={self.init_weights!r}): use True, False, 'bat' or 'mini'.")
-        if self.bias != "none":
-            raise NotImplementedError(f"MissConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

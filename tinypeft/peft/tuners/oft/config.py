@@ -37,5 +37,3 @@ class OFTConfig(TargetModulesConfig):
         super().__post_init__()
         self.peft_type = PeftType.OFT
         check_one_size(self, "r", "oft_block_size")
-        if self.bias != "none":
-            raise NotImplementedError(f"OFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

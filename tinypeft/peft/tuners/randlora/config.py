@@ -36,5 +36,3 @@ class RandLoraConfig(TargetModulesConfig):
             raise NotImplementedError("RandLoraConfig(save_projection=False) is not supported by tinypeft: the bases "
                                       "would have to be regenerated from torch's random stream. Use "
                                       "save_projection=True (PEFT's default).")
-        if self.bias != "none":
-            raise NotImplementedError(f"RandLoraConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")

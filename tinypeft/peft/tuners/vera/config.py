@@ -30,8 +30,6 @@ class VeraConfig(TargetModulesConfig):
         check_number(self, "vera_dropout", 0, 1, high_open=True)
         if self.bias not in ("none", "all", "vera_only"):
             raise ValueError(f"VeraConfig(bias={self.bias!r}): use 'none', 'all' or 'vera_only'.")
-        if self.bias != "none":
-            raise NotImplementedError(f"VeraConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")
         if not self.save_projection:
             raise NotImplementedError(
                 "VeraConfig(save_projection=False) is not supported by tinypeft: the shared projections would have "

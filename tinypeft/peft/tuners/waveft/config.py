@@ -48,8 +48,6 @@ class WaveFTConfig(TargetModulesConfig):
         if self.wavelet_family not in ("db1", "db2", "sym2"):
             raise NotImplementedError(f"WaveFTConfig(wavelet_family={self.wavelet_family!r}) is not implemented by "
                                       "tinypeft; use 'db1', 'db2' or 'sym2'.")
-        if self.bias != "none":
-            raise NotImplementedError(f"WaveFTConfig(bias={self.bias!r}) is not implemented by tinypeft; use 'none'.")
         if not 0 <= self.random_loc_seed < 2 ** 32:
             raise NotImplementedError(f"WaveFTConfig(random_loc_seed={self.random_loc_seed!r}): tinypeft reproduces "
                                       "torch's generator for seeds in [0, 2**32) only.")
