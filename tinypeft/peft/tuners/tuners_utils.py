@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from ... import functional as F
 from ... import nn
 from ...autograd import no_grad
 from ..utils.other import SEQ_CLS_HEAD_NAMES, ModulesToSaveWrapper
@@ -209,6 +210,24 @@ class BaseTunerLayer:
                 keys = list(getattr(self, self.adapter_layer_names[0]).keys())
                 remaining = keys[:1]
             self.set_adapter(remaining)
+
+
+class DeltaWeightLayer(nn.Module, BaseTunerLayer):
+    """A layer whose adapters are dense delta W [out, in] Tensors made by the subclass's `delta(adapter)`
+    (FourierFT, WaveFT): y = base(x) + x delta^T per active adapter; merging adds delta, transposed for
+    Conv1D's [in, out] weight (fan_in_fan_out)."""
+
+    def get_delta_weight(self, adapter):
+        with no_grad():
+            d = self.delta(adapter).data
+        return d.T if self.fan_in_fan_out else d
+
+    def forward(self, x, *args, **kwargs):
+        active = self._adapters_to_run(getattr(self, self.adapter_layer_names[0]))
+        result = self.base_layer(x, *args, **kwargs)
+        for adapter in active:
+            result = result + F.linear(x, self.delta(adapter))
+        return result
 
 
 def _requires_grad(obj, flag):

@@ -13,7 +13,7 @@ from .... import functional as F
 from .... import nn
 from ....autograd import no_grad
 from ....creation import generator
-from ..tuners_utils import BaseTunerLayer, linear_in_out
+from ..tuners_utils import DeltaWeightLayer, linear_in_out
 
 
 def torch_randperm(n, seed):
@@ -29,7 +29,7 @@ def torch_randperm(n, seed):
     return np.array(perm, dtype=np.int64)
 
 
-class FourierFTLayer(nn.Module, BaseTunerLayer):
+class FourierFTLayer(DeltaWeightLayer):
     adapter_layer_names = ("fourierft_spectrum",)
     other_param_names = ("fourierft_n_frequency", "fourierft_scaling", "fourierft_random_loc_seed", "indices")
 
@@ -69,18 +69,6 @@ class FourierFTLayer(nn.Module, BaseTunerLayer):
         rows, cols = self.indices[adapter]
         dw = F.sparse_ifft2_real(self.fourierft_spectrum[adapter], rows, cols, (self.out_features, self.in_features))
         return dw * self.fourierft_scaling[adapter]
-
-    def get_delta_weight(self, adapter):
-        with no_grad():
-            d = self.delta(adapter).data
-        return d.T if self.fan_in_fan_out else d
-
-    def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(self.fourierft_spectrum)
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in active:
-            result = result + F.linear(x, self.delta(adapter))
-        return result
 
 
 class FourierFTLinear(FourierFTLayer):

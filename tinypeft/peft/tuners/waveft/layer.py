@@ -17,14 +17,12 @@ import math
 
 import numpy as np
 
-from .... import functional as F
 from .... import nn
-from ....autograd import no_grad
 from ....creation import generator
 from ....ops.shape import cat
 from ....tensor import Tensor
 from ..fourierft.layer import torch_randperm
-from ..tuners_utils import BaseTunerLayer, linear_in_out
+from ..tuners_utils import DeltaWeightLayer, linear_in_out
 
 
 def rec_filters(name):
@@ -53,7 +51,7 @@ def synthesis(f, n, size):
     return U[start: start + size]
 
 
-class WaveFTLayer(nn.Module, BaseTunerLayer):
+class WaveFTLayer(DeltaWeightLayer):
     adapter_layer_names = ("waveft_spectrum",)
     other_param_names = ("waveft_n_frequency", "waveft_scaling", "waveft_random_loc_seed", "waveft_wavelet_family",
                          "waveft_indices", "waveft_use_idwt")
@@ -124,18 +122,6 @@ class WaveFTLayer(nn.Module, BaseTunerLayer):
         c_lo_t, c_hi_t = c_lo.transpose(0, 1), c_hi.transpose(0, 1)
         rec = r_lo @ cA @ c_lo_t + r_hi @ cH @ c_lo_t + r_lo @ cV @ c_hi_t + r_hi @ cD @ c_hi_t
         return rec * s
-
-    def get_delta_weight(self, adapter):
-        with no_grad():
-            d = self.delta(adapter).data
-        return d.T if self.fan_in_fan_out else d
-
-    def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(self.waveft_spectrum)
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in active:
-            result = result + F.linear(x, self.delta(adapter))
-        return result
 
     def delete_adapter(self, adapter_name):
         super().delete_adapter(adapter_name)
