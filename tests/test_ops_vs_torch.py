@@ -66,6 +66,7 @@ def compare(tp_fn, torch_fn, arrays, grad=None, dtype=np.float64, atol=1e-10, rt
         ("amax", lambda a: tp.amax(a, 1), lambda a: torch.amax(a, 1), [(3, 5)]),
         ("exp_tanh", lambda a: a.exp().tanh(), lambda a: a.exp().tanh(), [(3, 4)]),
         ("sigmoid", tp.sigmoid, lambda a: torch.sigmoid(a), [(3, 4)]),
+        ("sin_cos", lambda a: a.sin() * a.cos(), lambda a: a.sin() * a.cos(), [(3, 4)]),
         ("relu", F.relu, lambda a: TF.relu(a), [(3, 4)]),
         ("gelu", F.gelu, lambda a: TF.gelu(a), [(3, 4)]),
         ("gelu_tanh", lambda a: F.gelu(a, approximate="tanh"), lambda a: TF.gelu(a, approximate="tanh"), [(3, 4)]),

@@ -34,7 +34,8 @@ from .peft import (PeftConfig, PeftType, PromptLearningConfig, TaskType, LoraCon
                    PromptEncoderConfig, PromptEncoderReparameterizationType, PromptTuningConfig, PromptTuningInit)
 from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig, C3AModel,  # noqa: E402
                    DeloraConfig, DeloraModel, FourierFTConfig, FourierFTModel, GraloraConfig, GraloraModel,
-                   HiraConfig, HiraModel, OFTConfig, OFTModel, RoadConfig, RoadModel, WaveFTConfig, WaveFTModel)
+                   HiraConfig, HiraModel, OFTConfig, OFTModel, RandLoraConfig, RandLoraModel, RoadConfig,
+                   RoadModel, WaveFTConfig, WaveFTModel)
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -75,6 +76,7 @@ __all__ = [
     "OFTConfig", "OFTModel", "BOFTConfig", "BOFTModel", "FourierFTConfig", "FourierFTModel", "AdaLoraConfig",
     "AdaLoraModel", "HiraConfig", "HiraModel", "WaveFTConfig", "WaveFTModel", "C3AConfig", "C3AModel",
     "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
+    "RandLoraConfig", "RandLoraModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

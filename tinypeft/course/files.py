@@ -25,6 +25,7 @@ COURSE_DATA = (
     "tests/fixtures/reference/gpt2.npz",  # transformers' logits and loss for the tiny GPT-2 (tutorial 15)
     "tests/fixtures/optim_reference.npz",  # torch's AdamW steps (tutorial 15)
     "tests/fixtures/methods_reference.npz",  # PEFT's outputs for the methods built by hand (tutorial 16)
+    "tutorials/experiments/*.json",  # tutorial 08's sweep of methods, seeds and learning rates
 )
 
 _PACKAGE = Path(__file__).resolve().parent

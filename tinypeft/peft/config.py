@@ -40,6 +40,7 @@ class PeftType(str, enum.Enum):
     DELORA = "DELORA"
     GRALORA = "GRALORA"
     ROAD = "ROAD"
+    RANDLORA = "RANDLORA"
 
     def __str__(self):
         return self.value

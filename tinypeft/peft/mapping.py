@@ -32,6 +32,7 @@ from .tuners.c3a import C3AConfig, C3AModel
 from .tuners.delora import DeloraConfig, DeloraModel
 from .tuners.gralora import GraloraConfig, GraloraModel
 from .tuners.road import RoadConfig, RoadModel
+from .tuners.randlora import RandLoraConfig, RandLoraModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -94,5 +95,6 @@ register_peft_method("C3A", C3AConfig, C3AModel)
 register_peft_method("DELORA", DeloraConfig, DeloraModel)
 register_peft_method("GRALORA", GraloraConfig, GraloraModel)
 register_peft_method("ROAD", RoadConfig, RoadModel)
+register_peft_method("RANDLORA", RandLoraConfig, RandLoraModel)
 
 __all__ = ["get_peft_model", "TaskType"]

@@ -1,0 +1,93 @@
+"""RandLoraModel: draws the shared random bases once per adapter and puts RandLoRA layers on the targets.
+
+The bases are sized for the largest target (elementwise max of (out, in) over the targets) and live on the tuner as
+`base_model.randlora_A.<adapter>` / `randlora_B` (PEFT's keys) and, as the same object, inside every layer. They are
+drawn with tinypeft's generator under projection_prng_key (PEFT draws them with torch's), each standardised to unit
+std; interchange with PEFT goes through the saved bases (save_projection=True).
+"""
+import math
+import warnings
+
+import numpy as np
+
+from .... import nn
+from ....models.gpt2 import Conv1D
+from ....tensor import Tensor
+from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from ..tuners_utils import BaseTuner, check_target_module_exists
+from ..vera.layer import BufferDict
+from .layer import Linear, RandLoraLayer, num_bases
+
+
+def _kaiming_uniform(shape, rng):
+    """PEFT's _kaiming_init: U(-b, b), b = sqrt(3) * sqrt(2) / sqrt(fan_in), fan_in = shape[1] * prod(shape[2:])."""
+    fan_in = int(np.prod(shape[1:]))
+    bound = math.sqrt(3.0) * math.sqrt(2) / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _ternary(shape, rng, sparsity):
+    u = rng.random(shape)
+    return np.where(u < 1 / (2 * sparsity), -1.0, np.where(u > 1 - 1 / (2 * sparsity), 1.0, 0.0))
+
+
+class RandLoraModel(BaseTuner):
+    prefix = "randlora_"
+    layer_class = RandLoraLayer
+    default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
+    shared_state_names = ("randlora_A", "randlora_B")  # saved once, as base_model.randlora_A / randlora_B
+
+    def _check_new_adapter_config(self, config):
+        super()._check_new_adapter_config(config)
+        keys = {c.projection_prng_key for c in self.peft_config.values()}
+        if len(keys) > 1:
+            raise ValueError(f"RandLora PRNG initialisation key must be the same for all adapters. Got {sorted(keys)}.")
+
+    def inject_adapter(self, model, adapter_name):
+        config = self._prepare_config(self.peft_config[adapter_name], model)
+        shapes = [(m.weight.shape[::-1] if isinstance(m, Conv1D) else m.weight.shape)
+                  for key, m in model.named_modules()
+                  if key and isinstance(m, (nn.Linear, Conv1D)) and check_target_module_exists(config, key)]
+        if not shapes:
+            raise ValueError("No layers types compatible with RandLora were found. Please check "
+                             "`peft_config.target_modules`.")
+        out_dim, in_dim = max(s[0] for s in shapes), max(s[1] for s in shapes)
+        hi, lo = max(out_dim, in_dim), min(out_dim, in_dim)
+        if "randlora_A" not in self._modules:
+            self.randlora_A, self.randlora_B = BufferDict(), BufferDict()
+        rng, n = np.random.default_rng(config.projection_prng_key), num_bases(lo, config.r)
+        if config.sparse or config.very_sparse:
+            sparsity = math.sqrt(lo) if config.very_sparse else 3
+            A, B = _ternary((config.r, 1, lo), rng, sparsity), _ternary((hi, n, config.r), rng, sparsity)
+        else:
+            A = _kaiming_uniform((config.r, 1, lo), rng)
+            B = np.concatenate([_kaiming_uniform((hi, 1, config.r), rng) for _ in range(n)], axis=1)
+        self.randlora_A[adapter_name] = Tensor((A / A.std(ddof=1)).astype(np.float32))  # torch's std: unbiased
+        self.randlora_B[adapter_name] = Tensor((B / B.std(ddof=1)).astype(np.float32))
+        super().inject_adapter(model, adapter_name)
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        self._add_to_layer(target, target_name, parent, lambda t: self._new_layer(config, t, current_key),
+                           lambda layer: layer.update_layer(adapter_name, config.r, config))
+
+    def _new_layer(self, config, target, current_key):
+        if isinstance(target, Conv1D):
+            if not config.fan_in_fan_out:
+                warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
+                              "Setting fan_in_fan_out to True.")
+                config.fan_in_fan_out = True
+            return Linear(target, self.randlora_A, self.randlora_B, fan_in_fan_out=True)
+        if isinstance(target, nn.Linear):
+            if config.fan_in_fan_out:
+                warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
+                              "Setting fan_in_fan_out to False.")
+                config.fan_in_fan_out = False
+            return Linear(target, self.randlora_A, self.randlora_B)
+        raise ValueError(f"Target module {current_key} ({type(target).__name__}) is not supported. Currently, only "
+                         "`torch.nn.Linear` and `Conv1D` are supported.")
+
+    def delete_adapter(self, adapter_name):
+        super().delete_adapter(adapter_name)
+        for shared in (self.randlora_A, self.randlora_B):
+            if adapter_name in shared:
+                del shared[adapter_name]
