@@ -91,7 +91,7 @@ def test_gemv_out_zero_k_and_fallbacks():
         np.testing.assert_allclose(cmatmul.gemv(x, w), x @ w, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("rows", [1, 4])
+@pytest.mark.parametrize("rows", [2, 4])
 def test_backend_matmul_takes_gemv_for_few_float32_rows(monkeypatch, rows):
     calls = []
     real = cmatmul.gemv
@@ -105,6 +105,7 @@ def test_backend_matmul_takes_gemv_for_few_float32_rows(monkeypatch, rows):
         assert y.shape == (rows, 1, 48) and calls == [(rows, 64)]
         np.testing.assert_allclose(y, x @ w.T, rtol=1e-5, atol=1e-5)
         backend.matmul(rng.standard_normal((5, 64)).astype(np.float32), w.T)  # 5 rows: the GEMM
+        backend.matmul(rng.standard_normal((1, 64)).astype(np.float32), w.T)  # 1 row: einsum
         assert len(calls) == 1
     finally:
         backend.set_matmul_backend(previous)

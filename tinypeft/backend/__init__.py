@@ -113,8 +113,8 @@ def backend_info():
     else:
         paths = {
             "2-D, and batches folded into rows ([..., m, k] @ [k, n])": "c",
-            f"float32, 1 to {cmatmul.GEMV_MAX_ROWS} rows (a decoding step)": "c gemv",
-            "one float64 row": "numpy einsum",
+            f"float32, 2 to {cmatmul.GEMV_MAX_ROWS} rows (batched decoding)": "c gemv",
+            "one row (a decoding step)": "numpy einsum",
             f"batched, under {_BATCHED_C_MIN_WORK} multiply-adds per matrix": "numpy matmul",
             f"batched, larger: one C call per matrix, shared among {cmatmul.get_num_threads()} threads": "c",
             "1-D operands, integer or mixed dtypes, non-NumPy arrays": "numpy matmul",
@@ -144,12 +144,13 @@ def matmul(a, b):
         # [..., m, k] @ [k, n]: fold the batch into rows, one big GEMM.
         lead = a.shape[:-1]
         a2 = a.reshape(-1, a.shape[-1])
-        if a2.shape[0] <= cmatmul.GEMV_MAX_ROWS and cmatmul.gemv_applies(a2, b):
-            # A few rows (a decoding step): the GEMM would pack all of b for a few dots per column; the
-            # few-row kernel streams b once, its columns shared among the threads.
+        if 2 <= a2.shape[0] <= cmatmul.GEMV_MAX_ROWS and cmatmul.gemv_applies(a2, b):
+            # A few rows (batched decoding): the GEMM would pack all of b for a few dots per column, and
+            # einsum reads b once per row; the few-row kernel streams b once for all rows, on the threads.
             return cmatmul.gemv(a2, b).reshape(*lead, b.shape[-1])
         if a2.shape[0] == 1:
-            # One float64 row: einsum reads b once, with no BLAS threads to wake.
+            # One row (a decoding step): einsum's single dot stream per column measured faster than the
+            # few-row kernel on a quiet machine (bench/ has the comparison), so it stays here.
             return np.einsum("ik,kj->ij", a2, b).reshape(*lead, b.shape[-1])
         return cmatmul.matmul(a2, b).reshape(*lead, b.shape[-1])
     # Batched (attention heads): many small GEMMs. Tiny ones (a decoding step, short sentences) stay in
