@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+
 typedef void (*gemv_fn)(int m, size_t k, const float *x, ptrdiff_t ldx, const float *w, ptrdiff_t ldw,
                         size_t j0, size_t j1, float *y, ptrdiff_t ldy);
 typedef struct {
@@ -42,11 +43,11 @@ typedef struct {
 static const gemv_kernel_t *gemv_kernel(void)
 {
 #if defined(TP_GEMV_X86)
-    const char *name = tp_kernel_name();
-    if (strcmp(name, "avx512") == 0) return &gemv_kernel_avx512;
-    if (strcmp(name, "avx2") == 0) return &gemv_kernel_avx2;
-#endif
+    static const gemv_kernel_t *const by_isa[] = {&gemv_kernel_generic, &gemv_kernel_avx2, &gemv_kernel_avx512};
+    return by_isa[tp_kernel_isa()];
+#else
     return &gemv_kernel_generic;
+#endif
 }
 
 /* A thread is worth waking for at least this many weights (a quarter megabyte of float32). */

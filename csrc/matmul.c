@@ -127,6 +127,14 @@ static int find_kernel(const char *name)
 
 const char *tp_kernel_name(void) { return kernel()->name; }
 
+int tp_kernel_isa(void)
+{
+    const char *name = kernel()->name;
+    if (strcmp(name, "avx512") == 0) return TP_ISA_AVX512;
+    if (strcmp(name, "avx2") == 0) return TP_ISA_AVX2;
+    return TP_ISA_GENERIC;
+}
+
 int tp_kernel_supported(const char *name)
 {
     int i = find_kernel(name);

@@ -36,6 +36,9 @@ void tp_matmul_reference_f64(size_t m, size_t n, size_t k,
 /* Kernels are compiled for several instruction sets and picked at run time.
  * Names: "generic" (always), "avx2" (AVX2+FMA), "avx512" (AVX-512F). */
 const char *tp_kernel_name(void);
+/* The selected instruction set as an index, for the other kernels' tables: one name lookup, here. */
+enum { TP_ISA_GENERIC = 0, TP_ISA_AVX2 = 1, TP_ISA_AVX512 = 2 };
+int tp_kernel_isa(void);
 int tp_kernel_supported(const char *name);
 int tp_select_kernel(const char *name); /* 0 on success, -1 if unknown or unsupported here */
 int tp_vector_bytes(void);              /* of the selected kernel; 0 for plain scalar C */

@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+
 #define ACC 12
 
 #define FMA_LOOP(NAME, VBYTES, TARGET)                                                  \
@@ -38,9 +39,8 @@ FMA_LOOP(fma_generic, 16, )
 double tp_fma_peak(long iters)
 {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    const char *name = tp_kernel_name();
-    if (strcmp(name, "avx512") == 0) return fma_avx512(iters);
-    if (strcmp(name, "avx2") == 0) return fma_avx2(iters);
+    if (tp_kernel_isa() == TP_ISA_AVX512) return fma_avx512(iters);
+    if (tp_kernel_isa() == TP_ISA_AVX2) return fma_avx2(iters);
 #endif
 #if defined(__GNUC__)
     return fma_generic(iters);

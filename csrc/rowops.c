@@ -4,8 +4,9 @@
 #include "matmul.h"
 #include "parallel.h"
 
-#include <math.h>
 #include <string.h>
+
+#include <math.h>
 
 typedef struct {
     void (*softmax_row)(const float *x, float *y, size_t n, int safe);
@@ -42,11 +43,12 @@ typedef struct {
 static const rowops_kernel_t *rk(void)
 {
 #if defined(TP_ROWOPS_X86)
-    const char *name = tp_kernel_name();
-    if (strcmp(name, "avx512") == 0) return &rowops_kernel_avx512;
-    if (strcmp(name, "avx2") == 0) return &rowops_kernel_avx2;
-#endif
+    static const rowops_kernel_t *const by_isa[] = {&rowops_kernel_generic, &rowops_kernel_avx2,
+                                                    &rowops_kernel_avx512};
+    return by_isa[tp_kernel_isa()];
+#else
     return &rowops_kernel_generic;
+#endif
 }
 
 /* A thread is worth waking for this many elements; chunks of rows hold at least a quarter of that. */
