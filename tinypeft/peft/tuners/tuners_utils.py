@@ -270,6 +270,9 @@ class BaseTuner(nn.Module):
         only the tuner's active adapters stay active (a new adapter waits for set_adapter)."""
         layer = target if isinstance(target, self.layer_class) else new_layer(target)
         update(layer)
+        device = getattr(getattr(layer.get_base_layer(), "weight", None), "device", "cpu")
+        if device != "cpu":  # as PEFT: the new adapter lives where its base layer does
+            layer.to(device)
         layer.set_adapter(self.active_adapters)
         if layer is not target:
             setattr(parent, target_name, layer)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .... import functional as F
-from .... import nn
+from .... import backend, nn
 from ....autograd import no_grad
 from ....tensor import Tensor
 from ..tuners_utils import BaseTunerLayer, linear_in_out
@@ -46,8 +46,9 @@ class GraloraLayer(nn.Module, BaseTunerLayer):
                 raise ValueError(f"{what} should be divisible by gralora_k, but got {n} and {k}")
         self.r[adapter_name], self.alpha[adapter_name], self.gralora_k[adapter_name] = r, config.alpha, k
         self.hybrid_r[adapter_name], self.gralora_dropout[adapter_name] = hybrid_r, config.gralora_dropout
-        A = np.empty((k, self.in_features // k, r), np.float32)
-        B = np.empty((k, r, self.out_features // k), np.float32)
+        xp = backend.default_xp()  # the adapter lives where new tensors are made, as each block's a and b below
+        A = xp.empty((k, self.in_features // k, r), np.float32)
+        B = xp.empty((k, r, self.out_features // k), np.float32)
         with no_grad():
             for n in range(k):  # per block, PEFT's shapes before its transpose: A_n [r, in/k], B_n [out/k, r]
                 a = nn.Parameter(nn.init.empty(r, self.in_features // k))

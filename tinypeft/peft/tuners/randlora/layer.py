@@ -63,7 +63,7 @@ class RandLoraLayer(nn.Module, BaseTunerLayer):
         r, n = lam.shape
         lo, hi = gamma.shape[1], max(self.in_features, self.out_features)
         A = Tensor(self.randlora_A[adapter].data[:r, :n, :lo])                 # [r, 1, min]
-        B = Tensor(np.ascontiguousarray(self.randlora_B[adapter].data[:hi, :n, :r]))  # [max, n, r]
+        B = Tensor(lam.xp.ascontiguousarray(self.randlora_B[adapter].data[:hi, :n, :r]))  # [max, n, r]
         U = (lam.reshape(r, n, 1) * A * gamma.reshape(1, n, lo)).reshape(r * n, lo)
         return U, B.reshape(hi, n * r)
 
