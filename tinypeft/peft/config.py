@@ -82,7 +82,21 @@ class PeftConfig:
     revision: Optional[str] = None
     inference_mode: bool = False
 
+    _peft_type = None  # not a field: the method's PeftType, a class keyword (see __init_subclass__)
+
+    def __init_subclass__(cls, **options):
+        """A method's config names its PeftType and its base's check options as class keywords,
+        `class HiraConfig(TargetModulesConfig, peft_type=PeftType.HIRA, r_min=None)`: each is stored as the class
+        attribute _<name> (which must exist on the base), and __post_init__ writes peft_type into every instance."""
+        super().__init_subclass__()
+        for name, value in options.items():
+            if not hasattr(cls, "_" + name):
+                raise TypeError(f"{cls.__name__}: {name!r} is not an option of {cls.__mro__[1].__name__}.")
+            setattr(cls, "_" + name, value)
+
     def __post_init__(self):
+        if self._peft_type is not None:
+            self.peft_type = self._peft_type
         if self.peft_version is None:
             self.peft_version = PEFT_FORMAT_VERSION
         if self.task_type is not None:
@@ -199,7 +213,8 @@ class TargetModulesConfig(PeftConfig):
     layers_pattern: Optional[Union[list, str]] = None
     modules_to_save: Optional[list] = None
 
-    # not fields (no annotation): which checks this config makes
+    # not fields (no annotation): which checks this config makes, set by a subclass as class keywords
+    # (r_min=None, pattern_needs_layers=False, refused_with_regex=(...))
     _r_min = 1  # r must be an integer >= this (OFT allows 0); None: no r, or the subclass checks it itself
     _pattern_needs_layers = True  # layers_pattern without layers_to_transform is refused
     _refused_with_regex = ()  # fields refused beside a regex (str) target_modules

@@ -14,6 +14,7 @@ from ... import nn
 from ...autograd import no_grad
 from ..utils.other import SEQ_CLS_HEAD_NAMES, ModulesToSaveWrapper
 from ...models.gpt2 import Conv1D
+from ...tensor import Tensor
 
 
 def check_target_module_exists(config, key):
@@ -212,7 +213,43 @@ class BaseTunerLayer:
             self.set_adapter(remaining)
 
 
-class DeltaWeightLayer(nn.Module, BaseTunerLayer):
+class AdapterLayer(nn.Module, BaseTunerLayer):
+    """An adapter layer around nn.Linear, or also GPT-2's Conv1D for a method built with fan_in_fan_out (True for
+    Conv1D's [in, out] weight; merging transposes delta W for it), whose adapters each add a term to the output:
+
+        y = base(x) + sum over the active adapters of adapter_output(x, adapter)
+
+    Subclasses create their per-adapter containers after super().__init__ and define adapter_output (DeLoRA,
+    GraLoRA, RandLoRA, and through DeltaWeightLayer FourierFT and WaveFT); one that changes the output otherwise
+    (RoAd's rotation) overrides forward. Any other base layer raises `unsupported` naming its type."""
+
+    def __init__(self, base_layer, fan_in_fan_out=None, unsupported=TypeError):
+        super().__init__()
+        self._init_tuner(base_layer)
+        if fan_in_fan_out is None:  # a method for nn.Linear only
+            features = (base_layer.in_features, base_layer.out_features) if isinstance(base_layer, nn.Linear) else None
+        else:
+            features, self.fan_in_fan_out = linear_in_out(base_layer), fan_in_fan_out
+        if features is None:
+            raise unsupported(f"Unsupported layer type {type(base_layer)}")
+        self.in_features, self.out_features = features
+
+    def forward(self, x, *args, **kwargs):
+        active = self._adapters_to_run(getattr(self, self.adapter_layer_names[0]))
+        result = self.base_layer(x, *args, **kwargs)
+        for adapter in active:
+            result = result + self.adapter_output(x, adapter)
+        return result
+
+    def delta_of_map(self, fn, dtype=np.float32):
+        """delta W (an array) of an adapter that is the linear map fn ([.., in] -> [.., out] Tensors): fn sends row
+        i of the identity to column i of delta W. [out, in], or [in, out] under fan_in_fan_out (Conv1D's layout)."""
+        with no_grad():
+            d = fn(Tensor(np.eye(self.in_features, dtype=dtype))).data.T
+        return d.T if self.fan_in_fan_out else d
+
+
+class DeltaWeightLayer(AdapterLayer):
     """A layer whose adapters are dense delta W [out, in] Tensors made by the subclass's `delta(adapter)`
     (FourierFT, WaveFT): y = base(x) + x delta^T per active adapter; merging adds delta, transposed for
     Conv1D's [in, out] weight (fan_in_fan_out)."""
@@ -222,12 +259,8 @@ class DeltaWeightLayer(nn.Module, BaseTunerLayer):
             d = self.delta(adapter).data
         return d.T if self.fan_in_fan_out else d
 
-    def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(getattr(self, self.adapter_layer_names[0]))
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in active:
-            result = result + F.linear(x, self.delta(adapter))
-        return result
+    def adapter_output(self, x, adapter):
+        return F.linear(x, self.delta(adapter))
 
 
 def _requires_grad(obj, flag):

@@ -6,7 +6,8 @@ from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class FourierFTConfig(TargetModulesConfig):
+class FourierFTConfig(TargetModulesConfig, peft_type=PeftType.FOURIERFT, r_min=None,
+                      refused_with_regex=("layers_to_transform", "layers_pattern")):
     """FourierFT: delta W = Re(ifft2(D)) * scaling, D [out, in] zero but at n_frequency positions drawn once
     (torch.randperm under random_loc_seed), where D holds the trained `fourierft_spectrum` [n_frequency].
 
@@ -23,12 +24,8 @@ class FourierFTConfig(TargetModulesConfig):
     n_frequency_pattern: Optional[dict] = field(default_factory=dict)
     init_weights: bool = False
 
-    _r_min = None
-    _refused_with_regex = ("layers_to_transform", "layers_pattern")
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.FOURIERFT
         if self.random_loc_seed is None or not 0 <= self.random_loc_seed < 2 ** 32:
             raise NotImplementedError(f"FourierFTConfig(random_loc_seed={self.random_loc_seed!r}): tinypeft reproduces "
                                       "torch's generator for seeds in [0, 2**32) only.")

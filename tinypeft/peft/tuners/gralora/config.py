@@ -5,7 +5,7 @@ from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class GraloraConfig(TargetModulesConfig):
+class GraloraConfig(TargetModulesConfig, peft_type=PeftType.GRALORA, r_min=None, pattern_needs_layers=False):
     """GraLoRA: the weight is cut into gralora_k x gralora_k blocks and block (j, n) gets its own rank-(r / k)
     update B_j,n A_n,j, so the whole update can reach rank r k with LoRA's parameter count (r (in + out)).
     hybrid_r adds a plain LoRA of that rank beside it; the scale is alpha / (r + hybrid_r).
@@ -21,12 +21,8 @@ class GraloraConfig(TargetModulesConfig):
     bias: str = "none"
     init_weights: bool = True
 
-    _r_min = None
-    _pattern_needs_layers = False
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.GRALORA
         if self.gralora_k <= 0:
             raise ValueError(f"`gralora_k` should be a positive integer value but the value passed is {self.gralora_k}")
         if self.r % self.gralora_k != 0:

@@ -5,7 +5,7 @@ from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class RandLoraConfig(TargetModulesConfig):
+class RandLoraConfig(TargetModulesConfig, peft_type=PeftType.RANDLORA, r_min=None, pattern_needs_layers=False):
     """RandLoRA: frozen random bases A [r, 1, min] and B [max, n, r], shared by all layers, with n = ceil(min / r)
     bases so the update can reach full rank; each layer trains only randlora_lambda [r, n] and randlora_gamma [n, min],
     scaling the bases, and delta W = (B-bases) (lambda * A * gamma) * randlora_alpha / r.
@@ -26,12 +26,8 @@ class RandLoraConfig(TargetModulesConfig):
     bias: str = "none"
     init_weights: bool = True
 
-    _r_min = None
-    _pattern_needs_layers = False
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.RANDLORA
         if not self.save_projection:
             raise NotImplementedError("RandLoraConfig(save_projection=False) is not supported by tinypeft: the bases "
                                       "would have to be regenerated from torch's random stream. Use "

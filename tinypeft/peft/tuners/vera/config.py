@@ -5,7 +5,7 @@ from ...config import PeftType, TargetModulesConfig, check_number
 
 
 @dataclass
-class VeraConfig(TargetModulesConfig):
+class VeraConfig(TargetModulesConfig, peft_type=PeftType.VERA):
     """VeRA (Kopiczko et al. 2024): one pair of frozen random matrices A [r, in], B [out, r] shared by every layer,
     and per layer only two trained vectors: y = base(x) + lambda_b * (B (lambda_d * (A x))).
 
@@ -26,7 +26,6 @@ class VeraConfig(TargetModulesConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.VERA
         check_number(self, "vera_dropout", 0, 1, high_open=True)
         if self.bias not in ("none", "all", "vera_only"):
             raise ValueError(f"VeraConfig(bias={self.bias!r}): use 'none', 'all' or 'vera_only'.")

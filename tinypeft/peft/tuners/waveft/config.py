@@ -15,7 +15,8 @@ def known_wavelet(name):
 
 
 @dataclass
-class WaveFTConfig(TargetModulesConfig):
+class WaveFTConfig(TargetModulesConfig, peft_type=PeftType.WAVEFT, r_min=None,
+                   refused_with_regex=("layers_to_transform", "layers_pattern")):
     """WaveFT: delta W = idwt2(C) * scaling, C zero except n_frequency trained coefficients (`waveft_spectrum`) at
     positions drawn once with torch.randperm under random_loc_seed; use_idwt=False uses C itself as delta W.
 
@@ -36,12 +37,8 @@ class WaveFTConfig(TargetModulesConfig):
     proportional_parameters: bool = False
     init_weights: bool = True
 
-    _r_min = None
-    _refused_with_regex = ("layers_to_transform", "layers_pattern")
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.WAVEFT
         if not known_wavelet(self.wavelet_family):
             raise ValueError(f"Wavelet family {self.wavelet_family} not supported. Supported wavelet families are: "
                              "db1-db38, sym2-sym20, coif1-coif17")
