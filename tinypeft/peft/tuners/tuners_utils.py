@@ -144,13 +144,9 @@ class BaseTunerLayer:
     def get_base_layer(self):
         return self.base_layer
 
-    @property
-    def weight(self):
-        return self.base_layer.weight
-
-    @property
-    def bias(self):
-        return self.base_layer.bias
+    # the wrapped layer's parameters, read through the adapter layer as through the layer it replaced
+    weight = property(lambda self: self.base_layer.weight)
+    bias = property(lambda self: self.base_layer.bias)
 
     def set_adapter(self, adapter_names):
         """Activate these adapters; only the active ones train."""
@@ -283,6 +279,7 @@ def getattr_or_wrapped(module, name, wrapped):
 class BaseTuner(nn.Module):
     prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
     default_targets = {}
+    layers_mapping = {}  # base layer class -> adapter layer class, for the default _create_new_module
 
     def __init__(self, model, peft_config, adapter_name):
         super().__init__()
@@ -306,6 +303,23 @@ class BaseTuner(nn.Module):
         layer.set_adapter(self.active_adapters)
         if layer is not target:
             setattr(parent, target_name, layer)
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        """The usual case (MiSS, OFT): the target becomes _create_new_module(config, target) and the adapter is
+        added with update_layer(adapter_name, config.r, config); a method that reads more per module
+        (rank_pattern, ...) or updates differently overrides this."""
+        self._add_to_layer(target, target_name, parent, lambda t: self._create_new_module(config, t),
+                           lambda layer: layer.update_layer(adapter_name, config.r, config))
+
+    def _create_new_module(self, config, target):
+        """The adapter layer for `target`: that of the first entry of layers_mapping it is an instance of, else
+        PEFT's TypeError naming the supported layers."""
+        for base_cls, layer_cls in self.layers_mapping.items():
+            if isinstance(target, base_cls):
+                return layer_cls(target)
+        names = ", ".join(f"`torch.nn.{c.__name__}`" for c in self.layers_mapping)
+        raise TypeError(f"Target module {target} is not supported. Currently, only {names} (optionally quantized) "
+                        f"{'is' if len(self.layers_mapping) == 1 else 'are'} supported.")
 
     def _prepare_config(self, config, model):
         if config.target_modules is None:
