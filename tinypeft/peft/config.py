@@ -240,6 +240,33 @@ class TargetModulesConfig(PeftConfig):
                                       "use 'none'.")
 
 
+@dataclass
+class LinearTargetConfig(TargetModulesConfig):
+    """TargetModulesConfig plus two more fields PEFT repeats, in the configs of GraLoRA, RandLoRA, VeRA, OFT, BOFT,
+    FourierFT and WaveFT: fan_in_fan_out (the target stores its weight [in, out], as GPT-2's Conv1D does; a Linear
+    or Conv1D target corrects it with PEFT's warning) and bias (which biases train: tinypeft implements "none")."""
+
+    fan_in_fan_out: bool = False
+    bias: str = "none"
+
+
+@dataclass
+class SharedProjectionConfig(LinearTargetConfig):
+    """LinearTargetConfig plus the fields of the methods whose frozen random matrices are shared by every layer
+    (VeRA, RandLoRA; tuners/shared_projections.py): projection_prng_key, their seed, and save_projection, whether
+    the adapter file stores them. tinypeft needs them stored: it draws them from its own generator, not torch's."""
+
+    projection_prng_key: int = 0
+    save_projection: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.save_projection:
+            raise NotImplementedError(
+                f"{type(self).__name__}(save_projection=False) is not supported by tinypeft: the shared matrices would "
+                "have to be regenerated from torch's random stream. Use save_projection=True (PEFT's default).")
+
+
 def check_one_size(config, a, b):
     """PEFT's rule for two sizes whose product is in_features (OFT's r and oft_block_size, BOFT's
     boft_block_size and boft_block_num): exactly one is given (non-zero), the other is derived from it."""
@@ -272,4 +299,5 @@ def unsupported(config, **fields):
             )
 
 
-__all__ = ["PeftConfig", "PromptLearningConfig", "TargetModulesConfig", "PeftType", "TaskType", "field"]
+__all__ = ["PeftConfig", "PromptLearningConfig", "TargetModulesConfig", "LinearTargetConfig",
+           "SharedProjectionConfig", "PeftType", "TaskType", "field"]

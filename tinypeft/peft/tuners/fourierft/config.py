@@ -2,11 +2,11 @@
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ...config import PeftType, TargetModulesConfig
+from ...config import LinearTargetConfig, PeftType
 
 
 @dataclass
-class FourierFTConfig(TargetModulesConfig, peft_type=PeftType.FOURIERFT, r_min=None,
+class FourierFTConfig(LinearTargetConfig, peft_type=PeftType.FOURIERFT, r_min=None,
                       refused_with_regex=("layers_to_transform", "layers_pattern")):
     """FourierFT: delta W = Re(ifft2(D)) * scaling, D [out, in] zero but at n_frequency positions drawn once
     (torch.randperm under random_loc_seed), where D holds the trained `fourierft_spectrum` [n_frequency].
@@ -18,9 +18,7 @@ class FourierFTConfig(TargetModulesConfig, peft_type=PeftType.FOURIERFT, r_min=N
     n_frequency: int = 1000
     scaling: float = 150.0
     random_loc_seed: Optional[int] = 777
-    fan_in_fan_out: bool = False
     exclude_modules: Optional[Union[list, str]] = None
-    bias: str = "none"
     n_frequency_pattern: Optional[dict] = field(default_factory=dict)
     init_weights: bool = False
 
