@@ -216,8 +216,9 @@ class AdapterLayer(nn.Module, BaseTunerLayer):
         y = base(x) + sum over the active adapters of adapter_output(x, adapter)
 
     Subclasses create their per-adapter containers after super().__init__ and define adapter_output (DeLoRA,
-    GraLoRA, RandLoRA, and through DeltaWeightLayer FourierFT and WaveFT); one that changes the output otherwise
-    (RoAd's rotation) overrides forward. Any other base layer raises `unsupported` naming its type."""
+    GraLoRA, RandLoRA, VeRA, and through DeltaWeightLayer FourierFT and WaveFT); one that changes the output
+    otherwise (RoAd's rotation, C3A's chain of adapters) overrides forward. Any other base layer raises
+    `unsupported` naming its type."""
 
     def __init__(self, base_layer, fan_in_fan_out=None, unsupported=TypeError):
         super().__init__()
