@@ -27,24 +27,23 @@ class UsageError(Exception):
 
 # ----------------------------------------------------------------------------- argument types
 
-def positive_int(text):
+def _whole_number(text, low, bound):
+    """int(text), refused below `low`; `bound` is how the message states the rule ("> 0")."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
     return value
+
+
+def positive_int(text):
+    return _whole_number(text, 1, "> 0")
 
 
 def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _whole_number(text, 0, ">= 0")
 
 
 def non_negative_float(text):
