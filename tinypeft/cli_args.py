@@ -123,6 +123,18 @@ def add_method_options(p, default_method="lora"):
                    help="prompt/prefix/p-tuning: number of virtual tokens (default 20)")
 
 
+def add_model_options(p, adapter_required=False, tokenizer=True):
+    """--model, --adapter and --tokenizer, as the commands that run a model with a trained adapter take them."""
+    p.add_argument("--model", required=True, help="the base model folder or repo id")
+    if adapter_required:
+        p.add_argument("--adapter", required=True, type=existing_dir, help="adapter folder saved by `train`")
+    else:
+        p.add_argument("--adapter", type=existing_dir, default=None,
+                       help="adapter folder saved by `train` (default: none, the model alone)")
+    if tokenizer:
+        p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
+
+
 def peft_config(args, task, model_type=None):
     """The PeftConfig for --method and its options; an option of another method is a usage error."""
     from .peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
