@@ -1,4 +1,4 @@
-"""Llama-Adapter (AdaptionPromptConfig) on the tiny random Llama: zero init, gradients by finite differences,
+"""Llama-Adapter (AdaptionPromptConfig) on the tiny random Llama (and GPT-2): zero init, gradients by finite differences,
 PEFT's file layout, the cache, bad configs. PEFT's own numbers: tests/test_adaption_prompt_parity.py."""
 import json
 from pathlib import Path
@@ -15,12 +15,12 @@ MODELS = Path(__file__).parent / "fixtures" / "models"
 IDS = np.array([[5, 6, 7, 8], [9, 10, 11, 12]])
 
 
-def llama():
-    return tp.AutoModelForCausalLM.from_pretrained(MODELS / "llama")
+def llama(arch="llama"):
+    return tp.AutoModelForCausalLM.from_pretrained(MODELS / arch)
 
 
-def adapted(gate=0.5, **kw):
-    model = get_peft_model(llama(), AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=kw.pop("adapter_len", 3),
+def adapted(gate=0.5, arch="llama", **kw):
+    model = get_peft_model(llama(arch), AdaptionPromptConfig(task_type="CAUSAL_LM", adapter_len=kw.pop("adapter_len", 3),
                                                          adapter_layers=kw.pop("adapter_layers", 2), **kw))
     for n, p in model.named_parameters():
         if ".adaption_gate." in n and gate is not None:
@@ -49,9 +49,11 @@ def test_adapter_layers_are_counted_from_the_top():
     assert type(layers[1].self_attn).__name__ == "AdaptedAttention"
 
 
-def test_gradients_of_prompts_and_gates():
-    model = adapted().double()
-    attn = model.base_model.model.model.layers[1].self_attn
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_gradients_of_prompts_and_gates(arch):
+    model = adapted(arch=arch).double()
+    inner = model.base_model.model
+    attn = inner.model.layers[1].self_attn if arch == "llama" else inner.transformer.h[1].attn
     prompt, gate = attn.adaption_prompt["default"], attn.adaption_gate["default"]
 
     def fn(p, g):
@@ -60,8 +62,9 @@ def test_gradients_of_prompts_and_gates():
     assert gradcheck(fn, [prompt, gate], atol=1e-6)
 
 
-def test_cached_generation_equals_full_forward_greedy():
-    model = adapted(gate=3.0)
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_cached_generation_equals_full_forward_greedy(arch):
+    model = adapted(gate=3.0, arch=arch)
     got = model.generate(input_ids=IDS[:1], max_new_tokens=6, do_sample=False).numpy()
     ids = IDS[:1]
     for _ in range(6):
@@ -108,9 +111,6 @@ def test_bad_configs_are_refused():
         adapted(adapter_layers=3)
     with pytest.raises(ValueError, match="adapter_len must be a positive int"):
         get_peft_model(llama(), AdaptionPromptConfig(adapter_layers=1))
-    gpt2 = tp.AutoModelForCausalLM.from_pretrained(MODELS / "gpt2")
-    with pytest.raises(NotImplementedError, match="GPT-2"):
-        get_peft_model(gpt2, AdaptionPromptConfig(adapter_len=2, adapter_layers=1))
     opt = tp.AutoModelForCausalLM.from_pretrained(MODELS / "opt")
     with pytest.raises(ValueError, match="Unsupported model type for adaption prompt: 'opt'"):
         get_peft_model(opt, AdaptionPromptConfig(adapter_len=2, adapter_layers=1))

@@ -1,7 +1,7 @@
-"""Llama-Adapter (AdaptionPromptConfig) against PEFT 0.21.2 on the tiny random Llama (parity marker).
+"""Llama-Adapter (AdaptionPromptConfig) against PEFT 0.21.2 on the tiny random Llama and GPT-2 (parity marker).
 
 The tiny Llama (tests/fixtures/models/llama) has grouped-query attention (4 query heads, 2 key/value heads), so
-the prompt heads' sharing is checked too. PEFT's adapter tensors are copied into ours (PEFT's in-memory keys
+the prompt heads' sharing is checked too; GPT-2 runs PEFT's AdaptedAttentionGPT. PEFT's adapter tensors are copied into ours (PEFT's in-memory keys
 carry no adapter name, ours do: `...adaption_prompt` -> `...adaption_prompt.default`); the gates are set away
 from their zero init so that the prompts matter and get gradients.
 """
@@ -19,7 +19,9 @@ from tinypeft.peft import AdaptionPromptConfig, PeftModel, get_peft_model
 
 pytestmark = pytest.mark.parity
 
-LLAMA = Path(__file__).parent / "fixtures" / "models" / "llama"
+MODELS = Path(__file__).parent / "fixtures" / "models"
+LLAMA = MODELS / "llama"
+ATTN = {"llama": "model.layers.{}.self_attn", "gpt2": "transformer.h.{}.attn"}
 IDS = np.array([[5, 6, 7, 8, 9], [10, 11, 12, 13, 14]])
 PADDED = np.array([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])
 
@@ -28,12 +30,12 @@ def close(got, want, rtol=1e-5):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * float(np.abs(want).max()))
 
 
-def pair(adapter_len=3, adapter_layers=2, gate=(0.7, -0.4)):
+def pair(adapter_len=3, adapter_layers=2, gate=(0.7, -0.4), arch="llama"):
     torch.manual_seed(0)
     kw = dict(task_type="CAUSAL_LM", adapter_len=adapter_len, adapter_layers=adapter_layers)
-    theirs = peft.get_peft_model(transformers.AutoModelForCausalLM.from_pretrained(LLAMA),
+    theirs = peft.get_peft_model(transformers.AutoModelForCausalLM.from_pretrained(MODELS / arch),
                                  peft.AdaptionPromptConfig(**kw))
-    ours = get_peft_model(tp.AutoModelForCausalLM.from_pretrained(LLAMA), AdaptionPromptConfig(**kw))
+    ours = get_peft_model(tp.AutoModelForCausalLM.from_pretrained(MODELS / arch), AdaptionPromptConfig(**kw))
     gates = iter(gate)
     with torch.no_grad():
         for n, p in theirs.named_parameters():
@@ -59,9 +61,10 @@ def logits_tp(model, mask):
         return model(input_ids=IDS, attention_mask=mask).logits.numpy()
 
 
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
 @pytest.mark.parametrize("adapter_len,adapter_layers", [(3, 2), (1, 1), (5, 2)])
-def test_outputs_and_gradients_match_peft(adapter_len, adapter_layers):
-    theirs, ours = pair(adapter_len, adapter_layers)
+def test_outputs_and_gradients_match_peft(adapter_len, adapter_layers, arch):
+    theirs, ours = pair(adapter_len, adapter_layers, arch=arch)
     real = PADDED.astype(bool)  # a fully masked (pad) query row is undefined in both libraries
     close(logits_tp(ours, PADDED)[real], logits_pt(theirs, PADDED)[real])
     out_t = theirs(input_ids=torch.from_numpy(IDS), labels=torch.from_numpy(IDS))
@@ -90,8 +93,9 @@ def test_zero_init_gate_gives_the_base_model_and_the_gate_gradient():
             close(ours.get_parameter(f"{n}.default").grad.numpy(), p.grad.numpy())
 
 
-def test_config_and_files_are_peft_s_both_ways(tmp_path):
-    theirs, ours = pair()
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_config_and_files_are_peft_s_both_ways(tmp_path, arch):
+    theirs, ours = pair(arch=arch)
     want = logits_pt(theirs, np.ones_like(IDS))
     theirs.save_pretrained(tmp_path / "theirs")
     ours.save_pretrained(tmp_path / "ours")
@@ -105,11 +109,11 @@ def test_config_and_files_are_peft_s_both_ways(tmp_path):
     fa, fb = load_file(tmp_path / "ours" / "adapter_model.safetensors"), load_file(
         tmp_path / "theirs" / "adapter_model.safetensors")
     assert sorted(fa) == sorted(fb) == sorted(
-        f"base_model.model.model.layers.{i}.self_attn.adaption_{w}" for i in (0, 1) for w in ("prompt", "gate"))
-    in_peft = peft.PeftModel.from_pretrained(transformers.AutoModelForCausalLM.from_pretrained(LLAMA),
+        f"base_model.model.{ATTN[arch].format(i)}.adaption_{w}" for i in (0, 1) for w in ("prompt", "gate"))
+    in_peft = peft.PeftModel.from_pretrained(transformers.AutoModelForCausalLM.from_pretrained(MODELS / arch),
                                              tmp_path / "ours").eval()
     close(logits_pt(in_peft, np.ones_like(IDS)), want)
-    in_ours = PeftModel.from_pretrained(tp.AutoModelForCausalLM.from_pretrained(LLAMA), tmp_path / "theirs")
+    in_ours = PeftModel.from_pretrained(tp.AutoModelForCausalLM.from_pretrained(MODELS / arch), tmp_path / "theirs")
     close(logits_tp(in_ours, np.ones_like(IDS)), want)
 
 
@@ -131,8 +135,9 @@ def test_second_adapter_set_adapter_and_disable_match_peft():
         close(logits_tp(ours, ones), logits_pt(theirs, ones))
 
 
-def test_greedy_generation_matches_peft():
-    theirs, ours = pair(gate=(2.0, 3.0))
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_greedy_generation_matches_peft(arch):
+    theirs, ours = pair(gate=(2.0, 3.0), arch=arch)
     ids = IDS[:1]
     want = theirs.generate(input_ids=torch.from_numpy(ids), max_new_tokens=8, do_sample=False).numpy()
     got = ours.generate(input_ids=ids, max_new_tokens=8, do_sample=False)

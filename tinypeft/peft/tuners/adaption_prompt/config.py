@@ -4,8 +4,8 @@ from typing import Optional
 
 from ...config import PeftConfig, PeftType
 
-# model_type -> the attention module's name, as PEFT's TRANSFORMERS_MODEL_CONFIG (tinypeft runs Llama's attention)
-TRANSFORMERS_MODEL_CONFIG = {"llama": "self_attn", "mistral": "self_attn"}
+# model_type -> the attention modules' name, as PEFT's TRANSFORMERS_MODEL_CONFIG
+TRANSFORMERS_MODEL_CONFIG = {"llama": "self_attn", "mistral": "self_attn", "gpt2": "attn"}
 
 
 @dataclass
@@ -13,7 +13,7 @@ class AdaptionPromptConfig(PeftConfig):
     """Llama-Adapter: `adapter_len` prompt vectors per layer in the top `adapter_layers` attention modules.
 
     target_modules: the attention modules' name (one string, matched as a path suffix); None takes the model
-        type's ("self_attn" for Llama).
+        type's ("self_attn" for Llama and Mistral, "attn" for GPT-2).
     adapter_len: prompt vectors per adapted layer. adapter_layers: how many layers, counted from the top.
     """
 
@@ -34,9 +34,6 @@ def prepare_config(peft_config, model):
     """Fill in target_modules from the model type; refuse model types without an adapted attention."""
     model_type = model.config.model_type
     if model_type not in TRANSFORMERS_MODEL_CONFIG:
-        if model_type == "gpt2":  # PEFT has a GPT-2 variant (AdaptedAttentionGPT); tinypeft does not
-            raise NotImplementedError("Adaption prompt on GPT-2 is not implemented by tinypeft; it runs on Llama "
-                                      "and Mistral models.")
         raise ValueError(f"Unsupported model type for adaption prompt: '{model_type}'.")
     for name in ("adapter_len", "adapter_layers"):
         value = getattr(peft_config, name)

@@ -7,12 +7,12 @@ drop the name and are PEFT's. As in PEFT, one adapter runs at a time.
 """
 from ..tuners_utils import BaseTuner
 from .config import prepare_config
-from .layer import AdaptedAttention
+from .layer import AdaptedAttention, AdaptedAttentionGPT, _BaseAdaptedAttention
 
 
 class AdaptionPromptModel(BaseTuner):
     prefix = "adaption_"
-    layer_class = AdaptedAttention
+    layer_class = _BaseAdaptedAttention
 
     def inject_adapter(self, model, adapter_name):
         config = prepare_config(self.peft_config[adapter_name], model)
@@ -21,11 +21,13 @@ class AdaptionPromptModel(BaseTuner):
         if len(keys) < config.adapter_layers:
             raise ValueError(f"Config specifies more adapter layers '{config.adapter_layers}' than the model has "
                              f"'{len(keys)}'.")
+        model_type = model.config.model_type
+        wrapper = AdaptedAttentionGPT if model_type == "gpt2" else AdaptedAttention
         for key in keys[-config.adapter_layers:]:
             parent_name, _, name = key.rpartition(".")
             parent = model.get_submodule(parent_name)
             self._add_to_layer(getattr(parent, name), name, parent,
-                               lambda target: AdaptedAttention(model.config.model_type, target),
+                               lambda target: wrapper(model_type, target, model.config.hidden_size),
                                lambda layer: layer.update_layer(adapter_name, config.adapter_len))
         self._mark_only_adapters_as_trainable(model)
         if config.inference_mode:
