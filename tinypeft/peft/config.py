@@ -41,6 +41,7 @@ class PeftType(str, enum.Enum):
     GRALORA = "GRALORA"
     ROAD = "ROAD"
     RANDLORA = "RANDLORA"
+    ADAPTION_PROMPT = "ADAPTION_PROMPT"
 
     def __str__(self):
         return self.value

@@ -26,6 +26,7 @@ from .tuners.delora import DeloraConfig, DeloraModel
 from .tuners.gralora import GraloraConfig, GraloraModel
 from .tuners.road import RoadConfig, RoadModel
 from .tuners.randlora import RandLoraConfig, RandLoraModel
+from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel
 
 PEFT_TYPE_TO_CONFIG_MAPPING = {"LORA": LoraConfig}
 PEFT_TYPE_TO_TUNER_MAPPING = {"LORA": LoraModel}
@@ -81,5 +82,6 @@ register_peft_method("DELORA", DeloraConfig, DeloraModel)
 register_peft_method("GRALORA", GraloraConfig, GraloraModel)
 register_peft_method("ROAD", RoadConfig, RoadModel)
 register_peft_method("RANDLORA", RandLoraConfig, RandLoraModel)
+register_peft_method("ADAPTION_PROMPT", AdaptionPromptConfig, AdaptionPromptModel)
 
 __all__ = ["get_peft_model", "TaskType"]
