@@ -66,6 +66,7 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
                                    const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
                                    int nthreads);
 void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
+void tp_gelu_f32(const float *x, float *cdf, float *y, size_t n, int nthreads);
 """
 # csrc/peak.h, what bench/limits.py measures (declarations only)
 CDEF += """
