@@ -238,11 +238,12 @@ class AdapterLayer(nn.Module, BaseTunerLayer):
             result = result + self.adapter_output(x, adapter)
         return result
 
-    def delta_of_map(self, fn, dtype=np.float32):
+    def delta_of_map(self, fn, like):
         """delta W (an array) of an adapter that is the linear map fn ([.., in] -> [.., out] Tensors): fn sends row
-        i of the identity to column i of delta W. [out, in], or [in, out] under fan_in_fan_out (Conv1D's layout)."""
+        i of the identity to column i of delta W. [out, in], or [in, out] under fan_in_fan_out (Conv1D's layout).
+        The identity takes the dtype and device of `like`, one of the adapter's parameters."""
         with no_grad():
-            d = fn(Tensor(np.eye(self.in_features, dtype=dtype))).data.T
+            d = fn(Tensor(like.xp.eye(self.in_features, dtype=like.dtype))).data.T
         return d.T if self.fan_in_fan_out else d
 
 
