@@ -341,6 +341,15 @@ def _cayley(draw):
 
 
 @st.composite
+def _qr_q(draw):
+    """QR's Q of a tall or square matrix with full column rank (a random matrix plus a multiple of the identity)."""
+    n = draw(st.integers(1, 4))
+    m = draw(st.integers(n, 6))
+    A = draw(arrays((m, n), -1, 1)) + 2.5 * np.eye(m, n) * draw(st.sampled_from([1.0, -1.0]))
+    return F.qr_q, [leaf(A)]
+
+
+@st.composite
 def _fold_unfold(draw, which):
     """unfold / fold with random kernel, dilation, padding and stride (windows overlap when stride < kernel)."""
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(2))
@@ -470,6 +479,7 @@ SPECS = {
     "conv1d": _conv(1),
     "conv2d": _conv(2),
     "cayley": _cayley(),
+    "qr_q": _qr_q(),
     "unfold": _fold_unfold("unfold"),
     "fold": _fold_unfold("fold"),
     "sparse_ifft2_real": _sparse_ifft2_real(),

@@ -36,6 +36,11 @@ from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig
                    DeloraConfig, DeloraModel, FourierFTConfig, FourierFTModel, GraloraConfig, GraloraModel,
                    HiraConfig, HiraModel, OFTConfig, OFTModel, RandLoraConfig, RandLoraModel, RoadConfig,
                    RoadModel, WaveFTConfig, WaveFTModel)
+from .peft import BeftConfig, BeftModel  # noqa: E402
+from .peft import PsoftConfig, PsoftModel  # noqa: E402
+from .peft import DeftConfig, DeftModel  # noqa: E402
+from .peft import LilyConfig, LilyModel  # noqa: E402
+from .peft import GloraConfig, GloraModel  # noqa: E402
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -77,6 +82,11 @@ __all__ = [
     "AdaLoraModel", "HiraConfig", "HiraModel", "WaveFTConfig", "WaveFTModel", "C3AConfig", "C3AModel",
     "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
     "RandLoraConfig", "RandLoraModel",
+    "BeftConfig", "BeftModel",
+    "PsoftConfig", "PsoftModel",
+    "DeftConfig", "DeftModel",
+    "LilyConfig", "LilyModel",
+    "GloraConfig", "GloraModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

@@ -33,6 +33,11 @@ from .tuners.delora import DeloraConfig, DeloraModel
 from .tuners.gralora import GraloraConfig, GraloraModel
 from .tuners.road import RoadConfig, RoadModel
 from .tuners.randlora import RandLoraConfig, RandLoraModel
+from .tuners.beft import BeftConfig, BeftModel
+from .tuners.psoft import PsoftConfig, PsoftModel
+from .tuners.deft import DeftConfig, DeftModel
+from .tuners.lily import LilyConfig, LilyModel
+from .tuners.glora import GloraConfig, GloraModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -96,5 +101,10 @@ register_peft_method("DELORA", DeloraConfig, DeloraModel)
 register_peft_method("GRALORA", GraloraConfig, GraloraModel)
 register_peft_method("ROAD", RoadConfig, RoadModel)
 register_peft_method("RANDLORA", RandLoraConfig, RandLoraModel)
+register_peft_method("BEFT", BeftConfig, BeftModel)
+register_peft_method("PSOFT", PsoftConfig, PsoftModel)
+register_peft_method("DEFT", DeftConfig, DeftModel)
+register_peft_method("LILY", LilyConfig, LilyModel)
+register_peft_method("GLORA", GloraConfig, GloraModel)
 
 __all__ = ["get_peft_model", "TaskType"]

@@ -132,6 +132,18 @@ class BaseTunerLayer:
         self.disable_adapters = False
         self.merged_adapters = []
 
+    def _init_linear_tuner(self, base_layer, refusal):
+        """_init_tuner for a layer that wraps only nn.Linear, with its in/out features; any other base layer
+        raises `refusal` (the method's own error, as PEFT words it)."""
+        if not isinstance(base_layer, nn.Linear):
+            raise refusal
+        self._init_tuner(base_layer)
+        self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
+
+    def _dropout(self, x, p):
+        """The adapter's input dropout (p = 0: x itself)."""
+        return F.dropout(x, p, self.training) if p > 0 else x
+
     @property
     def active_adapters(self):
         return list(self._active_adapter)
@@ -169,13 +181,13 @@ class BaseTunerLayer:
             return []
         return [a for a in self.active_adapters if a in available]
 
-    def _merge_adapters(self, merged_weight, adapter_names, safe_merge, available):
+    def _merge_adapters(self, merged_weight, adapter_names, safe_merge, available, param="weight"):
         """Fold each adapter into the base weight: W <- merged_weight(adapter, W) (NumPy arrays), skipping those
-        merged already or not in `available` (the adapters this layer holds)."""
+        merged already or not in `available` (the adapters this layer holds). param="bias" folds into the bias."""
         for adapter in adapter_names or self.active_adapters:
             if adapter in self.merged_adapters or adapter not in available:
                 continue
-            W = self.base_layer.weight
+            W = getattr(self.base_layer, param)
             with no_grad():
                 merged = merged_weight(adapter, W.data)
             if safe_merge and not np.isfinite(merged).all():
@@ -183,10 +195,10 @@ class BaseTunerLayer:
             W.data = merged.astype(W.dtype)
             self.merged_adapters.append(adapter)
 
-    def _unmerge_adapters(self, unmerged_weight):
+    def _unmerge_adapters(self, unmerged_weight, param="weight"):
         """Undo merges last first: W <- unmerged_weight(adapter, W)."""
         while self.merged_adapters:
-            W = self.base_layer.weight
+            W = getattr(self.base_layer, param)
             with no_grad():
                 W.data = unmerged_weight(self.merged_adapters.pop(), W.data).astype(W.dtype)
 
@@ -250,6 +262,8 @@ def getattr_or_wrapped(module, name, wrapped):
 class BaseTuner(nn.Module):
     prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
     default_targets = {}
+    new_layer_class = None  # what wraps a plain target, for the default _create_and_replace
+    wraps_conv1d = False  # new_layer_class(target, fan_in_fan_out) also takes GPT-2's Conv1D
 
     def __init__(self, model, peft_config, adapter_name):
         super().__init__()
@@ -273,6 +287,16 @@ class BaseTuner(nn.Module):
         layer.set_adapter(self.active_adapters)
         if layer is not target:
             setattr(parent, target_name, layer)
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        """The target wrapped in the tuner's new_layer_class (or the adapter added to the layer already there),
+        for the methods whose update_layer needs only (adapter_name, config); the others define their own."""
+        if self.new_layer_class is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither new_layer_class nor _create_and_replace")
+        new = self.new_layer_class
+        if self.wraps_conv1d:
+            new = lambda t: new_linear_layer(self.new_layer_class, t, config)  # noqa: E731
+        self._add_to_layer(target, target_name, parent, new, lambda layer: layer.update_layer(adapter_name, config))
 
     def _prepare_config(self, config, model):
         if config.target_modules is None:

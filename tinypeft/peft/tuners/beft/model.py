@@ -1,0 +1,19 @@
+"""BeftModel: puts BEFT layers on the target Linear modules."""
+from ..tuners_utils import BaseTuner
+from .layer import BeftLayer, BeftLinear
+
+# PEFT's TRANSFORMERS_MODELS_TO_BEFT_TARGET_MODULES_MAPPING (the value projections), for tinypeft's model types
+TRANSFORMERS_MODELS_TO_BEFT_TARGET_MODULES_MAPPING = {
+    "opt": ["v_proj"],
+    "llama": ["v_proj"],
+    "mistral": ["v_proj"],
+    "bert": ["value"],
+    "t5": ["v"],
+    "mt5": ["v"],
+}
+
+
+class BeftModel(BaseTuner):
+    prefix = "beft_"
+    layer_class, new_layer_class = BeftLayer, BeftLinear
+    default_targets = TRANSFORMERS_MODELS_TO_BEFT_TARGET_MODULES_MAPPING
