@@ -85,7 +85,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
             t.data = t.data.copy()  # reshape(-1) must be a view, so the nudges below reach the input
         flat = t.data.reshape(-1)
         for i in range(flat.size):
-            orig = flat[i]
+            orig = flat[i].item()  # a Python number: CuPy's flat[i] is a view that the nudge below would move
             flat[i] = orig + eps
             up = loss()
             flat[i] = orig - eps

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import nn
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
@@ -95,7 +95,7 @@ class LlamaRotaryEmbedding(nn.Module):
         self.inv_freq, self.attention_scaling = rope_inverse_frequencies(config)
 
     def forward(self, x, position_ids):
-        pos = np.asarray(position_ids.data if isinstance(position_ids, Tensor) else position_ids)
+        pos = as_numpy(position_ids)
         freqs = pos[..., None].astype(np.float32) * self.inv_freq  # [B, T, 1] * [hd/2] -> [B, T, hd/2]
         emb = np.concatenate([freqs, freqs], axis=-1)  # [B, T, hd]: dim j and j + hd/2 share an angle
         cos = (np.cos(emb) * self.attention_scaling).astype(x.dtype)

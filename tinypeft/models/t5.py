@@ -16,7 +16,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
@@ -333,7 +333,7 @@ class T5PreTrainedModel(PreTrainedModel):
         start, pad = self.config.decoder_start_token_id, self.config.pad_token_id
         if start is None or pad is None:
             raise ValueError("T5 needs config.decoder_start_token_id and config.pad_token_id (usually both 0).")
-        ids = np.asarray(input_ids.data if isinstance(input_ids, Tensor) else input_ids)
+        ids = as_numpy(input_ids)
         shifted = np.empty_like(ids)
         shifted[..., 1:] = ids[..., :-1]
         shifted[..., 0] = start
@@ -429,7 +429,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
         logits = self.lm_head(h)  # [B, T, D] -> [B, T, V]
         loss = None
         if labels is not None:
-            labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+            labels = as_numpy(labels)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
         return ModelOutput(loss=loss, logits=logits, past_key_values=dec.past_key_values,
                            encoder_last_hidden_state=enc)

@@ -21,7 +21,7 @@ from .. import functional as F
 from .. import nn
 from ..creation import generator
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .generation_whisper import WhisperGenerationMixin
@@ -313,7 +313,7 @@ class WhisperModel(WhisperPreTrainedModel):
 
 def shift_tokens_right(labels, pad_token_id, decoder_start_token_id):
     """labels [B, T] -> decoder inputs: decoder_start_token_id, then labels[:, :-1], with -100 -> pad."""
-    ids = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    ids = as_numpy(labels)
     shifted = np.empty_like(ids)
     shifted[:, 1:] = ids[:, :-1]
     shifted[:, 0] = decoder_start_token_id
@@ -347,7 +347,7 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, WhisperPreTrainedM
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, decoder_position_ids=None,
                 labels=None, use_cache=False, **kwargs):
         if labels is not None:
-            labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+            labels = as_numpy(labels)
             if labels.shape[1] > self.max_target_positions:
                 raise ValueError(f"Labels' length {labels.shape[1]} exceeds max_target_positions "
                                  f"({self.max_target_positions}).")
