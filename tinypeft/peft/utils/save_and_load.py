@@ -17,6 +17,8 @@ SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
 def remove_adapter_name(key, adapter_name):
     if key.endswith("." + adapter_name):
         return key[: -len(adapter_name) - 1]
+    # a ModuleList per adapter (PEANuT's peanut_encoders.<name>.0.weight): the name goes, the index stays
+    key = re.sub(re.escape("." + adapter_name) + r"(?=\.\d+\.)", "", key)
     head, _, suffix = key.rpartition(".")
     head = re.sub(re.escape("." + adapter_name) + r"$", "", head)
     return f"{head}.{suffix}"
