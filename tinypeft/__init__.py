@@ -42,6 +42,7 @@ from .peft import PsoftConfig, PsoftModel  # noqa: E402
 from .peft import DeftConfig, DeftModel  # noqa: E402
 from .peft import LilyConfig, LilyModel  # noqa: E402
 from .peft import GloraConfig, GloraModel  # noqa: E402
+from .peft import AdaptionPromptConfig, AdaptionPromptModel  # noqa: E402
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -89,6 +90,7 @@ __all__ = [
     "DeftConfig", "DeftModel",
     "LilyConfig", "LilyModel",
     "GloraConfig", "GloraModel",
+    "AdaptionPromptConfig", "AdaptionPromptModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

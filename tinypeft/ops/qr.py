@@ -31,8 +31,7 @@ class QR(Function):
     @staticmethod
     def forward(ctx, A):
         xp = backend.xp_of(A)
-        Q, R = xp.linalg.qr(A)  # reduced: Q [m, n], R [n, n]
-        Q, R = xp.ascontiguousarray(Q), xp.ascontiguousarray(R)
+        Q, R = (xp.ascontiguousarray(f) for f in xp.linalg.qr(A))  # reduced: Q [m, n], R [n, n]
         ctx.save_for_backward(Q, R)
         return Q
 
@@ -40,10 +39,9 @@ class QR(Function):
     def backward(ctx, g):
         # dA = (G + Q (tril(B - B^T, -1) - B)) R^{-T},  B = Q^T G   (see the module docstring)
         Q, R = ctx.saved_tensors
-        xp = backend.xp_of(Q)
         B = backend.matmul(Q.T, g)
-        Y = g + backend.matmul(Q, xp.tril(B - B.T, -1) - B)
-        return xp.ascontiguousarray(xp.linalg.solve(R, Y.T).T)
+        Y = g + backend.matmul(Q, backend.xp_of(Q).tril(B - B.T, -1) - B)
+        return backend.xp_of(Q).linalg.solve(R, Y.T).T.copy()  # Y R^{-T}: solve R X^T = Y^T
 
 
 def qr_q(A):

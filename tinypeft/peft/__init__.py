@@ -46,6 +46,7 @@ from .tuners.psoft import PsoftConfig, PsoftModel  # noqa: F401
 from .tuners.deft import DeftConfig, DeftModel  # noqa: F401
 from .tuners.lily import LilyConfig, LilyModel  # noqa: F401
 from .tuners.glora import GloraConfig, GloraModel  # noqa: F401
+from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

@@ -1,14 +1,7 @@
-"""get_peft_model and the tables that connect peft_type and task_type to classes."""
+"""get_peft_model and the tables that connect peft_type to classes (task_type's table,
+MODEL_TYPE_TO_PEFT_MODEL_MAPPING, stands beside the task classes in peft_model.py)."""
 from .config import PeftConfig, TaskType
-from .peft_model import (
-    PeftModel,
-    PeftModelForCausalLM,
-    PeftModelForFeatureExtraction,
-    PeftModelForQuestionAnswering,
-    PeftModelForSeq2SeqLM,
-    PeftModelForSequenceClassification,
-    PeftModelForTokenClassification,
-)
+from .peft_model import MODEL_TYPE_TO_PEFT_MODEL_MAPPING, PeftModel
 from .tuners.lora.config import LoraConfig
 from .tuners.lora.model import LoraModel
 from .tuners.p_tuning import PromptEncoder, PromptEncoderConfig
@@ -39,15 +32,8 @@ from .tuners.psoft import PsoftConfig, PsoftModel
 from .tuners.deft import DeftConfig, DeftModel
 from .tuners.lily import LilyConfig, LilyModel
 from .tuners.glora import GloraConfig, GloraModel
+from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel
 
-MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
-    "SEQ_CLS": PeftModelForSequenceClassification,
-    "SEQ_2_SEQ_LM": PeftModelForSeq2SeqLM,
-    "CAUSAL_LM": PeftModelForCausalLM,
-    "TOKEN_CLS": PeftModelForTokenClassification,
-    "QUESTION_ANS": PeftModelForQuestionAnswering,
-    "FEATURE_EXTRACTION": PeftModelForFeatureExtraction,
-}
 PEFT_TYPE_TO_CONFIG_MAPPING = {"LORA": LoraConfig}
 PEFT_TYPE_TO_TUNER_MAPPING = {"LORA": LoraModel}
 PEFT_TYPE_TO_PROMPT_ENCODER_MAPPING = {}  # prompt-learning methods: the module that makes the virtual tokens
@@ -108,5 +94,6 @@ register_peft_method("PSOFT", PsoftConfig, PsoftModel)
 register_peft_method("DEFT", DeftConfig, DeftModel)
 register_peft_method("LILY", LilyConfig, LilyModel)
 register_peft_method("GLORA", GloraConfig, GloraModel)
+register_peft_method("ADAPTION_PROMPT", AdaptionPromptConfig, AdaptionPromptModel)
 
 __all__ = ["get_peft_model", "TaskType"]

@@ -23,7 +23,7 @@ class BeftLayer(nn.Module, BaseTunerLayer):
                                                       "only `torch.nn.Linear` is supported."))
         self.beft_bias = nn.ParameterDict({})
 
-    def update_layer(self, adapter_name, config):
+    def update_layer(self, adapter_name, r, config):  # r: None (BEFT has no rank)
         if self.base_layer.bias is None:
             warnings.warn("Detected that the base layer has no bias term. "
                           "Note you cannot merge the BEFT adapter into the base layer.")

@@ -1,4 +1,5 @@
 """BeftModel: puts BEFT layers on the target Linear modules."""
+from .... import nn
 from ..tuners_utils import BaseTuner
 from .layer import BeftLayer, BeftLinear
 
@@ -15,5 +16,5 @@ TRANSFORMERS_MODELS_TO_BEFT_TARGET_MODULES_MAPPING = {
 
 class BeftModel(BaseTuner):
     prefix = "beft_"
-    layer_class, new_layer_class = BeftLayer, BeftLinear
+    layer_class, layers_mapping = BeftLayer, {nn.Linear: BeftLinear}
     default_targets = TRANSFORMERS_MODELS_TO_BEFT_TARGET_MODULES_MAPPING

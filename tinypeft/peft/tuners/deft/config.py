@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftType, TargetModulesConfig
+from ...config import LinearTargetConfig, PeftType
 
 
 @dataclass
-class DeftConfig(TargetModulesConfig):
+class DeftConfig(LinearTargetConfig):
     """DEFT: W' = (I - P_proj) W + scaling * Q_P R, with P [out, r] and R [r, in] trained (r capped at out).
 
     decomposition_method: "relu" (Q_P = P, P_proj = P relu(P)^T) or "qr" (Q_P = qr(P).Q, P_proj = Q_P Q_P^T).
@@ -21,10 +21,8 @@ class DeftConfig(TargetModulesConfig):
     init_scale: float = 1.0
     alpha: Optional[int] = None
     para: bool = False
-    fan_in_fan_out: bool = False
     deft_dropout: float = 0.0
     init_weights: bool = True
-    bias: str = "none"
 
     _r_min = None  # DEFT checks r in the layer, with PEFT's message
     _refused_with_regex = ("layers_to_transform", "layers_pattern")

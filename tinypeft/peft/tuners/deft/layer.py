@@ -45,10 +45,10 @@ class DeftLayer(nn.Module, BaseTunerLayer):
         W = self.base_layer.weight
         return W.T if self.fan_in_fan_out else W
 
-    def update_layer(self, adapter_name, config):
-        if config.r <= 0:
-            raise ValueError(f"`r` should be a positive integer value but the value passed is {config.r}")
-        r = min(config.r, self.out_features)  # qr gives at most out orthonormal columns
+    def update_layer(self, adapter_name, r, config):
+        if r <= 0:
+            raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
+        r = min(r, self.out_features)  # qr gives at most out orthonormal columns
         self.deft_r[adapter_name], self.deft_decomposition[adapter_name] = r, config.decomposition_method
         self.deft_init_scale[adapter_name], self.deft_para[adapter_name] = config.init_scale, config.para
         self.deft_scaling[adapter_name] = config.alpha / r if config.alpha else 1.0

@@ -6,5 +6,5 @@ from .layer import DeftLayer, DeftLinear
 
 class DeftModel(BaseTuner):
     prefix = "deft_"
-    layer_class, new_layer_class, wraps_conv1d = DeftLayer, DeftLinear, True
+    layer_class, linear_layer_class = DeftLayer, DeftLinear
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table

@@ -107,9 +107,9 @@ class GloraLayer(nn.Module, BaseTunerLayer):
             setattr(self, name, nn.ModuleDict({}))
         self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
 
-    def update_layer(self, adapter_name, config):
-        self.r[adapter_name] = config.r
-        paths = _paths(config, self.out_features, self.in_features, config.r, self.base_layer.bias is not None)
+    def update_layer(self, adapter_name, r, config):
+        self.r[adapter_name] = r
+        paths = _paths(config, self.out_features, self.in_features, r, self.base_layer.bias is not None)
         for name, path in zip(self.adapter_layer_names, paths):
             getattr(self, name)[adapter_name] = path
         self.set_adapter(self.active_adapters)

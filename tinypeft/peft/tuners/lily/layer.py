@@ -28,8 +28,7 @@ class LilyLayer(nn.Module, BaseTunerLayer):
         self.r, self.scaling, self.stride_A, self.num_B = {}, {}, {}, {}
         self.lily_A, self.lily_B, self.lily_router = nn.ModuleDict({}), nn.ModuleDict({}), nn.ModuleDict({})
 
-    def update_layer(self, adapter_name, config):
-        r = config.r
+    def update_layer(self, adapter_name, r, config):
         if r <= 0:
             raise ValueError(f"`r` should be a positive integer value but the value passed is {r}")
         self.r[adapter_name], self.scaling[adapter_name] = r, config.scaling

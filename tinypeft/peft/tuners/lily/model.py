@@ -4,6 +4,7 @@ Layers are grouped by (the target name they matched, base weight shape), in mode
 layer uses the first layer's lily_B, and each run of stride_A consecutive layers uses its first layer's lily_A
 (the same module object, so the state dict lists it under each layer, and it is trained once).
 """
+from .... import nn
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from ..tuners_utils import BaseTuner
 from .layer import LilyLayer, LilyLinear
@@ -11,7 +12,8 @@ from .layer import LilyLayer, LilyLinear
 
 class LilyModel(BaseTuner):
     prefix = "lily_"
-    layer_class, new_layer_class = LilyLayer, LilyLinear
+    layer_class, layers_mapping = LilyLayer, {nn.Linear: LilyLinear}
+    unsupported_layer_error = NotImplementedError  # PEFT's kind of error for a layer that is not nn.Linear
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
 
     def inject_adapter(self, model, adapter_name):

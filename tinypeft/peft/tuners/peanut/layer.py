@@ -33,8 +33,8 @@ class PeanutLayer(nn.Module, BaseTunerLayer):
         self.peanut_encoders, self.peanut_decoders = nn.ModuleDict({}), nn.ModuleDict({})
         self._base_weight_before_merge = None
 
-    def update_layer(self, adapter_name, config):
-        r, depth = config.r, config.depth
+    def update_layer(self, adapter_name, r, config):
+        depth = config.depth
         self.r[adapter_name], self.depth[adapter_name], self.res_num[adapter_name] = r, depth, depth
         self.scaling[adapter_name], self.act_fn[adapter_name] = config.scaling, config.act_fn
         A, B = nn.Linear(self.out_features, r, bias=False), nn.Linear(r, self.out_features, bias=False)

@@ -95,8 +95,8 @@ class PsoftLayer(nn.Module, BaseTunerLayer):
         self.psoft_R = nn.ModuleDict({})
         self._psoft_A_cache, self._psoft_B_cache = BufferDict(persistent=False), BufferDict(persistent=False)
 
-    def update_layer(self, adapter_name, config):
-        r = int(config.r)
+    def update_layer(self, adapter_name, r, config):
+        r = int(r)
         if r > min(self.in_features, self.out_features):
             raise ValueError(f"`r` ({r}) must be less than or equal to min(in_features, out_features) "
                              f"({self.in_features}, {self.out_features})")
