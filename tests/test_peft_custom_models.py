@@ -27,14 +27,15 @@ from tinypeft.peft import (AdaLoraConfig, BOFTConfig, C3AConfig, DeloraConfig, F
                            HiraConfig, HRAConfig, IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig,
                            MissConfig, OFTConfig, PeftModel, RandLoraConfig, RoadConfig, VeraConfig, WaveFTConfig,
                            get_peft_model)
-from tinypeft.peft import BeftConfig, DeftConfig, GloraConfig, LilyConfig, PeanutConfig, PsoftConfig  # methods2
+from tinypeft.peft import (BeftConfig, DeftConfig, GloraConfig, LilyConfig, PeanutConfig, PsoftConfig,  # methods2
+                           SupertuningConfig)
 
 pytestmark = pytest.mark.parity
 
 L, I, LH, LK, LN, V, MS, H = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA", "MISS", "HRA"
 O, BO, FF, AL, HI, WF, C3, DL, GR = "OFT", "BOFT", "FOURIERFT", "ADALORA", "HIRA", "WAVEFT", "C3A", "DELORA", "GRALORA"
 RD, RL = "ROAD", "RANDLORA"
-BE, GL, LI, DF, PS, PN = "BEFT", "GLORA", "LILY", "DEFT", "PSOFT", "PEANUT"  # methods2's block
+BE, GL, LI, DF, PS, PN, ST = "BEFT", "GLORA", "LILY", "DEFT", "PSOFT", "PEANUT", "SUPERTUNING"  # methods2's block
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -331,7 +332,7 @@ TEST_CASES = [
     ("BD-LoRA both A and B", "MLP", L, {"target_modules": ["lin0", "lin1"], "use_bdlora": {
         "target_modules_bd_a": ["lin0"], "target_modules_bd_b": ["lin1"], "nblocks": 2}}),
 ]
-# methods2's block: BEFT, GLoRA, Lily, DEFT, PSOFT, PEANuT (PEFT's rows, in PEFT's order within each method)
+# methods2's block: BEFT, GLoRA, Lily, DEFT, PSOFT, PEANuT, Super-Tuning (PEFT's rows, in PEFT's order within each method)
 TEST_CASES += [
     ("Vanilla MLP 1 BEFT", "MLP", BE, {"target_modules": "lin0"}),
     ("Vanilla MLP 2 BEFT", "MLP", BE, {"target_modules": ["lin0"]}),
@@ -382,6 +383,12 @@ TEST_CASES += [
     ("Vanilla MLP 3 Peanut", "MLP", PN, {"target_modules": ["lin1"], "r": 2, "depth": 0, "act_fn": "relu"}),
     ("Vanilla MLP 4 Peanut", "MLP", PN, {"target_modules": ["lin0", "lin1"], "r": 2, "depth": 0, "act_fn": "relu"}),
     ("Vanilla MLP 5 Peanut", "MLP", PN, {"target_modules": "lin0", "r": 2, "depth": 1, "act_fn": "gelu"}),
+    ("Vanilla MLP 1 Supertuning", "MLP", ST, {"sparsity": 0.5, "target_modules": "lin0"}),
+    ("Vanilla MLP 2 Supertuning", "MLP", ST, {"sparsity": 0.5, "target_modules": ["lin0"]}),
+    ("Vanilla MLP 3 Supertuning", "MLP", ST, {"sparsity": 0.5, "target_modules": ["lin1"]}),
+    ("Vanilla MLP 4 Supertuning bottom-k", "MLP", ST,
+     {"sparsity": 0.5, "target_modules": ["lin0", "lin1"], "select_top": False}),
+    ("Vanilla MLP 5 Supertuning Supra (r=2)", "MLP", ST, {"sparsity": 0.5, "target_modules": ["lin0"], "r": 2}),
 ]
 # Rows per method in PEFT's TEST_CASES at that revision (331 in all, every method also in PEFT 0.21.2). The rows
 # above are all of those for LoRA, IA3, LoHa, LoKr, LN tuning, VeRA, MiSS, HRA, OFT, BOFT, FourierFT, AdaLoRA and
@@ -532,7 +539,8 @@ RANDOM_INIT = {O: (OFTConfig, peft.OFTConfig), BO: (BOFTConfig, peft.BOFTConfig)
                RL: (RandLoraConfig, peft.RandLoraConfig)}  # methods whose rows run with init_weights=False
 RANDOM_INIT.update({BE: (BeftConfig, peft.BeftConfig), GL: (GloraConfig, peft.GloraConfig),  # methods2's block
                     LI: (LilyConfig, peft.LilyConfig), DF: (DeftConfig, peft.DeftConfig),
-                    PS: (PsoftConfig, peft.PsoftConfig), PN: (PeanutConfig, peft.PeanutConfig)})
+                    PS: (PsoftConfig, peft.PsoftConfig), PN: (PeanutConfig, peft.PeanutConfig),
+                    ST: (SupertuningConfig, peft.SupertuningConfig)})
 # rows run with their own kwargs (init included)
 AS_GIVEN = {FF: (FourierFTConfig, peft.FourierFTConfig), AL: (AdaLoraConfig, peft.AdaLoraConfig),
             C3: (C3AConfig, peft.C3AConfig)}
@@ -843,6 +851,7 @@ def test_table_of_rows(tmp_path, capsys):
     # methods2's block. PSOFT: each full-SVD row passes, or passes every check but loading PEFT's file, where its
     # SVD's signs differ from MKL's (which rows depends on the LAPACK builds: see take_peft_svd_factors)
     assert table[BE][1] == 5 and table[GL][1] == 6 and table[LI][1] == 5 and table[DF][1] == 9 and table[PN][1] == 5
+    assert table[ST][1] == 5
     assert table[PS][1] + psoft_sign_rows == 9
 
 

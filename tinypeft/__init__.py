@@ -37,6 +37,7 @@ from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig
                    HiraConfig, HiraModel, OFTConfig, OFTModel, RandLoraConfig, RandLoraModel, RoadConfig,
                    RoadModel, WaveFTConfig, WaveFTModel)
 from .peft import BeftConfig, BeftModel  # noqa: E402
+from .peft import SupertuningConfig, SupertuningModel  # noqa: E402
 from .peft import PeanutConfig, PeanutModel  # noqa: E402
 from .peft import PsoftConfig, PsoftModel  # noqa: E402
 from .peft import DeftConfig, DeftModel  # noqa: E402
@@ -85,6 +86,7 @@ __all__ = [
     "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
     "RandLoraConfig", "RandLoraModel",
     "BeftConfig", "BeftModel",
+    "SupertuningConfig", "SupertuningModel",
     "PeanutConfig", "PeanutModel",
     "PsoftConfig", "PsoftModel",
     "DeftConfig", "DeftModel",

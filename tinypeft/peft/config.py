@@ -42,6 +42,7 @@ class PeftType(str, enum.Enum):
     ROAD = "ROAD"
     RANDLORA = "RANDLORA"
     # methods2's block
+    SUPERTUNING = "SUPERTUNING"
     PEANUT = "PEANUT"
     PSOFT = "PSOFT"
     DEFT = "DEFT"

@@ -27,6 +27,7 @@ from .tuners.gralora import GraloraConfig, GraloraModel
 from .tuners.road import RoadConfig, RoadModel
 from .tuners.randlora import RandLoraConfig, RandLoraModel
 from .tuners.beft import BeftConfig, BeftModel
+from .tuners.supertuning import SupertuningConfig, SupertuningModel
 from .tuners.peanut import PeanutConfig, PeanutModel
 from .tuners.psoft import PsoftConfig, PsoftModel
 from .tuners.deft import DeftConfig, DeftModel
@@ -89,6 +90,7 @@ register_peft_method("GRALORA", GraloraConfig, GraloraModel)
 register_peft_method("ROAD", RoadConfig, RoadModel)
 register_peft_method("RANDLORA", RandLoraConfig, RandLoraModel)
 register_peft_method("BEFT", BeftConfig, BeftModel)
+register_peft_method("SUPERTUNING", SupertuningConfig, SupertuningModel)
 register_peft_method("PEANUT", PeanutConfig, PeanutModel)
 register_peft_method("PSOFT", PsoftConfig, PsoftModel)
 register_peft_method("DEFT", DeftConfig, DeftModel)

@@ -61,7 +61,12 @@ def get_peft_model_state_dict(model, adapter_name="default"):
     elif bias == "lora_only":
         out.update({k: v for k, v in state.items() if k.endswith(".base_layer.bias")})
     out = model.base_model._adapter_state_for_save(config, adapter_name, out)
-    return finite({k: np.ascontiguousarray(as_numpy(v, np.float32)) for k, v in out.items()})
+    return finite({k: _file_array(as_numpy(v)) for k, v in out.items()})
+
+
+def _file_array(a):
+    """As the file stores it: weights float32; integer buffers (Super-Tuning's positions) keep their type."""
+    return np.ascontiguousarray(a if a.dtype.kind in "iu" else a.astype(np.float32))
 
 
 def finite(state):
@@ -134,7 +139,7 @@ def copy_file_state(model, params, file_state, file_to_model):
                 f"param with shape {tuple(value.shape)} from checkpoint, the shape in current model is "
                 f"{tuple(target.shape)}."
             )
-        if np.asarray(value).dtype.kind != "f":
+        if np.asarray(value).dtype.kind != "f" and as_numpy(target).dtype.kind not in "iu":
             raise ValueError(f"{fk} is stored as {np.asarray(value).dtype}, but adapter weights are floats; the "
                              "file is mislabelled or not an adapter.")
         target.data[...] = value
