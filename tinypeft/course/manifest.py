@@ -93,9 +93,10 @@ COURSE = (
               "separate training randomness (seeds) from test-sample noise",
               "compare two methods paired: per-seed differences and McNemar's exact test"),
              2.5, after=("15",), background="the binomial distribution"),
-    Tutorial("08", "08_methods_compared.md", "Five PEFT methods on one task: parameters, accuracy, time",
+    Tutorial("08", "08_methods_compared.md", "Fourteen PEFT methods on one task: parameters, accuracy, time",
              ("train LoRA, IA3, prompt tuning, P-tuning and prefix tuning on one task",
-              "compare methods by parameters, accuracy and time"),
+              "compare methods by parameters, accuracy and time, DoRA, LoHa, LoKr, VeRA, OFT, HRA, FourierFT and "
+              "LN tuning included"),
              2.0, after=("07",)),
     Tutorial("09", "09_sharing_adapters.md", "Sharing adapters: the file format, PEFT's adapters here, ours in PEFT",
              ("read and write an adapter's files byte by byte",
