@@ -10,5 +10,6 @@ from .init import init_empty_weights  # noqa: F401
 from .linear import Identity, Linear  # noqa: F401
 from .module import Module, Parameter  # noqa: F401
 from .normalization import LayerNorm, RMSNorm  # noqa: F401
+from .rnn import LSTM  # noqa: F401
 from .utils import skip_init  # noqa: F401
 
