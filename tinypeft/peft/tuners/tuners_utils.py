@@ -345,7 +345,7 @@ class BaseTuner(nn.Module):
                                            " supported.")
 
     def _prepare_config(self, config, model):
-        if config.target_modules is None:
+        if config.target_modules is None and not getattr(config, "target_parameters", None):
             model_type = model.config.model_type
             if model_type not in self.default_targets:
                 raise ValueError(
@@ -370,7 +370,7 @@ class BaseTuner(nn.Module):
         config = self._prepare_config(self.peft_config[adapter_name], model)
         matched = []
         for key, _ in list(model.named_modules()):
-            if not key or not check_target_module_exists(config, key):
+            if not key or config.target_modules is None or not check_target_module_exists(config, key):
                 continue
             parent_name, _, target_name = key.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
@@ -379,6 +379,7 @@ class BaseTuner(nn.Module):
                 continue
             self._create_and_replace(config, adapter_name, target, target_name, parent, key)
             matched.append(key)
+        matched += self._inject_parameters(config, model, adapter_name)
         if not matched:
             raise ValueError(
                 f"Target modules {config.target_modules} not found in the base model. Please check the target "
@@ -390,6 +391,10 @@ class BaseTuner(nn.Module):
                 if adapter_name in n:
                     p.requires_grad = False
         self.set_modules_to_save(config, adapter_name)
+
+    def _inject_parameters(self, config, model, adapter_name):
+        """Adapters on parameters named in config.target_parameters (LoRA's); the keys adapted."""
+        return []
 
     def set_modules_to_save(self, config, adapter_name):
         for module_name in config.modules_to_save or []:
@@ -488,7 +493,9 @@ class BaseTuner(nn.Module):
             except AttributeError:
                 continue  # inside a module already replaced
             parent = self.model.get_submodule(parent_name) if parent_name else self.model
-            if isinstance(target, self.layer_class):
+            if hasattr(target, "unload_and_optionally_merge_module"):  # a layer with adapters inside its base
+                setattr(parent, name, target.unload_and_optionally_merge_module(merge, safe_merge, adapter_names))
+            elif isinstance(target, self.layer_class):
                 if merge:
                     target.merge(safe_merge=safe_merge, adapter_names=adapter_names)
                 setattr(parent, name, target.get_base_layer())
