@@ -12,7 +12,7 @@ from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING, M
 from .bnb import dispatch_bnb
 from .gguf import dispatch_gguf
 from .config import LoraConfig
-from .conv import Conv1d, Conv2d
+from .conv import Conv1d, Conv2d, Conv3d
 from .layer import Embedding, Linear, LoraLayer
 
 
@@ -41,10 +41,8 @@ class LoraModel(BaseTuner):
             new = quantized
         elif isinstance(target, nn.Embedding):
             new = Embedding(target)
-        elif isinstance(target, nn.Conv2d):
-            new = Conv2d(target)
-        elif isinstance(target, nn.Conv1d):
-            new = Conv1d(target)
+        elif isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            new = (Conv1d, Conv2d, Conv3d)[len(target.kernel_size) - 1](target)
         elif isinstance(target, Conv1D):
             if not config.fan_in_fan_out:
                 warnings.warn("fan_in_fan_out is set to False but the target module is `Conv1D`. "
@@ -60,7 +58,7 @@ class LoraModel(BaseTuner):
         else:
             raise ValueError(
                 f"Target module {current_key} ({type(target).__name__}) is not supported. tinypeft's LoRA works on "
-                "Linear, GPT-2's Conv1D, Embedding, Conv1d and Conv2d layers."
+                "Linear, GPT-2's Conv1D, Embedding, Conv1d, Conv2d and Conv3d layers."
             )
         new.update_layer(adapter_name, **kwargs)
         new.set_adapter(self.active_adapters)
