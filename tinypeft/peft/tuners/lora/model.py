@@ -122,6 +122,8 @@ class LoraModel(BaseTuner):
         combination_type, new_rank, targets = self._check_add_weighted_adapter(adapters, combination_type, svd_rank)
         if density is None and combination_type not in ("linear", "cat", "svd"):
             raise ValueError(f"combination_type {combination_type!r} prunes: give density (the fraction to keep).")
+        if majority_sign_method not in ("total", "frequency"):  # checked before the new adapter exists
+            raise RuntimeError(f'Unimplemented mask method "{majority_sign_method}"')
         # as PEFT: a copy of the first adapter's config (layers_to_transform, exclude_modules, use_rslora, ... kept)
         config = dataclasses.replace(self.peft_config[adapters[0]], r=new_rank, lora_alpha=new_rank,
                                      rank_pattern={}, alpha_pattern={})
