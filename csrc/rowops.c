@@ -23,31 +23,12 @@ typedef struct {
                         ptrdiff_t os, size_t L, size_t S, size_t E, size_t Ev, float scale, float *kt);
 } rowops_kernel_t;
 
-#define TP_ISA generic
-#if defined(__GNUC__)
-#define TP_VBYTES 16
-#else
-#define TP_VBYTES 0
-#endif
-#define TP_TARGET
-#include "rowops_kernel.h"
-
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define TP_ROWOPS_X86 1
-#define TP_ISA avx2
-#define TP_VBYTES 32
-#define TP_TARGET __attribute__((target("avx2,fma")))
-#include "rowops_kernel.h"
-
-#define TP_ISA avx512
-#define TP_VBYTES 64
-#define TP_TARGET __attribute__((target("avx512f,avx2,fma")))
-#include "rowops_kernel.h"
-#endif
+#define TP_KERNEL_FILE "rowops_kernel.h"
+#include "isa_instances.h"
 
 static const rowops_kernel_t *rk(void)
 {
-#if defined(TP_ROWOPS_X86)
+#if defined(TP_ISA_X86)
     static const rowops_kernel_t *const by_isa[] = {&rowops_kernel_generic, &rowops_kernel_avx2,
                                                     &rowops_kernel_avx512};
     return by_isa[tp_kernel_isa()];
