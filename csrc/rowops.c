@@ -65,7 +65,8 @@ static void rows_chunk(void *p, size_t c)
         case SOFTMAX: j->k->softmax_row(x, j->y + r * n, n, j->safe); break;
         case LAYER_NORM:
         case RMS_NORM:
-            j->k->norm_row(x, j->w, j->b, j->y + r * n, j->xhat + r * n, j->rstd + r, n, j->eps, j->op == LAYER_NORM);
+            j->k->norm_row(x, j->w, j->b, j->y + r * n, j->xhat ? j->xhat + r * n : NULL, j->rstd + r, n, j->eps,
+                           j->op == LAYER_NORM);
             break;
         case CE_FORWARD: {
             /* log sum exp(x) = shift + log(sum exp(x - shift)), the shift as the reference takes it */
@@ -160,7 +161,7 @@ static void span_chunk(void *p, size_t c)
 {
     span_job *j = p;
     size_t i0 = c * SPAN, len = j->n - i0 < SPAN ? j->n - i0 : SPAN;
-    j->span(j->x + i0, j->s + i0, j->y + i0, len);
+    j->span(j->x + i0, j->s ? j->s + i0 : NULL, j->y + i0, len);
 }
 
 static void run_spans(span_fn span, const float *x, float *s, float *y, size_t n, int nthreads)

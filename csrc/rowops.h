@@ -7,11 +7,13 @@
  *   softmax:        y = exp(x - max) / sum(exp(x - max)); safe != 0: a row whose sum is 0 (every entry
  *                   -inf, an attention row with every key masked) gives zeros instead of 0/0 = nan
  *   layer_norm:     xhat = (x - mean) / sqrt(var + eps), y = xhat * w + b (w, b may be NULL); rstd[row]
+ *                   (xhat may be NULL: inference keeps none; y may be x, each row is read before it is written)
  *   rms_norm:       xhat = x / sqrt(mean(x^2) + eps),    y = xhat * w       (w may be NULL);    rstd[row]
  *   cross_entropy:  lse[row] = logsumexp(x[row]); loss[row] = lse - x[row, t] (0 where t == ignore)
  *   cross_entropy_backward:  dz = exp(x - lse) * coef[row], then dz[row, t] -= tcoef[row] (t != ignore)
  *   silu (elementwise over n values, any shape):  s = sigmoid(x), y = x * s
  *   gelu (elementwise, exact):  cdf = (1 + erf(x / sqrt(2))) / 2, y = x * cdf, erf by a vector polynomial
+ *                   (cdf may be NULL, y may be x)
  *   attention (over (batch, head) pairs, not rows):  p = softmax(q k^T * scale + mask) with the safe
  *                   softmax's zeros for a row with every key masked, o = p v; tp_attention_args below
  */

@@ -158,14 +158,14 @@ static TP_TARGET void RSFX(norm_row)(const float *x, const float *w, const float
     RV rv = (RV){0} + r;
     for (i = 0; i < nv; i += RVL) {
         RV h = (RSFX(rload)(x + i) - mv) * rv;
-        RSFX(rstore)(xhat + i, h);
+        if (xhat) RSFX(rstore)(xhat + i, h);
         if (w) h *= RSFX(rload)(w + i);
         if (b) h += RSFX(rload)(b + i);
         RSFX(rstore)(y + i, h);
     }
     for (; i < n; i++) {
         float h = (x[i] - mean) * r;
-        xhat[i] = h;
+        if (xhat) xhat[i] = h;
         if (w) h *= w[i];
         if (b) h += b[i];
         y[i] = h;
@@ -244,22 +244,24 @@ static TP_TARGET inline RV RSFX(verf)(RV x)
     return (RV)(((RI)inner & small) | ((RI)outer & ~small));
 }
 
-/* exact GELU, as ops/elementwise.py's reference: cdf = 0.5 (1 + erf(x / sqrt(2))), y = x cdf */
+/* exact GELU, as ops/elementwise.py's reference: cdf = 0.5 (1 + erf(x / sqrt(2))), y = x cdf; cdf may be
+ * NULL (inference keeps no cdf), y may be x */
 static TP_TARGET void RSFX(gelu_span)(const float *x, float *cdf, float *y, size_t n)
 {
     size_t nv = n / RVL * RVL, i;
     for (i = 0; i < nv; i += RVL) {
         RV xv = RSFX(rload)(x + i);
         RV c = (1.0f + RSFX(verf)(xv * 0.70710677f)) * 0.5f;
-        RSFX(rstore)(cdf + i, c);
+        if (cdf) RSFX(rstore)(cdf + i, c);
         RSFX(rstore)(y + i, xv * c);
     }
     for (; i < n; i++) {
         RV e = RSFX(verf)((RV){0} + x[i] * 0.70710677f);
         float e0;
         memcpy(&e0, &e, sizeof e0);
-        cdf[i] = (1.0f + e0) * 0.5f;
-        y[i] = x[i] * cdf[i];
+        float c = (1.0f + e0) * 0.5f;
+        if (cdf) cdf[i] = c;
+        y[i] = x[i] * c;
     }
 }
 

@@ -66,8 +66,10 @@ def softmax(x, safe=False, out=None):
     return y
 
 
-def layer_norm(x, weight, bias, eps):
-    y, xhat = np.empty_like(x), np.empty_like(x)
+def layer_norm(x, weight, bias, eps, out=None, keep_xhat=True):
+    """out may be x itself; without keep_xhat (inference) xhat is None."""
+    y = np.empty_like(x) if out is None else out
+    xhat = np.empty_like(x) if keep_xhat else None
     rows, cols = _rows(x)
     rstd = np.empty(x.shape[:-1] + (1,), np.float32)
     cmatmul.lib.tp_layer_norm_f32(_f(x), _f(weight), _f(bias), _f(y), _f(xhat), _f(rstd), rows, cols,
@@ -114,8 +116,10 @@ def silu(x):
     return y, s
 
 
-def gelu(x):
-    y, cdf = np.empty_like(x), np.empty_like(x)
+def gelu(x, out=None, keep_cdf=True):
+    """out may be x itself; without keep_cdf (inference) cdf is None."""
+    y = np.empty_like(x) if out is None else out
+    cdf = np.empty_like(x) if keep_cdf else None
     cmatmul.lib.tp_gelu_f32(_f(x), _f(cdf), _f(y), x.size, cmatmul.get_num_threads())
     return y, cdf
 
