@@ -218,3 +218,22 @@ def test_fused_attention_against_the_unfused_path(case, monkeypatch):
 
     assert_close(fn, arrays, atol=2e-5)
     assert calls  # the fused kernel took the float32 runs with the C kernels on
+
+
+def test_inference_variants_in_place_without_saved_arrays():
+    # what models/fast_encoder.py calls: the output written over the input, no cdf / xhat kept; over
+    # enough rows for several chunks and threads, against the variants that keep them
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((300, 1000)) * 3).astype(np.float32)
+    w, b = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
+    y_keep, cdf = fused.gelu(x)
+    z = x.copy()
+    y, none = fused.gelu(z, out=z, keep_cdf=False)
+    assert y is z and none is None and cdf.shape == x.shape
+    np.testing.assert_array_equal(y, y_keep)
+    n_keep, xhat, rstd = fused.layer_norm(x, w, b, 1e-12)
+    z = x.copy()
+    n, none, rstd2 = fused.layer_norm(z, w, b, 1e-12, out=z, keep_xhat=False)
+    assert n is z and none is None and xhat.shape == x.shape
+    np.testing.assert_array_equal(n, n_keep)
+    np.testing.assert_array_equal(rstd2, rstd)
