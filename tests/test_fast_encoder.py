@@ -77,3 +77,16 @@ def test_the_modules_run_where_the_inference_path_would_differ(spy):
     with tp.no_grad():
         lora_out = peft_model(input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
     assert len(spy) == 1 and np.abs(lora_out - fast_out).max() > 1e-4
+
+
+def test_minilm_sentence_embeddings_on_the_inference_path_match_transformers(spy):
+    # the stored sentence-transformers embeddings (tests/fixtures/make_fixtures.py, transformers + torch)
+    from tinypeft.models.pooling import sentence_embeddings
+    from tinypeft.testing import assert_close_to_scale
+
+    ref = np.load(Path(__file__).parent / "fixtures" / "reference" / "minilm_embeddings.npz")
+    model = BertModel.from_pretrained(tp.hub.fetch_minilm())
+    with tp.no_grad():
+        emb = sentence_embeddings(model, *(tp.tensor(ref[k]) for k in ("input_ids", "attention_mask", "token_type_ids")))
+    assert spy
+    assert_close_to_scale(emb.numpy(), ref["embeddings"], rtol=1e-5)
