@@ -67,6 +67,16 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
                                    int nthreads);
 void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
 void tp_gelu_f32(const float *x, float *cdf, float *y, size_t n, int nthreads);
+typedef struct {
+    size_t B, H, Hk, L, S, E, Ev;
+    const float *q, *k, *v;
+    ptrdiff_t q_strides[3], k_strides[3], v_strides[3], o_strides[3], mask_strides[4];
+    const uint8_t *mask_bool;
+    const float *mask_add;
+    float scale;
+    float *p, *o;
+} tp_attention_args;
+int tp_attention_f32(const tp_attention_args *a, int nthreads);
 """
 # csrc/peak.h, what bench/limits.py measures (declarations only)
 CDEF += """
