@@ -47,6 +47,7 @@ void tp_dequantize(const tp_qweight *w, size_t r0, size_t r1, size_t c0, size_t 
 int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float *y, size_t ldy, int nthreads);
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads);
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads);
+int tp_qgemv_many(const tp_qweight *w, size_t count, const float *x, float *y, int nthreads);
 """
 # csrc/gemv.h, the few-row float32 product (declarations only)
 CDEF += """
@@ -79,7 +80,7 @@ size_t tp_gguf_block_size(int kind);
 size_t tp_gguf_type_size(int kind);
 size_t tp_gguf_row_bytes(int kind, size_t k);
 void tp_gguf_dequantize_row(int kind, const uint8_t *row, size_t c0, size_t c1, float *out);
-float tp_gguf_dot_row(int kind, const uint8_t *row, const float *x, size_t k);
+void tp_gguf_dot_rows(int kind, const uint8_t *data, size_t r0, size_t r1, const float *x, size_t k, float *y);
 """
 
 if sys.platform == "win32":
