@@ -90,10 +90,11 @@ def test_quantized_layers_take_the_fast_path_with_the_modules_numbers(arch, conf
     np.testing.assert_array_equal(fast, model.generate(input_ids=IDS[:1], eos_token_id=[], max_new_tokens=20).numpy())
 
 
-def test_the_prompt_computes_only_the_last_positions_logits(monkeypatch):
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_the_prompt_computes_only_the_last_positions_logits(arch, monkeypatch):
     """logits_to_keep=n (transformers' argument): the head runs on the last n positions only; generate() asks
-    for 1 on the prompt, and its tokens do not change."""
-    model = AutoModelForCausalLM.from_pretrained(MODELS / "llama")
+    for 1 on the prompt."""
+    model = AutoModelForCausalLM.from_pretrained(MODELS / arch)
     with tp.no_grad():
         full = model(input_ids=IDS, attention_mask=MASK).logits.numpy()
         last = model(input_ids=IDS, attention_mask=MASK, logits_to_keep=1).logits.numpy()

@@ -36,6 +36,7 @@ from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig
                    DeloraConfig, DeloraModel, FourierFTConfig, FourierFTModel, GraloraConfig, GraloraModel,
                    HiraConfig, HiraModel, OFTConfig, OFTModel, RandLoraConfig, RandLoraModel, RoadConfig,
                    RoadModel, WaveFTConfig, WaveFTModel)
+from .peft import AdaptionPromptConfig, AdaptionPromptModel  # noqa: E402
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -77,6 +78,7 @@ __all__ = [
     "AdaLoraModel", "HiraConfig", "HiraModel", "WaveFTConfig", "WaveFTModel", "C3AConfig", "C3AModel",
     "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
     "RandLoraConfig", "RandLoraModel",
+    "AdaptionPromptConfig", "AdaptionPromptModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

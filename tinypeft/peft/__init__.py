@@ -40,6 +40,7 @@ from .tuners.delora import DeloraConfig, DeloraModel  # noqa: F401
 from .tuners.gralora import GraloraConfig, GraloraModel  # noqa: F401
 from .tuners.road import RoadConfig, RoadModel  # noqa: F401
 from .tuners.randlora import RandLoraConfig, RandLoraModel  # noqa: F401
+from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

@@ -1,14 +1,7 @@
-"""get_peft_model and the tables that connect peft_type and task_type to classes."""
+"""get_peft_model and the tables that connect peft_type to classes (task_type's table,
+MODEL_TYPE_TO_PEFT_MODEL_MAPPING, stands beside the task classes in peft_model.py)."""
 from .config import PeftConfig, TaskType
-from .peft_model import (
-    PeftModel,
-    PeftModelForCausalLM,
-    PeftModelForFeatureExtraction,
-    PeftModelForQuestionAnswering,
-    PeftModelForSeq2SeqLM,
-    PeftModelForSequenceClassification,
-    PeftModelForTokenClassification,
-)
+from .peft_model import MODEL_TYPE_TO_PEFT_MODEL_MAPPING, PeftModel
 from .tuners.lora.config import LoraConfig
 from .tuners.lora.model import LoraModel
 from .tuners.p_tuning import PromptEncoder, PromptEncoderConfig
@@ -33,15 +26,8 @@ from .tuners.delora import DeloraConfig, DeloraModel
 from .tuners.gralora import GraloraConfig, GraloraModel
 from .tuners.road import RoadConfig, RoadModel
 from .tuners.randlora import RandLoraConfig, RandLoraModel
+from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel
 
-MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
-    "SEQ_CLS": PeftModelForSequenceClassification,
-    "SEQ_2_SEQ_LM": PeftModelForSeq2SeqLM,
-    "CAUSAL_LM": PeftModelForCausalLM,
-    "TOKEN_CLS": PeftModelForTokenClassification,
-    "QUESTION_ANS": PeftModelForQuestionAnswering,
-    "FEATURE_EXTRACTION": PeftModelForFeatureExtraction,
-}
 PEFT_TYPE_TO_CONFIG_MAPPING = {"LORA": LoraConfig}
 PEFT_TYPE_TO_TUNER_MAPPING = {"LORA": LoraModel}
 PEFT_TYPE_TO_PROMPT_ENCODER_MAPPING = {}  # prompt-learning methods: the module that makes the virtual tokens
@@ -96,5 +82,6 @@ register_peft_method("DELORA", DeloraConfig, DeloraModel)
 register_peft_method("GRALORA", GraloraConfig, GraloraModel)
 register_peft_method("ROAD", RoadConfig, RoadModel)
 register_peft_method("RANDLORA", RandLoraConfig, RandLoraModel)
+register_peft_method("ADAPTION_PROMPT", AdaptionPromptConfig, AdaptionPromptModel)
 
 __all__ = ["get_peft_model", "TaskType"]

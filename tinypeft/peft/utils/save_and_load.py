@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 
+from ...tensor import as_numpy
+
 SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
 
 
@@ -57,7 +59,7 @@ def get_peft_model_state_dict(model, adapter_name="default"):
     elif bias == "lora_only":
         out.update({k: v for k, v in state.items() if k.endswith(".base_layer.bias")})
     out = model.base_model._adapter_state_for_save(config, adapter_name, out)
-    return finite({k: np.ascontiguousarray(np.asarray(v.data, dtype=np.float32)) for k, v in out.items()})
+    return finite({k: np.ascontiguousarray(as_numpy(v, np.float32)) for k, v in out.items()})
 
 
 def finite(state):

@@ -1,11 +1,11 @@
 """VeraConfig: PEFT's fields and defaults for VeRA."""
 from dataclasses import dataclass
 
-from ...config import PeftType, TargetModulesConfig, check_number
+from ...config import PeftType, SharedProjectionConfig, check_number
 
 
 @dataclass
-class VeraConfig(TargetModulesConfig):
+class VeraConfig(SharedProjectionConfig, peft_type=PeftType.VERA):
     """VeRA (Kopiczko et al. 2024): one pair of frozen random matrices A [r, in], B [out, r] shared by every layer,
     and per layer only two trained vectors: y = base(x) + lambda_b * (B (lambda_d * (A x))).
 
@@ -16,21 +16,12 @@ class VeraConfig(TargetModulesConfig):
     """
 
     r: int = 256
-    projection_prng_key: int = 0
-    save_projection: bool = True
     vera_dropout: float = 0.0
     d_initial: float = 0.1
-    fan_in_fan_out: bool = False
-    bias: str = "none"
     init_weights: bool = True
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.VERA
         check_number(self, "vera_dropout", 0, 1, high_open=True)
         if self.bias not in ("none", "all", "vera_only"):
             raise ValueError(f"VeraConfig(bias={self.bias!r}): use 'none', 'all' or 'vera_only'.")
-        if not self.save_projection:
-            raise NotImplementedError(
-                "VeraConfig(save_projection=False) is not supported by tinypeft: the shared projections would have "
-                "to be regenerated from torch's random stream. Use save_projection=True (PEFT's default).")

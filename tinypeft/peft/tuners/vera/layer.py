@@ -11,9 +11,8 @@ import numpy as np
 
 from .... import nn
 from ....creation import generator
-from ....models.gpt2 import Conv1D
 from ....tensor import Tensor
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import AdapterLayer
 
 
 class BufferDict(nn.Module):
@@ -44,22 +43,16 @@ class BufferDict(nn.Module):
         return self._buffers.items()
 
 
-class VeraLayer(nn.Module, BaseTunerLayer):
+class VeraLayer(AdapterLayer):
     adapter_layer_names = ("vera_lambda_b", "vera_lambda_d")
     other_param_names = ("r", "vera_dropout")
 
     def __init__(self, base_layer, vera_A, vera_B, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out)
         self.r = {}
         self.vera_dropout = nn.ModuleDict({})
         self.vera_lambda_b, self.vera_lambda_d = nn.ParameterDict({}), nn.ParameterDict({})
         self.vera_A, self.vera_B = vera_A, vera_B  # the tuner's shared BufferDicts (one object, many paths)
-        self.fan_in_fan_out = fan_in_fan_out
-        if isinstance(base_layer, Conv1D):
-            self.in_features, self.out_features = base_layer.weight.shape  # stored [in, out]
-        else:
-            self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
 
     def update_layer(self, adapter_name, r, vera_dropout, init_weights, d_initial):
         if r <= 0:
@@ -88,15 +81,11 @@ class VeraLayer(nn.Module, BaseTunerLayer):
         delta = (b[:, None] * B) @ (d[:, None] * A)  # [out, in]
         return delta.T if self.fan_in_fan_out else delta
 
-    def forward(self, x, *args, **kwargs):
-        adapters = self._adapters_to_run(self.vera_lambda_d)
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in adapters:
-            A, B = self._sliced(adapter)
-            h = self.vera_dropout[adapter](x) @ Tensor(A.T)                   # [.., in] -> [.., r]
-            h = (h * self.vera_lambda_d[adapter]) @ Tensor(B.T)               # -> [.., out]
-            result = result + h * self.vera_lambda_b[adapter]
-        return result
+    def adapter_output(self, x, adapter):
+        A, B = self._sliced(adapter)
+        h = self.vera_dropout[adapter](x) @ Tensor(A.T)                   # [.., in] -> [.., r]
+        h = (h * self.vera_lambda_d[adapter]) @ Tensor(B.T)               # -> [.., out]
+        return h * self.vera_lambda_b[adapter]
 
 
 class Linear(VeraLayer):

@@ -2,18 +2,15 @@
 
 The projections are sized for the largest target layer (each layer slices its own [:out, :in]) and live on the
 tuner as `base_model.vera_A.<adapter>` (the key PEFT saves, without the adapter name) and, as the same object,
-inside every layer, so the state dict lists them under each path as PEFT's does.
+inside every layer (shared_projections.py).
 """
 import math
 
 import numpy as np
 
-from .... import nn
-from ....models.gpt2 import Conv1D
-from ....tensor import Tensor
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-from ..tuners_utils import BaseTuner, check_target_module_exists, linear_fan_in_fan_out
-from .layer import BufferDict, Linear, VeraLayer
+from ..shared_projections import SharedProjectionTuner
+from .layer import Linear, VeraLayer
 
 
 def _kaiming_uniform(shape, rng):
@@ -22,26 +19,19 @@ def _kaiming_uniform(shape, rng):
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
 
-class VeraModel(BaseTuner):
+class VeraModel(SharedProjectionTuner):
     prefix = "vera_lambda_"
     layer_class = VeraLayer
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT's VeRA table equals LoRA's here
     shared_state_names = ("vera_A", "vera_B")  # saved once, as base_model.vera_A / base_model.vera_B
+    method_name, linear_class = "VeRA", Linear
 
     def inject_adapter(self, model, adapter_name):
         config = self._prepare_config(self.peft_config[adapter_name], model)
-        sizes = [(m.weight.shape[::-1] if isinstance(m, Conv1D) else m.weight.shape)
-                 for key, m in model.named_modules()
-                 if key and isinstance(m, (nn.Linear, Conv1D)) and check_target_module_exists(config, key)]
-        if not sizes:
-            raise ValueError("No layers types compatible with VeRA were found. Please check "
-                             "`peft_config.target_modules`.")
-        out_dim, in_dim = max(s[0] for s in sizes), max(s[1] for s in sizes)
-        if "vera_A" not in self._modules:
-            self.vera_A, self.vera_B = BufferDict(), BufferDict()
+        out_dim, in_dim = self._largest_target(config, model)
         rng = np.random.default_rng(config.projection_prng_key)
-        self.vera_A[adapter_name] = Tensor(_kaiming_uniform((config.r, in_dim), rng))   # [r, in_max]
-        self.vera_B[adapter_name] = Tensor(_kaiming_uniform((out_dim, config.r), rng))  # [out_max, r]
+        self._set_shared(adapter_name, _kaiming_uniform((config.r, in_dim), rng),   # vera_A [r, in_max]
+                         _kaiming_uniform((out_dim, config.r), rng))                 # vera_B [out_max, r]
         super().inject_adapter(model, adapter_name)
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
@@ -49,16 +39,3 @@ class VeraModel(BaseTuner):
                       d_initial=config.d_initial)
         self._add_to_layer(target, target_name, parent, lambda t: self._new_layer(config, t, current_key),
                            lambda layer: layer.update_layer(adapter_name, **kwargs))
-
-    def _new_layer(self, config, target, current_key):
-        fan_in_fan_out = linear_fan_in_fan_out(config, target)
-        if fan_in_fan_out is not None:
-            return Linear(target, self.vera_A, self.vera_B, fan_in_fan_out=fan_in_fan_out)
-        raise ValueError(f"Target module {current_key} ({type(target).__name__}) is not supported. Currently, "
-                         "only `torch.nn.Linear` and `Conv1D` are supported.")
-
-    def delete_adapter(self, adapter_name):
-        super().delete_adapter(adapter_name)
-        for shared in (self.vera_A, self.vera_B):
-            if adapter_name in shared:
-                del shared[adapter_name]
