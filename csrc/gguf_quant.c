@@ -360,12 +360,17 @@ static TP_AVX512 inline __m512 block_avx512(int kind, const uint8_t *b, __m512 x
     return _mm512_fmadd_ps(d, q8_times_x(b + 2, x0, x1), acc); /* Q8_0: d * sum q x */
 }
 
+#define PREFETCH_ROWS 8
 static TP_AVX512 void rows_avx512(int kind, const uint8_t *data, size_t stride, size_t r0, size_t r1,
                                   const float *x, size_t k, float *y)
 {
     size_t ts = tp_gguf_type_size(kind), r = r0;
     for (; r + 2 <= r1; r += 2) {
         const uint8_t *a = data + r * stride, *b = a + stride;
+        /* the rows a few pairs ahead, asked for now: the decoding step streams W once from memory, and
+         * the prefetchers alone leave the core waiting on it */
+        for (size_t off = 0; off < 2 * stride; off += 64) /* a hint: an address past W never faults */
+            _mm_prefetch((const char *)((uintptr_t)a + PREFETCH_ROWS * stride + off), _MM_HINT_T0);
         __m512 acc_a = _mm512_setzero_ps(), acc_b = _mm512_setzero_ps();
         for (size_t b0 = 0; b0 < k; b0 += QK, a += ts, b += ts) {
             __m512 x0 = _mm512_loadu_ps(x + b0), x1 = _mm512_loadu_ps(x + b0 + 16), xs = _mm512_add_ps(x0, x1);

@@ -228,6 +228,7 @@ typedef struct {
 
 #if defined(TP_Q_X86)
 #define Q4_AVX512_MAX_K 8192
+#define Q4_PREFETCH_ROWS 16
 
 /* AVX-512, 4-bit rows of whole blocks: byte i holds value 2i (high nibble) and 2i + 1 (low), so 16 bytes
  * are 16 even and 16 odd values; each nibble looks its code up in a 16-entry register table (permutexvar
@@ -246,6 +247,8 @@ __attribute__((target("avx512f"))) static void rows_4bit_avx512(const tp_qweight
     for (size_t r = r0; r < r1; r++) {
         const uint8_t *q = w->data + r * half;
         const float *scale = w->scale + r * (k / bs);
+        for (size_t off = 0; off < half; off += 64) /* a few rows ahead: see gguf_quant.c's rows_avx512 */
+            _mm_prefetch((const char *)((uintptr_t)q + Q4_PREFETCH_ROWS * half + off), _MM_HINT_T0);
         __m512 acc = _mm512_setzero_ps();
         for (size_t b = 0, j = 0; b < k / bs; b++) {
             __m512 part = _mm512_setzero_ps();

@@ -108,3 +108,29 @@ def test_the_prompt_computes_only_the_last_positions_logits(arch, monkeypatch):
     monkeypatch.setattr(model.lm_head, "forward", lambda x: seen.append(x.shape) or head(x))
     model.generate(input_ids=IDS, attention_mask=MASK, eos_token_id=[], max_new_tokens=3)
     assert seen[0] == (2, 1, model.config.hidden_size)  # the prompt's head: its last position only
+
+
+@pytest.mark.parametrize("config", [dict(load_in_4bit=True, bnb_4bit_quant_type="nf4"), dict(load_in_8bit=True)],
+                         ids=["nf4", "int8"])
+def test_the_c_layer_step_gives_the_python_loops_logits(config):
+    """A quantized Llama's layers in one C call each (csrc/decode_step.c) against LlamaDecoder's Python loop, the
+    reference: one row, no padding; several steps, so the cache it writes is read back."""
+    model = AutoModelForCausalLM.from_pretrained(MODELS / "llama", quantization_config=tp.BitsAndBytesConfig(**config))
+    decoder = fast_decoder(model)
+    assert decoder.layer_steps is not None
+    with tp.no_grad():
+        _, prefill = _reference(model)
+    past = tuple((k[:1], v[:1]) for k, v in prefill.past_key_values)
+    caches = [StaticCache(past, 12), StaticCache(past, 12)]
+    for t in range(5):
+        ids, positions, mask = np.array([20 + t]), np.array([5 + t]), np.ones((1, 6 + t), dtype=bool)
+        c = decoder(ids, positions, mask, caches[0])
+        steps, decoder.layer_steps = decoder.layer_steps, None  # the Python loop
+        py = decoder(ids, positions, mask, caches[1])
+        decoder.layer_steps = steps
+        assert np.abs(c - py).max() <= 1e-5 * np.abs(py).max(), t
+        for cache in caches:
+            cache.length += 1
+    np.testing.assert_allclose(caches[0].keys[1], caches[1].keys[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(caches[0].values[1], caches[1].values[1], rtol=1e-5, atol=1e-6)
+    assert fast_decoder(AutoModelForCausalLM.from_pretrained(MODELS / "llama")).layer_steps is None  # float32

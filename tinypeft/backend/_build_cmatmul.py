@@ -49,6 +49,14 @@ int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, floa
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads);
 int tp_qgemv_many(const tp_qweight *w, size_t count, const float *x, float *y, int nthreads);
 """
+# csrc/decode_step.h, a quantized Llama decoder layer for one token (declarations only)
+CDEF += """
+typedef struct { const tp_qweight *qkv; const tp_qweight *o; const tp_qweight *gate_up; const tp_qweight *down;
+                 const float *input_norm, *post_norm; float eps, scale; float *keys, *values;
+                 size_t hidden, heads, kv_heads, head_dim, intermediate, max_length; } tp_llama_layer;
+int tp_llama_decode_layer(const tp_llama_layer *layer, float *x, size_t length, const float *cos, const float *sin,
+                          int nthreads);
+"""
 # csrc/gemv.h, the few-row float32 product (declarations only)
 CDEF += """
 int tp_gemv_f32(size_t m, size_t n, size_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
@@ -116,6 +124,7 @@ ffibuilder.set_source(
 #include "rowops.h"
 #include "peak.h"
 #include "gguf_quant.h"
+#include "decode_step.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -127,10 +136,11 @@ static const char *tp_compiler(void) {{
 """,
     sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
              _source_path("gemv.c"), _source_path("parallel.c"),
-             _source_path("rowops.c"), _source_path("peak.c"), _source_path("gguf_quant.c")],
+             _source_path("rowops.c"), _source_path("peak.c"), _source_path("gguf_quant.c"),
+             _source_path("decode_step.c")],
     depends=[_source_path(h) for h in ("matmul.h", "gemm_kernel.h", "gemm_instance.h", "isa_instances.h", "quant.h",
                                        "gemv.h", "gemv_kernel.h", "parallel.h", "rowops.h", "rowops_kernel.h",
-                                       "peak.h", "gguf_quant.h")],
+                                       "peak.h", "gguf_quant.h", "decode_step.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

@@ -145,6 +145,7 @@ class LlamaDecoder:
         self.groups = [(_group(a.q_proj, a.k_proj, a.v_proj), _group(layer.mlp.gate_proj, layer.mlp.up_proj))
                        for layer in model.model.layers for a in [layer.self_attn]]
         self.head = _kept_head(model)
+        self.layer_steps = _layer_steps(model, self.groups)
 
     def _rope(self, x, cos, sin):
         """x [B, n, hd] rotated by the angles of its row's position (halves layout, as rotate_half)."""
@@ -160,6 +161,9 @@ class LlamaDecoder:
         emb = np.concatenate([freqs, freqs], axis=-1)[:, None, :]  # [B, 1, hd]
         cos = (np.cos(emb) * self.rope_scale).astype(np.float32)
         sin = (np.sin(emb) * self.rope_scale).astype(np.float32)
+        if self.layer_steps is not None and B == 1 and key_mask is None:  # the loop below, in C, a layer a call
+            x = _c_layers(self.layer_steps, x, cos, sin, cache)
+            return _linears(_rms_norm(x, m.norm), (self.model.lm_head,), self.head)[0]
         G = self.H // self.Hkv
         for i, (layer, (qkv, gate_up)) in enumerate(zip(m.layers, self.groups)):
             a = layer.self_attn
@@ -174,6 +178,45 @@ class LlamaDecoder:
             gate, up = _linears(h, (mlp.gate_proj, mlp.up_proj), gate_up)
             x = x + _linear(gate / (1 + np.exp(-gate)) * up, mlp.down_proj)  # silu(g) * up
         return _linears(_rms_norm(x, m.norm), (self.model.lm_head,), self.head)[0]  # [B, V]
+
+
+def _layer_steps(model, groups):
+    """Per decoder layer, its tp_llama_layer for csrc/decode_step.c (LlamaDecoder's loop body in one C call), or
+    None unless every projection is quantized without bias (its products are the grouped C GEMVs)."""
+    if any(qkv is None or gate_up is None for qkv, gate_up in groups):
+        return None
+    steps, cfg = [], model.config
+    for layer, (qkv, gate_up) in zip(model.model.layers, groups):
+        a, mlp = layer.self_attn, layer.mlp
+        o, down = _group(a.o_proj), _group(mlp.down_proj)
+        if o is None or down is None or layer.input_layernorm.eps != layer.post_attention_layernorm.eps:
+            return None
+        norms = [np.ascontiguousarray(n.weight.data, np.float32)
+                 for n in (layer.input_layernorm, layer.post_attention_layernorm)]
+        st = qmm.cmatmul.ffi.new("tp_llama_layer *")
+        st.qkv, st.o, st.gate_up, st.down = qkv.structs, o.structs, gate_up.structs, down.structs
+        st.input_norm, st.post_norm = (qmm._ptr(n, "float *") for n in norms)
+        st.eps, st.scale = layer.input_layernorm.eps, a.scaling
+        st.hidden, st.heads, st.kv_heads = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
+        st.head_dim, st.intermediate = cfg.head_dim, cfg.intermediate_size
+        steps.append((st, (qkv, o, gate_up, down, norms)))  # the arrays the struct points to, kept alive
+    return steps
+
+
+def _c_layers(steps, x, cos, sin, cache):
+    """x [1, D] through every layer by csrc/decode_step.c, the cache written in place at cache.length."""
+    cmatmul = qmm.cmatmul
+    x = np.array(x, dtype=np.float32)  # updated in place, layer by layer
+    cos, sin = np.ascontiguousarray(cos.reshape(-1)), np.ascontiguousarray(sin.reshape(-1))
+    xp, cp, sp = (qmm._ptr(a, "float *") for a in (x, cos, sin))
+    threads = cmatmul.get_num_threads()
+    for i, (st, _) in enumerate(steps):
+        keys, values = cache.keys[i], cache.values[i]  # [1, H_kv, max_length, hd], C-contiguous
+        st.keys, st.values, st.max_length = qmm._ptr(keys, "float *"), qmm._ptr(values, "float *"), keys.shape[2]
+        if cmatmul.lib.tp_llama_decode_layer(st, xp, cache.length, cp, sp, threads):
+            raise RuntimeError(f"decoding step, layer {i}: the cache of {keys.shape[2]} positions is full, or out of "
+                               "memory.")
+    return x
 
 
 def _gelu_tanh(x):
