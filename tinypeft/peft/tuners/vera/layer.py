@@ -16,10 +16,15 @@ from ..tuners_utils import AdapterLayer
 
 
 class BufferDict(nn.Module):
-    """Tensors by adapter name, kept as buffers (state, not trained): PEFT's BufferDict."""
+    """Tensors by adapter name, kept as buffers (state, not trained): PEFT's BufferDict. persistent=False keeps
+    them out of the state dict (a cache that can be computed again)."""
+
+    def __init__(self, persistent=True):
+        super().__init__()
+        self.persistent = persistent
 
     def __setitem__(self, key, value):
-        self.register_buffer(key, value)
+        self.register_buffer(key, value, persistent=self.persistent)
 
     def __getitem__(self, key):
         return self._buffers[key]
