@@ -42,6 +42,8 @@ class Conv1D(nn.Module):
         self.nf = nf
         self.weight = nn.Parameter(nn.init.empty(nx, nf))
         self.bias = nn.Parameter(nn.init.empty(nf))
+        nn.init.normal_(self.weight, std=0.02)  # as transformers' Conv1D, so GPT2LMHeadModel(config) is usable as made
+        nn.init.zeros_(self.bias)
 
     def forward(self, x):
         return conv1d_linear(x, self.weight, self.bias)  # [..., nx] @ [nx, nf] + [nf] -> [..., nf]
