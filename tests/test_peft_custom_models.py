@@ -25,14 +25,15 @@ import tinypeft as tp
 from custom_models import MODELS, inputs
 from tinypeft.peft import (AdaLoraConfig, BOFTConfig, C3AConfig, DeloraConfig, FourierFTConfig, GraloraConfig,
                            HiraConfig, HRAConfig, IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig,
-                           MissConfig, OFTConfig, PeftModel, RandLoraConfig, RoadConfig, VeraConfig, WaveFTConfig,
-                           get_peft_model)
+                           MissConfig, OFTConfig, PeftModel, PveraConfig, RandLoraConfig, RoadConfig, ShiraConfig,
+                           TinyLoraConfig, UniLoraConfig, VBLoRAConfig, VeraConfig, WaveFTConfig, get_peft_model)
 
 pytestmark = pytest.mark.parity
 
 L, I, LH, LK, LN, V, MS, H = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA", "MISS", "HRA"
 O, BO, FF, AL, HI, WF, C3, DL, GR = "OFT", "BOFT", "FOURIERFT", "ADALORA", "HIRA", "WAVEFT", "C3A", "DELORA", "GRALORA"
 RD, RL = "ROAD", "RANDLORA"
+PV, VB, UL, TL, SH = "PVERA", "VBLORA", "UNILORA", "TINYLORA", "SHIRA"
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -329,6 +330,44 @@ TEST_CASES = [
     ("BD-LoRA both A and B", "MLP", L, {"target_modules": ["lin0", "lin1"], "use_bdlora": {
         "target_modules_bd_a": ["lin0"], "target_modules_bd_b": ["lin1"], "nblocks": 2}}),
 ]
+# PVeRA, VBLoRA, UniLoRA, TinyLoRA, SHiRA: PEFT's rows, in PEFT's order within each method
+TEST_CASES += [
+    ("Vanilla MLP 1 PVeRA", "MLP", PV, {"target_modules": "lin0"}),
+    ("Vanilla MLP 2 PVeRA", "MLP", PV, {"target_modules": ["lin0"]}),
+    ("Vanilla MLP 3 PVeRA", "MLP", PV, {"target_modules": ["lin1"]}),
+    ("Vanilla MLP 4 PVeRA", "MLP", PV, {"target_modules": ["lin0", "lin1"]}),
+    ("Vanilla MLP 5 PVeRA", "MLP", PV, {"target_modules": ["lin0"], "modules_to_save": ["lin1"]}),
+    ("Embedding + transformers Conv1D 1 PVeRA", "EmbConv1D", PV, {"target_modules": ["conv1d"]}),
+    ("Vanilla MLP 1 VBLoRA", "MLP", VB, {"target_modules": "lin0", "vector_length": 1, "num_vectors": 5}),
+    ("Vanilla MLP 2 VBLoRA", "MLP", VB, {"target_modules": ["lin0"], "vector_length": 1, "num_vectors": 5}),
+    ("Vanilla MLP 3 VBLoRA", "MLP", VB, {"target_modules": ["lin1"], "vector_length": 2, "num_vectors": 5}),
+    ("Vanilla MLP 4 VBLoRA", "MLP", VB, {"target_modules": ["lin0", "lin1"], "vector_length": 1, "num_vectors": 5}),
+    ("Vanilla MLP 5 VBLoRA", "MLP", VB,
+     {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "vector_length": 1, "num_vectors": 5}),
+    ("Embedding + transformers Conv1D 1 VBLoRA", "EmbConv1D", VB,
+     {"target_modules": ["conv1d"], "vector_length": 1, "num_vectors": 2}),
+    ("Vanilla MLP 1 SHiRA", "MLP", SH, {"r": 1, "target_modules": "lin0"}),
+    ("Vanilla MLP 2 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin0"]}),
+    ("Vanilla MLP 3 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin1"]}),
+    ("Vanilla MLP 4 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin0", "lin1"], "random_seed": 56}),
+    ("Vanilla MLP 5 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin0"]}),
+    ("Vanilla MLP 1 TinyLoRA", "MLP", TL, {"target_modules": "lin0", "r": 2, "u": 16}),
+    ("Vanilla MLP 2 TinyLoRA", "MLP", TL, {"target_modules": ["lin0"], "r": 2, "u": 16}),
+    ("Vanilla MLP 3 TinyLoRA", "MLP", TL, {"target_modules": ["lin1"], "r": 2, "u": 16}),
+    ("Vanilla MLP 4 TinyLoRA", "MLP", TL, {"target_modules": ["lin0", "lin1"], "r": 2, "u": 32}),
+    ("Vanilla MLP 5 TinyLoRA", "MLP", TL, {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "r": 2, "u": 16}),
+    ("Vanilla MLP TinyLoRA weight_tying", "MLP", TL,
+     {"target_modules": ["lin0", "lin1"], "r": 2, "u": 8, "weight_tying": 1.0}),
+    ("Embedding + transformers Conv1D 1 TinyLoRA", "EmbConv1D", TL,
+     {"target_modules": ["conv1d"], "r": 2, "u": 16, "init_v_bound": 0.5}),
+    ("Embedding + transformers Conv1D 2 TinyLoRA", "EmbConv1D", TL, {"target_modules": ["emb"], "r": 2, "u": 16}),
+    ("Vanilla MLP 1 UniLora", "MLP", UL, {"target_modules": "lin0", "theta_d_length": 101}),
+    ("Vanilla MLP 2 UniLora", "MLP", UL, {"target_modules": ["lin0"], "theta_d_length": 101}),
+    ("Vanilla MLP 3 UniLora", "MLP", UL, {"target_modules": ["lin1"], "theta_d_length": 101}),
+    ("Vanilla MLP 4 UniLora", "MLP", UL, {"target_modules": ["lin0", "lin1"], "theta_d_length": 101}),
+    ("Vanilla MLP 5 UniLora", "MLP", UL, {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "theta_d_length": 101}),
+    ("Embedding + transformers Conv1D 1 UniLora", "EmbConv1D", UL, {"target_modules": ["conv1d"], "theta_d_length": 101}),
+]
 # Rows per method in PEFT's TEST_CASES at that revision (331 in all, every method also in PEFT 0.21.2). The rows
 # above are all of those for LoRA, IA3, LoHa, LoKr, LN tuning, VeRA, MiSS, HRA, OFT, BOFT, FourierFT, AdaLoRA and
 # HiRA; the other methods have no rows here.
@@ -465,10 +504,14 @@ TORCH_MODELS = {"MLP": TorchMLP, "EmbConv1D": TorchEmbConv1D, "Conv1d": TorchCon
 RANDOM_INIT = {O: (OFTConfig, peft.OFTConfig), BO: (BOFTConfig, peft.BOFTConfig), HI: (HiraConfig, peft.HiraConfig),
                WF: (WaveFTConfig, peft.WaveFTConfig), DL: (DeloraConfig, peft.DeloraConfig),
                GR: (GraloraConfig, peft.GraloraConfig), RD: (RoadConfig, peft.RoadConfig),
-               RL: (RandLoraConfig, peft.RandLoraConfig)}  # methods whose rows run with init_weights=False
+               RL: (RandLoraConfig, peft.RandLoraConfig),
+               PV: (PveraConfig, peft.PveraConfig), UL: (UniLoraConfig, peft.UniLoraConfig),
+               SH: (ShiraConfig, peft.ShiraConfig)}  # methods whose rows run with init_weights=False
 # rows run with their own kwargs (init included)
 AS_GIVEN = {FF: (FourierFTConfig, peft.FourierFTConfig), AL: (AdaLoraConfig, peft.AdaLoraConfig),
-            C3: (C3AConfig, peft.C3AConfig)}
+            C3: (C3AConfig, peft.C3AConfig), VB: (VBLoRAConfig, peft.VBLoRAConfig)}
+# rows run with init_weights="uniform", as PEFT's tests run them (False leaves TinyLoRA's v uninitialised memory)
+UNIFORM_INIT = {TL: (TinyLoraConfig, peft.TinyLoraConfig)}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
@@ -496,6 +539,10 @@ def configs(method, kwargs):
     if method == LN:
         our = lambda: LNTuningConfig(**kwargs)  # noqa: E731
         return our, peft.LNTuningConfig(**(our() and kwargs))
+    if method in UNIFORM_INIT:
+        ours, theirs = UNIFORM_INIT[method]
+        our = lambda: ours(**kwargs, init_weights="uniform")  # noqa: E731
+        return our, theirs(**(our() and kwargs), init_weights="uniform")
     if method in AS_GIVEN:
         ours, theirs = AS_GIVEN[method]
         our = lambda: ours(**kwargs)  # noqa: E731
@@ -742,12 +789,14 @@ def test_table_of_rows(tmp_path, capsys):
     assert table[O][1] == 17 and table[BO][1] == 12 and table[FF][1] == 6 and table[AL][1] == 4
     assert table[HI][1] == 12 and table[WF][1] == 20 and table[C3][1] == 6 and table[DL][1] == 5
     assert table[GR][1] == 8 and table[RD][1] == 6 and table[RL][1] == 7  # the two Conv3d rows need nn.Conv3d, which tinypeft does not have
+    assert table[PV][1] == 6 and table[UL][1] == 6 and table[VB][1] == 6 and table[TL][1] == 8
+    assert table[SH][1] == 5
 
 
-@pytest.mark.parametrize("method", sorted({**RANDOM_INIT, **AS_GIVEN}))
+@pytest.mark.parametrize("method", sorted({**RANDOM_INIT, **AS_GIVEN, **UNIFORM_INIT}))
 def test_config_fields_and_defaults_match_peft(method):
     """Every field PEFT's config has, with PEFT's default (adapter_config.json written alike)."""
-    ours, theirs = {**RANDOM_INIT, **AS_GIVEN}[method]
+    ours, theirs = {**RANDOM_INIT, **AS_GIVEN, **UNIFORM_INIT}[method]
     kwargs = {"total_step": 10} if method == AL else {}  # AdaLoRA refuses a config without a schedule length
     want = theirs(**kwargs).to_dict()
     got = ours(**kwargs).to_dict()

@@ -36,6 +36,8 @@ from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig
                    DeloraConfig, DeloraModel, FourierFTConfig, FourierFTModel, GraloraConfig, GraloraModel,
                    HiraConfig, HiraModel, OFTConfig, OFTModel, RandLoraConfig, RandLoraModel, RoadConfig,
                    RoadModel, WaveFTConfig, WaveFTModel)
+from .peft import (PveraConfig, PveraModel, ShiraConfig, ShiraModel, TinyLoraConfig, TinyLoraModel,  # noqa: E402
+                   UniLoraConfig, UniLoraModel, VBLoRAConfig, VBLoRAModel)
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -77,6 +79,8 @@ __all__ = [
     "AdaLoraModel", "HiraConfig", "HiraModel", "WaveFTConfig", "WaveFTModel", "C3AConfig", "C3AModel",
     "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
     "RandLoraConfig", "RandLoraModel",
+    "PveraConfig", "PveraModel", "ShiraConfig", "ShiraModel", "TinyLoraConfig", "TinyLoraModel", "UniLoraConfig", "UniLoraModel", "VBLoRAConfig",
+    "VBLoRAModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

@@ -40,6 +40,11 @@ from .tuners.delora import DeloraConfig, DeloraModel  # noqa: F401
 from .tuners.gralora import GraloraConfig, GraloraModel  # noqa: F401
 from .tuners.road import RoadConfig, RoadModel  # noqa: F401
 from .tuners.randlora import RandLoraConfig, RandLoraModel  # noqa: F401
+from .tuners.pvera import PveraConfig, PveraModel  # noqa: F401
+from .tuners.shira import ShiraConfig, ShiraModel  # noqa: F401
+from .tuners.tinylora import TinyLoraConfig, TinyLoraModel  # noqa: F401
+from .tuners.vblora import VBLoRAConfig, VBLoRAModel  # noqa: F401
+from .tuners.unilora import UniLoraConfig, UniLoraModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

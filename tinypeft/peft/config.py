@@ -41,6 +41,11 @@ class PeftType(str, enum.Enum):
     GRALORA = "GRALORA"
     ROAD = "ROAD"
     RANDLORA = "RANDLORA"
+    PVERA = "PVERA"
+    VBLORA = "VBLORA"
+    UNILORA = "UNILORA"
+    TINYLORA = "TINYLORA"
+    SHIRA = "SHIRA"
 
     def __str__(self):
         return self.value

@@ -33,6 +33,11 @@ from .tuners.delora import DeloraConfig, DeloraModel
 from .tuners.gralora import GraloraConfig, GraloraModel
 from .tuners.road import RoadConfig, RoadModel
 from .tuners.randlora import RandLoraConfig, RandLoraModel
+from .tuners.pvera import PveraConfig, PveraModel
+from .tuners.shira import ShiraConfig, ShiraModel
+from .tuners.tinylora import TinyLoraConfig, TinyLoraModel
+from .tuners.vblora import VBLoRAConfig, VBLoRAModel
+from .tuners.unilora import UniLoraConfig, UniLoraModel
 
 MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
     "SEQ_CLS": PeftModelForSequenceClassification,
@@ -96,5 +101,10 @@ register_peft_method("DELORA", DeloraConfig, DeloraModel)
 register_peft_method("GRALORA", GraloraConfig, GraloraModel)
 register_peft_method("ROAD", RoadConfig, RoadModel)
 register_peft_method("RANDLORA", RandLoraConfig, RandLoraModel)
+register_peft_method("PVERA", PveraConfig, PveraModel)
+register_peft_method("SHIRA", ShiraConfig, ShiraModel)
+register_peft_method("TINYLORA", TinyLoraConfig, TinyLoraModel)
+register_peft_method("VBLORA", VBLoRAConfig, VBLoRAModel)
+register_peft_method("UNILORA", UniLoraConfig, UniLoraModel)
 
 __all__ = ["get_peft_model", "TaskType"]

@@ -230,6 +230,31 @@ class DeltaWeightLayer(nn.Module, BaseTunerLayer):
         return result
 
 
+class FactorsLayer(nn.Module, BaseTunerLayer):
+    """A layer whose adapters are LoRA-shaped factors A [r, in] and B [out, r] that the subclass builds from
+    trained tensors in `lora_matrices(adapter)` (UniLoRA, VB-LoRA, TinyLoRA): y = base(x) + (dropout(x) A^T) B^T
+    per active adapter; merging adds B A, transposed for Conv1D's [in, out] weight (fan_in_fan_out).
+    `dropout_name` names the subclass's dropout ModuleDict, `available_name` a container of this layer's own
+    adapters (shared containers also hold adapters of other layers)."""
+
+    dropout_name = available_name = ""
+
+    def get_delta_weight(self, adapter):
+        with no_grad():
+            A, B = self.lora_matrices(adapter)
+        delta = B.data @ A.data  # [out, in]
+        return delta.T if self.fan_in_fan_out else delta
+
+    def forward(self, x, *args, **kwargs):
+        adapters = self._adapters_to_run(getattr(self, self.available_name))
+        result = self.base_layer(x, *args, **kwargs)
+        for adapter in adapters:
+            A, B = self.lora_matrices(adapter)
+            x_in = getattr(self, self.dropout_name)[adapter](x)
+            result = result + (x_in @ A.T) @ B.T  # [.., in] -> [.., r] -> [.., out]
+        return result
+
+
 def _requires_grad(obj, flag):
     if isinstance(obj, nn.Module):
         obj.requires_grad_(flag)
@@ -349,12 +374,25 @@ class BaseTuner(nn.Module):
                     if isinstance(m, self.layer_class) and getattr(m.base_layer, "bias", None) is not None:
                         m.base_layer.bias.requires_grad = True
 
+    def _shared_state(self, container_cls):
+        """The tuner-wide container of the tensors all layers share (shared_state_names[0]: VB-LoRA's vector bank,
+        UniLoRA's theta_d, ...), made on first use; layers hold the same object."""
+        name = self.shared_state_names[0]
+        if name not in self._modules:
+            setattr(self, name, container_cls())
+        return getattr(self, name)
+
     # -- saving and loading (AdaLoRA resizes by its rank_pattern; the others save and load as they are) -------
     def _adapter_state_for_save(self, config, adapter_name, state):
         return state
 
     def _prepare_load(self, config, adapter_name):
         pass
+
+    def _load_own_state(self, file_state, adapter_name):
+        """Take the file entries that are not model state (SHiRA's indices) before the rest is loaded; returns
+        the rest."""
+        return file_state
 
     # -- adapters ------------------------------------------------------------------------------------------
     def tuner_layers(self):
@@ -397,6 +435,10 @@ class BaseTuner(nn.Module):
         for m in self.model.modules():
             if isinstance(m, ModulesToSaveWrapper):
                 m.delete_adapter(adapter_name)
+        for name in getattr(self, "shared_state_names", ()):  # the adapter's shared tensors go too
+            shared = self._modules.get(name)
+            if shared is not None and adapter_name in shared:
+                del shared[adapter_name]
         remaining = list(self.peft_config)
         self.active_adapter = remaining[0] if remaining else None
 

@@ -30,12 +30,13 @@ def _to_file_key(key, adapter_name):
 
 def _owned(key, adapter_name, prefix, shared=()):
     """Does this model key hold a parameter of `adapter_name`? (`<prefix...>.<adapter>` in the path, or one of
-    the tuner's shared tensors `base_model.<shared>.<adapter>`, such as VeRA's projections)"""
+    the tuner's shared tensors `base_model.<shared>.<adapter>[.<part>]`, such as VeRA's projections, which every
+    layer also lists under its own path: those aliases are not saved, as in PEFT's files)"""
     if f".modules_to_save.{adapter_name}." in key:
         return True
     parts = key.split(".")
-    if len(parts) == 3 and parts[0] == "base_model" and parts[1] in shared and parts[2] == adapter_name:
-        return True
+    if any(p in shared for p in parts):
+        return len(parts) >= 3 and parts[0] == "base_model" and parts[1] in shared and parts[2] == adapter_name
     return any(a.startswith(prefix) and b == adapter_name for a, b in zip(parts, parts[1:]))
 
 
@@ -57,7 +58,13 @@ def get_peft_model_state_dict(model, adapter_name="default"):
     elif bias == "lora_only":
         out.update({k: v for k, v in state.items() if k.endswith(".base_layer.bias")})
     out = model.base_model._adapter_state_for_save(config, adapter_name, out)
-    return finite({k: np.ascontiguousarray(np.asarray(v.data, dtype=np.float32)) for k, v in out.items()})
+    return finite({k: _file_array(v) for k, v in out.items()})
+
+
+def _file_array(v):
+    """Adapter weights as float32; integer arrays (SHiRA's indices) keep their type, as PEFT writes them."""
+    a = np.asarray(getattr(v, "data", v))
+    return np.ascontiguousarray(a if a.dtype.kind in "iu" else a.astype(np.float32))
 
 
 def finite(state):
@@ -103,6 +110,7 @@ def set_peft_model_state_dict(model, file_state, adapter_name="default"):
     if config.is_prompt_learning:
         return model.load_prompt_learning_state_dict(file_state, adapter_name)
     model.base_model._prepare_load(config, adapter_name)
+    file_state = model.base_model._load_own_state(file_state, adapter_name)
     prefix, shared = model.base_model.prefix, getattr(model.base_model, "shared_state_names", ())
     params = dict(model.state_dict())
     file_to_model = {}
