@@ -46,20 +46,34 @@ typedef TP_T TP_SFX(vec); /* no vector extension: a "vector" of one lane, same c
 
 static const tp_blocking_t TP_SFX(blocking) = {MR, NR, MC, KC, NC};
 
+/* The packing both operands share: n indices of a matrix cut into panels of w, each panel stored k-major,
+ * dst[l*w + i] = src[(p0 + i) * s_panel + l * s_k] for the panel that starts at p0; indices past n are zeros,
+ * so the micro-kernel never meets an edge. Inlined with w = MR or NR, a constant. */
+static inline TP_TARGET void TP_SFX(pack)(int n, int kc, int w, const TP_T *src, ptrdiff_t s_panel, ptrdiff_t s_k,
+                                          TP_T *dst)
+{
+    for (int p0 = 0; p0 < n; p0 += w) {
+        int pw = n - p0 < w ? n - p0 : w;
+        const TP_T *panel = src + p0 * s_panel;
+        for (int l = 0; l < kc; l++) {
+            const TP_T *line = panel + l * s_k;
+            if (s_panel == 1 && pw == w) {
+                memcpy(dst, line, w * sizeof(TP_T));
+            } else {
+                for (int i = 0; i < pw; i++) dst[i] = line[i * s_panel];
+                for (int i = pw; i < w; i++) dst[i] = 0;
+            }
+            dst += w;
+        }
+    }
+}
+
 /* A[0:mc, 0:kc] -> panels of MR rows, each stored k-major: dst[l*MR + i] = A[i0 + i, l].
  * Rows past mc are zeros. */
 static TP_TARGET void TP_SFX(pack_a)(int mc, int kc, const TP_T *a, ptrdiff_t rsa, ptrdiff_t csa,
                                      TP_T *dst)
 {
-    for (int i0 = 0; i0 < mc; i0 += MR) {
-        int mr = mc - i0 < MR ? mc - i0 : MR;
-        const TP_T *rows = a + i0 * rsa;
-        for (int l = 0; l < kc; l++) {
-            for (int i = 0; i < mr; i++) dst[i] = rows[i * rsa + l * csa];
-            for (int i = mr; i < MR; i++) dst[i] = 0;
-            dst += MR;
-        }
-    }
+    TP_SFX(pack)(mc, kc, MR, a, rsa, csa, dst);
 }
 
 /* B[0:kc, 0:nc] -> panels of NR columns, each stored row by row: dst[l*NR + j] = B[l, j0 + j].
@@ -67,20 +81,7 @@ static TP_TARGET void TP_SFX(pack_a)(int mc, int kc, const TP_T *a, ptrdiff_t rs
 static TP_TARGET void TP_SFX(pack_b)(int kc, int nc, const TP_T *b, ptrdiff_t rsb, ptrdiff_t csb,
                                      TP_T *dst)
 {
-    for (int j0 = 0; j0 < nc; j0 += NR) {
-        int nr = nc - j0 < NR ? nc - j0 : NR;
-        const TP_T *cols = b + j0 * csb;
-        for (int l = 0; l < kc; l++) {
-            const TP_T *src = cols + l * rsb;
-            if (csb == 1 && nr == NR) {
-                memcpy(dst, src, NR * sizeof(TP_T));
-            } else {
-                for (int j = 0; j < nr; j++) dst[j] = src[j * csb];
-                for (int j = nr; j < NR; j++) dst[j] = 0;
-            }
-            dst += NR;
-        }
-    }
+    TP_SFX(pack)(nc, kc, NR, b, csb, rsb, dst);
 }
 
 /* C[0:mr, 0:nr] (+)= A panel [MR x kc] @ B panel [kc x NR]; overwrite on the first k block. */

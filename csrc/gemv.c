@@ -18,31 +18,12 @@ typedef struct {
     gemv_fn dot, axpy;
 } gemv_kernel_t;
 
-#define TP_ISA generic
-#if defined(__GNUC__)
-#define TP_VBYTES 16
-#else
-#define TP_VBYTES 0
-#endif
-#define TP_TARGET
-#include "gemv_kernel.h"
-
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define TP_GEMV_X86 1
-#define TP_ISA avx2
-#define TP_VBYTES 32
-#define TP_TARGET __attribute__((target("avx2,fma")))
-#include "gemv_kernel.h"
-
-#define TP_ISA avx512
-#define TP_VBYTES 64
-#define TP_TARGET __attribute__((target("avx512f,avx2,fma")))
-#include "gemv_kernel.h"
-#endif
+#define TP_KERNEL_FILE "gemv_kernel.h"
+#include "isa_instances.h"
 
 static const gemv_kernel_t *gemv_kernel(void)
 {
-#if defined(TP_GEMV_X86)
+#if defined(TP_ISA_X86)
     static const gemv_kernel_t *const by_isa[] = {&gemv_kernel_generic, &gemv_kernel_avx2, &gemv_kernel_avx512};
     return by_isa[tp_kernel_isa()];
 #else

@@ -54,38 +54,14 @@ typedef struct {
     int (*cpu_supports)(void);
 } kernel_t;
 
-/* ---- the kernel table: one block per instruction set, each entry built once ---------------- */
+/* ---- the kernel table: one entry per instruction set (isa_instances.h's list), each built once ---- */
 
-#define TP_ISA generic
-#if defined(__GNUC__)    /* GCC and Clang: vector extensions */
-#define TP_VBYTES 16     /* SSE2 on x86-64, NEON on arm64: both baseline */
-#else
-#define TP_VBYTES 0      /* any other compiler: scalar C */
-#endif
-#define TP_TARGET
-#define TP_CPU_SUPPORTS 1
-#include "gemm_instance.h"
-
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define TP_X86_DISPATCH 1
-
-#define TP_ISA avx2
-#define TP_VBYTES 32
-#define TP_TARGET __attribute__((target("avx2,fma")))
-#define TP_CPU_SUPPORTS (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-#include "gemm_instance.h"
-
-#define TP_ISA avx512
-#define TP_VBYTES 64
-#define TP_TARGET __attribute__((target("avx512f,avx2,fma")))
-#define TP_CPU_SUPPORTS (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && \
-                         __builtin_cpu_supports("fma"))
-#include "gemm_instance.h"
-#endif
+#define TP_KERNEL_FILE "gemm_instance.h"
+#include "isa_instances.h"
 
 static const kernel_t *const kernels[] = {
     &kernel_generic, /* narrowest first: the widest supported one wins */
-#if defined(TP_X86_DISPATCH)
+#if defined(TP_ISA_X86)
     &kernel_avx2,
     &kernel_avx512,
 #endif
@@ -96,7 +72,7 @@ enum { n_kernels = sizeof kernels / sizeof kernels[0] };
 
 static int cpu_supports(int i)
 {
-#if defined(TP_X86_DISPATCH)
+#if defined(TP_ISA_X86)
     __builtin_cpu_init(); /* needed before __builtin_cpu_supports when called before constructors */
 #endif
     return kernels[i]->cpu_supports();

@@ -16,33 +16,15 @@ typedef struct {
     float (*row_sumexp)(const float *x, float shift, float *y, size_t n);
     void (*scaled_exp_row)(const float *x, float lse, float coef, float *dz, size_t n);
     void (*silu_span)(const float *x, float *s, float *y, size_t n);
+    void (*gelu_span)(const float *x, float *cdf, float *y, size_t n);
 } rowops_kernel_t;
 
-#define TP_ISA generic
-#if defined(__GNUC__)
-#define TP_VBYTES 16
-#else
-#define TP_VBYTES 0
-#endif
-#define TP_TARGET
-#include "rowops_kernel.h"
-
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define TP_ROWOPS_X86 1
-#define TP_ISA avx2
-#define TP_VBYTES 32
-#define TP_TARGET __attribute__((target("avx2,fma")))
-#include "rowops_kernel.h"
-
-#define TP_ISA avx512
-#define TP_VBYTES 64
-#define TP_TARGET __attribute__((target("avx512f,avx2,fma")))
-#include "rowops_kernel.h"
-#endif
+#define TP_KERNEL_FILE "rowops_kernel.h"
+#include "isa_instances.h"
 
 static const rowops_kernel_t *rk(void)
 {
-#if defined(TP_ROWOPS_X86)
+#if defined(TP_ISA_X86)
     static const rowops_kernel_t *const by_isa[] = {&rowops_kernel_generic, &rowops_kernel_avx2,
                                                     &rowops_kernel_avx512};
     return by_isa[tp_kernel_isa()];
@@ -159,25 +141,37 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
     run_rows(&j, nthreads);
 }
 
-/* SiLU is elementwise: the flat array is cut into spans of SPAN elements, shared among the threads. */
+/* SiLU and GELU are elementwise: the flat array is cut into spans of SPAN elements, shared among the
+ * threads; each writes its activation y and the factor its backward reads (sigmoid, the normal cdf). */
 #define SPAN 16384
+typedef void (*span_fn)(const float *x, float *s, float *y, size_t n);
 typedef struct {
-    const rowops_kernel_t *k;
+    span_fn span;
     const float *x;
     float *s, *y;
     size_t n;
-} silu_job;
+} span_job;
 
-static void silu_chunk(void *p, size_t c)
+static void span_chunk(void *p, size_t c)
 {
-    silu_job *j = p;
+    span_job *j = p;
     size_t i0 = c * SPAN, len = j->n - i0 < SPAN ? j->n - i0 : SPAN;
-    j->k->silu_span(j->x + i0, j->s + i0, j->y + i0, len);
+    j->span(j->x + i0, j->s + i0, j->y + i0, len);
+}
+
+static void run_spans(span_fn span, const float *x, float *s, float *y, size_t n, int nthreads)
+{
+    span_job j = {span, x, s, y, n};
+    if (nthreads < 1 || n < (size_t)MIN_PER_THREAD * nthreads) nthreads = (int)(n / MIN_PER_THREAD);
+    tp_parallel(span_chunk, &j, (n + SPAN - 1) / SPAN, nthreads < 1 ? 1 : nthreads);
 }
 
 void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads)
 {
-    silu_job j = {rk(), x, s, y, n};
-    if (nthreads < 1 || n < (size_t)MIN_PER_THREAD * nthreads) nthreads = (int)(n / MIN_PER_THREAD);
-    tp_parallel(silu_chunk, &j, (n + SPAN - 1) / SPAN, nthreads < 1 ? 1 : nthreads);
+    run_spans(rk()->silu_span, x, s, y, n, nthreads);
+}
+
+void tp_gelu_f32(const float *x, float *cdf, float *y, size_t n, int nthreads)
+{
+    run_spans(rk()->gelu_span, x, cdf, y, n, nthreads);
 }

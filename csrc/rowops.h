@@ -11,6 +11,7 @@
  *   cross_entropy:  lse[row] = logsumexp(x[row]); loss[row] = lse - x[row, t] (0 where t == ignore)
  *   cross_entropy_backward:  dz = exp(x - lse) * coef[row], then dz[row, t] -= tcoef[row] (t != ignore)
  *   silu (elementwise over n values, any shape):  s = sigmoid(x), y = x * s
+ *   gelu (elementwise, exact):  cdf = (1 + erf(x / sqrt(2))) / 2, y = x * cdf, erf by a vector polynomial
  */
 #ifndef TINYPEFT_ROWOPS_H
 #define TINYPEFT_ROWOPS_H
@@ -29,5 +30,6 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
                                    const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
                                    int nthreads);
 void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
+void tp_gelu_f32(const float *x, float *cdf, float *y, size_t n, int nthreads);
 
 #endif

@@ -210,8 +210,62 @@ static TP_TARGET void RSFX(silu_span)(const float *x, float *s, float *y, size_t
     }
 }
 
+/* erf(x), branch-free so a whole vector takes both pieces and picks (error about 1.3 float32 ulp against
+ * the C library's erf, tests/test_fused.py). Coefficients fitted here by least squares, rounded to float:
+ *   |x| < 1:       erf(x) = x + x P(x^2),        P of degree 6 (P(0) = 2/sqrt(pi) - 1)
+ *   1 <= |x| <= 4: erf(x) = 1 - exp(-x^2 + R(|x|)), R of degree 8: erfc is exp(-x^2) times a slow
+ *                  function, whose log R fits a polynomial; above 4, erfc < 2e-8 and erf is 1 in float.
+ * NaN stays NaN through the first piece. */
+static const float RSFX(erf_inner)[] = {7.933485903777182e-05f, -8.034844067879021e-04f, 5.191218107938767e-03f,
+                                       -2.685539983212948e-02f, 1.128362566232681e-01f, -3.761262893676758e-01f,
+                                       1.283792257308960e-01f};
+static const float RSFX(erf_outer)[] = {1.614061602595029e-06f, -4.559062290354632e-05f, 5.927695310674608e-04f,
+                                       -4.740222357213497e-03f, 2.636471763253212e-02f, -1.099782437086105e-01f,
+                                       3.680629134178161e-01f, -1.130166649818420e+00f, 3.032129607163370e-04f};
+
+/* c[0] x^(n-1) + ... + c[n-1], by Horner's rule */
+static TP_TARGET inline RV RSFX(vpoly)(RV x, const float *c, int n)
+{
+    RV p = (RV){0} + c[0];
+    for (int i = 1; i < n; i++) p = p * x + c[i];
+    return p;
+}
+
+static TP_TARGET inline RV RSFX(verf)(RV x)
+{
+    const RI absmask = (RI){0} + 0x7fffffff;
+    RV t = (RV)((RI)x & absmask);
+    RV inner = x + x * RSFX(vpoly)(x * x, RSFX(erf_inner), 7);
+    RI big = t > 4.0f;
+    t = (RV)(((RI)t & ~big) | ((RI)((RV){0} + 4.0f) & big));
+    RV outer = 1.0f - RSFX(vexp)(RSFX(vpoly)(t, RSFX(erf_outer), 9) - t * t);
+    outer = (RV)((RI)outer | ((RI)x & ~absmask)); /* erf is odd: x's sign on |erf| */
+    RI small = ((RV)((RI)x & absmask) < 1.0f) | (x != x);
+    return (RV)(((RI)inner & small) | ((RI)outer & ~small));
+}
+
+/* exact GELU, as ops/elementwise.py's reference: cdf = 0.5 (1 + erf(x / sqrt(2))), y = x cdf */
+static TP_TARGET void RSFX(gelu_span)(const float *x, float *cdf, float *y, size_t n)
+{
+    size_t nv = n / RVL * RVL, i;
+    for (i = 0; i < nv; i += RVL) {
+        RV xv = RSFX(rload)(x + i);
+        RV c = (1.0f + RSFX(verf)(xv * 0.70710677f)) * 0.5f;
+        RSFX(rstore)(cdf + i, c);
+        RSFX(rstore)(y + i, xv * c);
+    }
+    for (; i < n; i++) {
+        RV e = RSFX(verf)((RV){0} + x[i] * 0.70710677f);
+        float e0;
+        memcpy(&e0, &e, sizeof e0);
+        cdf[i] = (1.0f + e0) * 0.5f;
+        y[i] = x[i] * cdf[i];
+    }
+}
+
 static const rowops_kernel_t RSFX(rowops_kernel) = {
     RSFX(softmax_row), RSFX(norm_row), RSFX(row_shift), RSFX(row_sumexp), RSFX(scaled_exp_row), RSFX(silu_span),
+    RSFX(gelu_span),
 };
 
 #undef RVL

@@ -175,3 +175,18 @@ class ModelConv2D2(nn.Module):
 
 
 MODELS.update({"MLP2": MLP2, "Conv2d2": ModelConv2D2})
+
+
+class ModelConv3D(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv3d = nn.Conv3d(5, 10, 3)
+        self.lin0 = nn.Linear(10, 2)
+
+    def forward(self, X):
+        X = tp.stack([X] * 3, dim=-1).reshape(-1, 5, 3, 3, 3)  # [9, 10] -> [9, 10, 3] -> [2, 5, 3, 3, 3]
+        X = F.relu(self.conv3d(X))                               # -> [2, 10, 1, 1, 1]
+        return F.log_softmax(self.lin0(X.flatten(1)), -1)
+
+
+MODELS["Conv3d"] = ModelConv3D

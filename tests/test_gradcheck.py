@@ -313,18 +313,19 @@ def _lora(draw, dora=False):
 
 @st.composite
 def _conv(draw, n):
-    """conv1d / conv2d: random stride, padding (int, 'valid', 'same'), dilation, groups; bias None, const or leaf."""
+    """conv1d / conv2d / conv3d: random stride, padding (int, 'valid', 'same'), dilation, groups; bias None, const or leaf."""
     G = draw(st.integers(1, 2))
     C, O = G * draw(st.integers(1, 2)), G * draw(st.integers(1, 2))
-    kernel = tuple(draw(st.integers(1, 3)) for _ in range(n))
+    small = n == 3  # finite differences nudge every input element: keep the volume of a 3-D input small
+    kernel = tuple(draw(st.integers(1, 2 if small else 3)) for _ in range(n))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(n))
     padding = draw(st.sampled_from([0, 1, "valid", "same"]))
     stride = (1,) * n if padding == "same" else tuple(draw(st.integers(1, 2)) for _ in range(n))
-    spatial = tuple(d * (k - 1) + draw(st.integers(1, 4)) for k, d in zip(kernel, dilation))
+    spatial = tuple(d * (k - 1) + draw(st.integers(1, 2 if small else 4)) for k, d in zip(kernel, dilation))
     x = leaf(draw(arrays((draw(st.integers(1, 2)), C) + spatial)))
     w = leaf(draw(arrays((O, C // G) + kernel))) if draw(st.integers(0, 3)) else tp.tensor(draw(arrays((O, C // G) + kernel)))
     b = maybe_leaf(draw, (O,))
-    op = F.conv1d if n == 1 else F.conv2d
+    op = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[n]
     s, d = (stride[0], dilation[0]) if n == 1 else (stride, dilation)
     return _with_optional(lambda t, w, b: op(t, w, b, s, padding, d, G), x, [w, b])
 
@@ -469,6 +470,7 @@ SPECS = {
     "dora_linear": _lora(dora=True),
     "conv1d": _conv(1),
     "conv2d": _conv(2),
+    "conv3d": _conv(3),
     "cayley": _cayley(),
     "unfold": _fold_unfold("unfold"),
     "fold": _fold_unfold("fold"),

@@ -209,12 +209,6 @@ def test_bert_past_key_values_of_the_wrong_length_are_refused():
         model(input_ids=np.array([[2, 5]]), past_key_values=(pair,))  # this BERT has 2 layers
 
 
-def test_lstm_p_tuning_is_refused_by_name():
-    with pytest.raises(NotImplementedError, match="LSTM"):
-        get_peft_model(base_for("p_tuning_gpt2"), PromptEncoderConfig(
-            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=2, encoder_reparameterization_type="LSTM"))
-
-
 def test_text_init_repeats_the_text_tokens():
     tok = tp.AutoTokenizer.from_pretrained(MODELS / "gpt2")
     text_ids = tok("hello world")["input_ids"]
@@ -259,7 +253,8 @@ def small_config(cls, **kw):
     lambda: PrefixEncoder(small_config(PrefixTuningConfig, prefix_projection=False)),
     lambda: PrefixEncoder(small_config(PrefixTuningConfig, prefix_projection=True, encoder_hidden_size=5)),
     lambda: PromptEncoder(small_config(PromptEncoderConfig, encoder_hidden_size=5)),
-], ids=["prompt_tuning", "prefix", "prefix_projection", "p_tuning_mlp"])
+    lambda: PromptEncoder(small_config(PromptEncoderConfig, encoder_hidden_size=3, encoder_reparameterization_type="LSTM")),
+], ids=["prompt_tuning", "prefix", "prefix_projection", "p_tuning_mlp", "p_tuning_lstm"])
 def test_prompt_encoder_gradients(make):
     encoder = make().double()
     params = list(encoder.parameters())

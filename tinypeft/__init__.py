@@ -38,6 +38,7 @@ from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig
                    RoadModel, WaveFTConfig, WaveFTModel)
 from .peft import (PveraConfig, PveraModel, ShiraConfig, ShiraModel, TinyLoraConfig, TinyLoraModel,  # noqa: E402
                    UniLoraConfig, UniLoraModel, VBLoRAConfig, VBLoRAModel)
+from .peft import AdaptionPromptConfig, AdaptionPromptModel  # noqa: E402
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
                    PeftModelForTokenClassification)
@@ -79,8 +80,9 @@ __all__ = [
     "AdaLoraModel", "HiraConfig", "HiraModel", "WaveFTConfig", "WaveFTModel", "C3AConfig", "C3AModel",
     "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
     "RandLoraConfig", "RandLoraModel",
-    "PveraConfig", "PveraModel", "ShiraConfig", "ShiraModel", "TinyLoraConfig", "TinyLoraModel", "UniLoraConfig", "UniLoraModel", "VBLoRAConfig",
-    "VBLoRAModel",
+    "PveraConfig", "PveraModel", "ShiraConfig", "ShiraModel", "TinyLoraConfig", "TinyLoraModel", "UniLoraConfig",
+    "UniLoraModel", "VBLoRAConfig", "VBLoRAModel",
+    "AdaptionPromptConfig", "AdaptionPromptModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",
     "PromptTuningInit", "PeftModel", "PeftModelForCausalLM", "PeftModelForFeatureExtraction",

@@ -89,6 +89,8 @@ class Function:
 
         ref = next((t for t in inputs if isinstance(t, Tensor)), None)
         arrays = [None if t is None else as_array(t, like=ref) for t in inputs]  # None: an absent optional input
+        if ref is not None and ref.xp is not np:  # host arrays among the options (targets, masks) follow the input
+            options = {k: ref.xp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
         ctx = cls()
         ctx.needs_input_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
         track = is_grad_enabled() and any(ctx.needs_input_grad)

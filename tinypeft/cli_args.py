@@ -27,24 +27,23 @@ class UsageError(Exception):
 
 # ----------------------------------------------------------------------------- argument types
 
-def positive_int(text):
+def _whole_number(text, low, bound):
+    """int(text), refused below `low`; `bound` is how the message states the rule ("> 0")."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
     return value
+
+
+def positive_int(text):
+    return _whole_number(text, 1, "> 0")
 
 
 def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _whole_number(text, 0, ">= 0")
 
 
 def non_negative_float(text):
@@ -122,6 +121,18 @@ def add_method_options(p, default_method="lora"):
                    help="module names (or 'all-linear'); commas also separate. Default: the model type's")
     p.add_argument("--num-virtual-tokens", type=positive_int, default=None,
                    help="prompt/prefix/p-tuning: number of virtual tokens (default 20)")
+
+
+def add_model_options(p, adapter_required=False, tokenizer=True):
+    """--model, --adapter and --tokenizer, as the commands that run a model with a trained adapter take them."""
+    p.add_argument("--model", required=True, help="the base model folder or repo id")
+    if adapter_required:
+        p.add_argument("--adapter", required=True, type=existing_dir, help="adapter folder saved by `train`")
+    else:
+        p.add_argument("--adapter", type=existing_dir, default=None,
+                       help="adapter folder saved by `train` (default: none, the model alone)")
+    if tokenizer:
+        p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
 
 
 def peft_config(args, task, model_type=None):

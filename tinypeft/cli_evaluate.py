@@ -1,4 +1,7 @@
-"""`tinypeft evaluate`: score a trained adapter (or a model alone) on a labelled file.
+"""`tinypeft evaluate`: score a trained adapter (or a model alone) on a labelled file. Run the model with
+--adapter over --data (the training columns) and print the metrics `train --eval-data` prints: eval_loss, with
+eval_accuracy and eval_f1 (macro) for classification, eval_perplexity for language models. --output also
+writes them as JSON.
 
     tinypeft evaluate --model MODEL --adapter out --data held_out.jsonl [--output metrics.json]
 
@@ -12,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .cli_args import TASKS, UsageError, existing_dir, existing_file, positive_int
+from .cli_args import TASKS, UsageError, add_model_options, existing_file, positive_int
 from .cli_metrics import CLASSIFICATION_TASKS, lm_evaluation, task_trainer
 from .cli_models import (auto_class, context_length, default_task, existing_tokenizer_dir, load_tokenizer,
                          load_with_adapter, model_dir, read_config, virtual_tokens)
@@ -20,16 +23,10 @@ from .cli_models import (auto_class, context_length, default_task, existing_toke
 
 def add_evaluate_parser(sub, formatter_class):
     p = sub.add_parser("evaluate", help="score an adapter on a labelled file: accuracy and F1, or perplexity",
-                       description="Run the model with --adapter over --data (the training columns) and print the "
-                       "metrics `train --eval-data` prints: eval_loss, with eval_accuracy and eval_f1 (macro) for "
-                       "classification, eval_perplexity for language models. --output also writes them as JSON.",
-                       formatter_class=formatter_class)
-    p.add_argument("--model", required=True, help="the base model folder or repo id")
-    p.add_argument("--adapter", type=existing_dir, default=None,
-                   help="adapter folder saved by `train` (default: none, the model alone)")
+                       description=__doc__.split("\n\n")[0], formatter_class=formatter_class)
+    add_model_options(p)
     p.add_argument("--task", choices=TASKS, default=None,
                    help="without --adapter: the model's task (default: from config.json); with one, its task_type")
-    p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
     p.add_argument("--data", required=True, type=existing_file, help="JSONL, JSON or CSV file with labels")
     p.add_argument("--output", default=None, help="JSON file for the metrics (default: printed only)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="examples per forward pass")

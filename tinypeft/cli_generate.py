@@ -1,6 +1,8 @@
-"""`tinypeft generate`: continue prompts with a causal LM, or answer them with a seq2seq model, with or
-without an adapter; --chat sends each prompt through the tokenizer's chat template."""
-from .cli_args import (UsageError, existing_dir, non_negative_float, non_negative_int, positive_int, probability,
+"""`tinypeft generate`: continue each --prompt with a causal LM (gpt2, opt, llama) or answer it with a
+seq2seq model (t5), with or without a LoRA/IA3/prompt-learning adapter; greedy unless --do-sample; --chat sends
+each prompt through the tokenizer's chat template. Classification adapters do not generate: use
+`tinypeft predict`."""
+from .cli_args import (UsageError, add_model_options, non_negative_float, non_negative_int, positive_int, probability,
                        seed)
 from .cli_models import (auto_class, context_length, default_task, existing_tokenizer_dir, load_tokenizer,
                          load_with_adapter, model_dir, read_config, virtual_tokens)
@@ -8,13 +10,8 @@ from .cli_models import (auto_class, context_length, default_task, existing_toke
 
 def add_generate_parser(sub, formatter_class):
     p = sub.add_parser("generate", help="generate text from a causal or seq2seq model, optionally with an adapter",
-                       description="Continue each --prompt with a causal LM (gpt2, opt, llama) or answer it with a "
-                       "seq2seq model (t5), with or without a LoRA/IA3/prompt-learning adapter; greedy unless "
-                       "--do-sample. Classification adapters do not generate: use `tinypeft predict`.",
-                       formatter_class=formatter_class)
-    p.add_argument("--model", required=True, help="model folder or repo id")
-    p.add_argument("--adapter", type=existing_dir, default=None, help="adapter folder saved by `train`")
-    p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
+                       description=__doc__.split("\n\n")[0], formatter_class=formatter_class)
+    add_model_options(p)
     p.add_argument("--prompt", action="append", required=True, help="a prompt; repeat for several")
     p.add_argument("--chat", action="store_true", help="send each prompt as a user message through the "
                    "tokenizer's chat template (an instruct model); print the answer only")

@@ -4,7 +4,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .cli_args import UsageError, existing_dir
+from .cli_args import UsageError, add_model_options
 from .cli_models import load_with_adapter, model_dir, output_folder
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
@@ -16,8 +16,7 @@ def add_merge_parser(sub, formatter_class):
     p = sub.add_parser("merge", help="merge a LoRA adapter into its model; save a transformers model folder",
                        description="merge_and_unload the adapter and save config.json + model.safetensors + the "
                        "tokenizer files, which transformers' AutoModel* classes load.", formatter_class=formatter_class)
-    p.add_argument("--model", required=True, help="the base model folder or repo id")
-    p.add_argument("--adapter", required=True, type=existing_dir, help="adapter folder")
+    add_model_options(p, adapter_required=True, tokenizer=False)
     p.add_argument("--output", required=True, help="folder for the merged model")
 
 

@@ -1,4 +1,5 @@
-"""`tinypeft predict`: what a trained adapter says about each row of a file.
+"""`tinypeft predict`: what a trained adapter says about each row of a file. Read --data (JSONL, JSON or CSV),
+run the model with --adapter over every row and write --output as JSON Lines.
 
     tinypeft predict --model MODEL --adapter out --data in.jsonl --output out.jsonl
 
@@ -13,19 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_args import UsageError
+from .cli_args import UsageError, add_model_options
 from .cli_models import existing_tokenizer_dir, load_tokenizer, load_with_adapter, model_dir
 
 
 def add_predict_parser(sub, formatter_class):
     p = sub.add_parser("predict", help="run a trained adapter over a JSONL file; write labels or generations",
-                       description="Read --data (JSONL, JSON or CSV), run the model with --adapter over every row and "
-                       "write --output as JSON Lines. Classification: each row gets \"label\" and \"score\" "
-                       "(an input \"label\" is kept as \"expected_label\"). Language models: each row's \"prompt\" "
-                       "(or \"text\") gets a greedy \"generation\".", formatter_class=formatter_class)
-    p.add_argument("--model", required=True, help="the base model folder or repo id")
-    p.add_argument("--adapter", required=True, help="adapter folder saved by `train`")
-    p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the adapter's, else the model's)")
+                       description=__doc__.split("\n\n")[0], formatter_class=formatter_class)
+    add_model_options(p, adapter_required=True)
     p.add_argument("--data", required=True, help="JSONL, JSON or CSV file")
     p.add_argument("--output", required=True, help="JSONL file to write")
     p.add_argument("--batch-size", type=int, default=8, help="rows per forward pass (classification)")
@@ -38,8 +34,6 @@ def cmd_predict(args):
     from .cli_data import read_rows
 
     path = model_dir(args.model)
-    if not Path(args.adapter).is_dir():
-        raise UsageError(f"argument --adapter: directory not found: {args.adapter}")
     if not Path(args.data).is_file():
         raise UsageError(f"argument --data: file not found: {args.data}")
     for flag in ("batch_size", "max_length", "max_new_tokens"):

@@ -1,5 +1,7 @@
 """`tinypeft train`: a PEFT adapter trained on a JSONL/CSV file with the Trainer, evaluated on --eval-data
-after each epoch, and saved with its tokenizer (and, for classifiers, its label names).
+after each epoch, and saved (adapter_config.json + adapter_model.safetensors) to --output-dir with its tokenizer
+(and, for classifiers, its label names). Data columns by task: SEQ_CLS text,label; TOKEN_CLS tokens,tags;
+CAUSAL_LM text or prompt,completion; SEQ_2_SEQ_LM prompt,completion.
 
     tinypeft train MODEL --data train.jsonl [--eval-data held_out.jsonl] [--task SEQ_CLS] --output-dir out
 
@@ -23,10 +25,7 @@ TRAIN_DEFAULTS = dict(epochs=5.0, learning_rate=2e-3, prompt_learning_rate=1e-2,
 
 def add_train_parser(sub, formatter_class):
     p = sub.add_parser("train", help="train an adapter on a JSONL/CSV file and save it",
-                       description="Train a PEFT adapter and save it (adapter_config.json + "
-                       "adapter_model.safetensors, and the tokenizer) to --output-dir. Data columns by task: "
-                       "SEQ_CLS text,label; TOKEN_CLS tokens,tags; CAUSAL_LM text or prompt,completion; "
-                       "SEQ_2_SEQ_LM prompt,completion.", formatter_class=formatter_class)
+                       description=__doc__.split("\n\n")[0], formatter_class=formatter_class)
     p.add_argument("model", nargs="?", help="model folder or repo id (or give --model)")
     p.add_argument("--model", dest="model_option", metavar="MODEL", help="same as the positional model")
     add_method_options(p)

@@ -1,6 +1,6 @@
 """tinypeft.functional: torch.nn.functional's names and arguments, on tinypeft's ops."""
 from .ops.attention import scaled_dot_product_attention  # noqa: F401
-from .ops.conv import conv1d, conv2d  # noqa: F401
+from .ops.conv import conv1d, conv2d, conv3d  # noqa: F401
 from .ops.cayley import cayley  # noqa: F401
 from .ops.fold import fold, unfold  # noqa: F401
 from .ops.fourier import sparse_ifft2_real  # noqa: F401

@@ -43,6 +43,11 @@ def as_array(x, like=None, dtype=None):
     return xp.asarray(x, dtype=dtype)
 
 
+def as_numpy(x, dtype=None):
+    """The NumPy array behind x (a Tensor, an array on either device, a list): for host-side work on ids and labels."""
+    return np.asarray(backend.to_device(as_array(x), "cpu"), dtype=dtype)
+
+
 class Tensor:
     __slots__ = ("data", "requires_grad", "grad", "_ctx", "_retains_grad", "_released", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__

@@ -46,6 +46,21 @@ def _as_outputs(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
+def central_difference(f, a, eps=1e-6):
+    """d f() / d a for a scalar f() that reads the array `a`: each element nudged by +-eps in place (then
+    restored), (f(a + eps e_i) - f(a - eps e_i)) / 2 eps. Returns a float64 array of a's shape."""
+    grad = np.zeros(a.shape)
+    for i in np.ndindex(a.shape):
+        old = a[i].copy()  # not a[i]: on CuPy that is a view, which the nudge below would move too
+        a[i] = old + eps
+        up = f()
+        a[i] = old - eps
+        down = f()
+        a[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exception=True):
     """Check d sum(fn(*inputs) * c)/d input against central differences for every input that requires grad.
 
@@ -80,18 +95,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
         if not (isinstance(t, Tensor) and t.requires_grad):
             continue
         analytic = np.zeros(t.shape) if t.grad is None else to_device(t.grad.data, "cpu").astype(np.float64)
-        numeric = np.zeros(t.shape)
-        if not t.data.flags.c_contiguous:
-            t.data = t.data.copy()  # reshape(-1) must be a view, so the nudges below reach the input
-        flat = t.data.reshape(-1)
-        for i in range(flat.size):
-            orig = flat[i]
-            flat[i] = orig + eps
-            up = loss()
-            flat[i] = orig - eps
-            down = loss()
-            flat[i] = orig
-            numeric.reshape(-1)[i] = (up - down) / (2 * eps)
+        numeric = central_difference(loss, t.data, eps)
         bad = ~np.isclose(analytic, numeric, atol=atol, rtol=rtol)
         if bad.any():
             i = np.unravel_index(np.argmax(np.abs(analytic - numeric) * bad), t.shape)

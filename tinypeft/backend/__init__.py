@@ -72,6 +72,11 @@ def default_xp():
     return _cupy if _device == "cuda" else np
 
 
+def open_grid(shape, xp=np):
+    """xp.indices(shape, sparse=True), which CuPy lacks: one arange per axis, shaped to broadcast against the rest."""
+    return [xp.arange(n).reshape([n if axis == k else 1 for axis in range(len(shape))]) for k, n in enumerate(shape)]
+
+
 def xp_of(array):
     """numpy or cupy, whichever owns `array`."""
     if isinstance(array, np.ndarray) or _cupy is None:

@@ -66,6 +66,7 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
                                    const float *coef, const float *tcoef, float *dz, size_t rows, size_t cols,
                                    int nthreads);
 void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
+void tp_gelu_f32(const float *x, float *cdf, float *y, size_t n, int nthreads);
 """
 # csrc/peak.h, what bench/limits.py measures (declarations only)
 CDEF += """
@@ -126,9 +127,9 @@ static const char *tp_compiler(void) {{
     sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
              _source_path("gemv.c"), _source_path("parallel.c"),
              _source_path("rowops.c"), _source_path("peak.c"), _source_path("gguf_quant.c")],
-    depends=[_source_path("matmul.h"), _source_path("gemm_kernel.h"), _source_path("gemm_instance.h"), _source_path("quant.h"),
-             _source_path("gemv.h"), _source_path("gemv_kernel.h"), _source_path("parallel.h"),
-             _source_path("rowops.h"), _source_path("rowops_kernel.h"), _source_path("peak.h"), _source_path("gguf_quant.h")],
+    depends=[_source_path(h) for h in ("matmul.h", "gemm_kernel.h", "gemm_instance.h", "isa_instances.h", "quant.h",
+                                       "gemv.h", "gemv_kernel.h", "parallel.h", "rowops.h", "rowops_kernel.h",
+                                       "peak.h", "gguf_quant.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

@@ -6,6 +6,7 @@
     cross_entropy(x, target, ignore_index)                           -> lse [N], loss [N]
     cross_entropy_backward(x, target, ignore_index, lse, coef, tcoef)  -> dz [N, C]
     silu(x)                           -> y = x sigmoid(x), s = sigmoid(x), elementwise, any shape
+    gelu(x)                           -> y = x Phi(x), Phi(x) = (1 + erf(x / sqrt(2))) / 2, elementwise, any shape
 
 Each op calls these only where `applies(...)` holds (NumPy float32 arrays, C-contiguous, the C matmul
 backend on) and keeps its NumPy code, the reference, for everything else; tests/test_fused.py compares
@@ -86,3 +87,9 @@ def silu(x):
     y, s = np.empty_like(x), np.empty_like(x)
     cmatmul.lib.tp_silu_f32(_f(x), _f(s), _f(y), x.size, cmatmul.get_num_threads())
     return y, s
+
+
+def gelu(x):
+    y, cdf = np.empty_like(x), np.empty_like(x)
+    cmatmul.lib.tp_gelu_f32(_f(x), _f(cdf), _f(y), x.size, cmatmul.get_num_threads())
+    return y, cdf

@@ -18,6 +18,8 @@ import traceback
 
 import numpy as np
 
+from ..testing import central_difference
+
 _COURSE = os.path.dirname(os.path.abspath(__file__))
 _LIBRARIES = tuple(os.path.dirname(os.path.abspath(m.__file__)) for m in (np, functools))  # numpy, the stdlib
 _TINYPEFT = os.path.dirname(_COURSE)
@@ -118,27 +120,5 @@ def _close(got, want, what, rtol=1e-6, atol=1e-8):
 def _central_difference(f, x, eps=1e-6):
     """d f(x) / dx for a scalar function of a float64 array, one coordinate at a time."""
     x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = f(x)
-        x[i] = old - eps
-        down = f(x)
-        x[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
+    return central_difference(lambda: f(x), x, eps)
 
-
-def _central_difference_in_place(f, a, eps=1e-6):
-    """d f() / d a, for a float64 array `a` that f() reads: each element nudged in place, then restored."""
-    grad = np.zeros_like(a)
-    for i in np.ndindex(a.shape):
-        old = a[i]
-        a[i] = old + eps
-        up = f()
-        a[i] = old - eps
-        down = f()
-        a[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad

@@ -1,7 +1,8 @@
 """Checks for tutorials/04_attention.md's exercises (see checking.py for how checks behave)."""
 import numpy as np
 
-from .checking import _central_difference, _central_difference_in_place, _close, _exercise
+from ..testing import central_difference
+from .checking import _central_difference, _close, _exercise
 
 
 def _np_softmax(x):
@@ -63,7 +64,7 @@ def check_attention_backward(attention_backward):
         for name, g in zip(names, got):
             assert np.all(np.isfinite(g)), f"{what}: {name} has nan or inf (a fully masked row must give P = 0)"
         for name, a, g in zip(names, (q, k, v), got):
-            want = _central_difference_in_place(lambda: float((_np_attention(q, k, v, mask) * dO).sum()), a)
+            want = central_difference(lambda: float((_np_attention(q, k, v, mask) * dO).sum()), a)
             _close(g, want, f"{what}: {name} vs central differences", rtol=1e-6, atol=1e-8)
         tq, tk, tv = (tp.tensor(a, requires_grad=True) for a in (q, k, v))
         (F.scaled_dot_product_attention(tq, tk, tv, attn_mask=tp.tensor(mask)) * tp.tensor(dO)).sum().backward()
@@ -87,7 +88,7 @@ def check_rms_norm_backward(rms_norm_backward):
         got = rms_norm_backward(x.copy(), w.copy(), dy.copy(), eps=1e-6)
         assert got is not None and len(got) == 2, "rms_norm_backward must return (dx, dw)"
         for name, a, d in zip(("dx", "dw"), (x, w), got):
-            want = _central_difference_in_place(lambda: float((_np_rms_norm(x, w, 1e-6) * dy).sum()), a)
+            want = central_difference(lambda: float((_np_rms_norm(x, w, 1e-6) * dy).sum()), a)
             _close(d, want, f"RMSNorm {name}, x of shape {shape}, vs central differences", rtol=1e-6, atol=1e-8)
         tx, tw = tp.tensor(x, requires_grad=True), tp.tensor(w, requires_grad=True)
         (tp.functional.rms_norm(tx, (n,), tw, eps=1e-6) * tp.tensor(dy)).sum().backward()

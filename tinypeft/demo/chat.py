@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tensor import as_numpy
 from .chat_data import make_chat_data
 
 MODEL_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -67,7 +68,7 @@ def answer_all(model, tokenizer, questions, max_new_tokens=24, batch_size=20):
                                                  return_dict=False) for q in questions[i:i + batch_size]]
         ids, mask = pad_batch(prompts, tokenizer.pad_token_id, "left")
         out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens)
-        answers += tokenizer.batch_decode(np.asarray(out.data)[:, ids.shape[1]:], skip_special_tokens=True)
+        answers += tokenizer.batch_decode(as_numpy(out)[:, ids.shape[1]:], skip_special_tokens=True)
     return answers
 
 

@@ -58,6 +58,7 @@ from ..creation import manual_seed
 from ..data import Dataset, DataCollatorForLanguageModeling, default_data_collator
 from ..hub import tinypeft_models_dir
 from ..models.gpt2 import GPT2Config, GPT2LMHeadModel
+from ..tensor import as_numpy
 from ..tokenization import AutoTokenizer, PreTrainedTokenizer
 from ..trainer import Trainer, TrainingArguments
 from ..trainer.checkpointing import latest_checkpoint
@@ -193,7 +194,7 @@ def generate_texts(model, tokenizer, prompts, max_new_tokens):
                          max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id)
     model.train(was_training)
     width = batch["input_ids"].shape[1]
-    return [p + tokenizer.decode(row[width:], skip_special_tokens=True) for p, row in zip(prompts, np.asarray(out.data))]
+    return [p + tokenizer.decode(row[width:], skip_special_tokens=True) for p, row in zip(prompts, as_numpy(out))]
 
 
 def marker_rate(texts, marker=MARKER):

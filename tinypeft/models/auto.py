@@ -119,32 +119,14 @@ def _gguf_path(name_or_path, revision, gguf_file):
     return find_gguf_file(directory, gguf_file)
 
 
-class AutoModel(_AutoModel):
-    task = "base"
-
-
-class AutoModelForCausalLM(_AutoModel):
-    task = "causal_lm"
-
-
-class AutoModelForSeq2SeqLM(_AutoModel):
-    task = "seq2seq_lm"
-
-
-class AutoModelForSpeechSeq2Seq(_AutoModel):
-    task = "speech_seq2seq"
-
-
-class AutoModelForSequenceClassification(_AutoModel):
-    task = "seq_cls"
-
-
-class AutoModelForTokenClassification(_AutoModel):
-    task = "token_cls"
-
-
-class AutoModelForQuestionAnswering(_AutoModel):
-    task = "qa"
+# the head each class loads: the task's column in _ARCHITECTURES
+class AutoModel(_AutoModel): task = "base"
+class AutoModelForCausalLM(_AutoModel): task = "causal_lm"
+class AutoModelForSeq2SeqLM(_AutoModel): task = "seq2seq_lm"
+class AutoModelForSpeechSeq2Seq(_AutoModel): task = "speech_seq2seq"
+class AutoModelForSequenceClassification(_AutoModel): task = "seq_cls"
+class AutoModelForTokenClassification(_AutoModel): task = "token_cls"
+class AutoModelForQuestionAnswering(_AutoModel): task = "qa"
 
 
 class AutoFeatureExtractor:

@@ -94,14 +94,17 @@ class BertSelfAttention(nn.Module):
 
 
 class BertSelfOutput(nn.Module):
-    def __init__(self, config):
+    """dense [in_features -> hidden], dropout, then the post-norm residual LayerNorm(... + input_tensor). After
+    attention in_features is hidden_size; BertOutput is the same block after the MLP (intermediate_size)."""
+
+    def __init__(self, config, in_features=None):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features or config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)  # post-norm residual
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)  # post-norm residual, [B, T, D]
 
 
 class BertAttention(nn.Module):
@@ -124,15 +127,9 @@ class BertIntermediate(nn.Module):
         return self.intermediate_act_fn(self.dense(hidden_states))  # [B, T, D] -> [B, T, intermediate]
 
 
-class BertOutput(nn.Module):
+class BertOutput(BertSelfOutput):
     def __init__(self, config):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)  # [B, T, D]
+        super().__init__(config, in_features=config.intermediate_size)
 
 
 class BertLayer(GradientCheckpointingLayer):

@@ -12,10 +12,10 @@ from ..ops.shape import cat
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .masking import attention_mask_4d, default_position_ids, past_length
-from .modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
+from .modeling_layers import (GenericForCausalLM, GenericForSequenceClassification, GradientCheckpointingLayer,
+                              forward_layers)
 from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
 from .activations import activation
-from .heads import causal_lm_loss
 from .sdpa_attention import sdpa_attention_forward
 
 
@@ -144,29 +144,15 @@ class GPT2Model(GPT2PreTrainedModel):
             x = x + self.wte(token_type_ids)
         x = self.drop(x)
         mask = attention_mask_4d(attention_mask, B, T, past_len + T, causal=True)
-        presents = [] if use_cache else None
-        for i, block in enumerate(self.h):
-            x, present = block(x, mask, None if past_key_values is None else past_key_values[i], use_cache)
-            if use_cache:
-                presents.append(present)
-        x = self.ln_f(x)
-        return ModelOutput(last_hidden_state=x, past_key_values=tuple(presents) if use_cache else None)
+        x, presents = forward_layers(self.h, x, mask, past_key_values=past_key_values, use_cache=use_cache)
+        return ModelOutput(last_hidden_state=self.ln_f(x), past_key_values=presents)
 
 
-class GPT2LMHeadModel(GPT2PreTrainedModel, GenerationMixin):
+class GPT2LMHeadModel(GenericForCausalLM, GPT2PreTrainedModel, GenerationMixin):
     def __init__(self, config):
         super().__init__(config)
         self.transformer = GPT2Model(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-
-    def get_output_embeddings(self):
-        return self.lm_head
-
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
-        out = self.transformer(input_ids, attention_mask=attention_mask, **kwargs)
-        logits = self.lm_head(out.last_hidden_state)  # [B, T, D] -> [B, T, V]
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values)
 
 
 class GPT2ForSequenceClassification(GenericForSequenceClassification, GPT2PreTrainedModel): ...

@@ -2,13 +2,13 @@
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .modeling_utils import ModelOutput
 
 
 def causal_lm_loss(logits, labels):
     """Next-token cross-entropy: position t predicts labels[t + 1]; -100 labels are ignored."""
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    labels = as_numpy(labels)
     V = logits.shape[-1]
     # Shift the labels, not the logits (as transformers does): the last position gets -100, so no
     # [B, T-1, V] copy of the logits is made, and its gradient needs no scatter back into [B, T, V].
@@ -19,7 +19,7 @@ def causal_lm_loss(logits, labels):
 
 def classification_loss(config, logits, labels):
     """transformers' problem_type rules: regression for one label, else single-label cross-entropy."""
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    labels = as_numpy(labels)
     problem = config.problem_type
     if problem is None:
         problem = "regression" if config.num_labels == 1 else (
@@ -35,7 +35,7 @@ def sequence_classification_output(config, logits, input_ids, labels, pool_last_
     """Decoder-only classifiers score the last non-padding token of each row."""
     if pool_last_token:
         B, T = logits.shape[:2]
-        ids = None if input_ids is None else np.asarray(input_ids.data if isinstance(input_ids, Tensor) else input_ids)
+        ids = None if input_ids is None else as_numpy(input_ids)
         if ids is None:
             last = np.full(B, T - 1)  # inputs_embeds only: padding cannot be seen, take the last position
         elif config.pad_token_id is None:

@@ -15,13 +15,13 @@ import numpy as np
 
 from .. import nn
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
-from .heads import causal_lm_loss
 from .masking import attention_mask_4d, default_position_ids, past_length
-from .modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
+from .modeling_layers import (GenericForCausalLM, GenericForSequenceClassification, GradientCheckpointingLayer,
+                              forward_layers)
 from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
 from .sdpa_attention import sdpa_attention_forward
 
@@ -95,7 +95,7 @@ class LlamaRotaryEmbedding(nn.Module):
         self.inv_freq, self.attention_scaling = rope_inverse_frequencies(config)
 
     def forward(self, x, position_ids):
-        pos = np.asarray(position_ids.data if isinstance(position_ids, Tensor) else position_ids)
+        pos = as_numpy(position_ids)
         freqs = pos[..., None].astype(np.float32) * self.inv_freq  # [B, T, 1] * [hd/2] -> [B, T, hd/2]
         emb = np.concatenate([freqs, freqs], axis=-1)  # [B, T, hd]: dim j and j + hd/2 share an angle
         cos = (np.cos(emb) * self.attention_scaling).astype(x.dtype)
@@ -214,31 +214,17 @@ class LlamaModel(LlamaPreTrainedModel):
         mask = attention_mask_4d(attention_mask, B, T, past_len + T, causal=True)  # [B, 1, T, T_past + T]
         x = inputs_embeds
         position_embeddings = self.rotary_emb(x, position_ids)  # cos, sin [B, T, hd], shared by all layers
-        presents = [] if use_cache else None
-        for i, layer in enumerate(self.layers):
-            x, present = layer(x, position_embeddings, mask,
-                               None if past_key_values is None else past_key_values[i], use_cache)
-            if use_cache:
-                presents.append(present)
-        x = self.norm(x)
-        return ModelOutput(last_hidden_state=x, past_key_values=tuple(presents) if use_cache else None)
+        x, presents = forward_layers(self.layers, x, position_embeddings, mask, past_key_values=past_key_values,
+                                     use_cache=use_cache)
+        return ModelOutput(last_hidden_state=self.norm(x), past_key_values=presents)
 
 
-class LlamaForCausalLM(LlamaPreTrainedModel, GenerationMixin):
+class LlamaForCausalLM(GenericForCausalLM, LlamaPreTrainedModel, GenerationMixin):
     def __init__(self, config):
         super().__init__(config)
         self.model = LlamaModel(config)
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-
-    def get_output_embeddings(self):
-        return self.lm_head
-
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
-        out = self.model(input_ids, attention_mask=attention_mask, **kwargs)
-        logits = self.lm_head(out.last_hidden_state)  # [B, T, D] -> [B, T, V]
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values)
 
 
 class LlamaForSequenceClassification(GenericForSequenceClassification, LlamaPreTrainedModel): ...

@@ -5,12 +5,17 @@ GradientCheckpointingLayer: a block that can recompute itself in backward. Each 
 `model.gradient_checkpointing_enable()` sets `gradient_checkpointing` on every such block; while training, a
 call then goes through tinypeft.utils.checkpoint.checkpoint.
 
-GenericForSequenceClassification: the decoder-only classifier head (Llama's and GPT-2's).
+forward_layers: the loop over a stack's blocks with the key/value cache (and LayerDrop), for every decoder.
+
+GenericForCausalLM: the language-model head of the decoder-only models (GPT-2's, OPT's, Llama's), and
+GenericForSequenceClassification: their classifier head (Llama's and GPT-2's).
 """
 from .. import nn
 from ..autograd import is_grad_enabled
+from ..creation import generator
 from ..utils.checkpoint import checkpoint
-from .heads import sequence_classification_output
+from .heads import causal_lm_loss, sequence_classification_output
+from .modeling_utils import ModelOutput
 
 
 class GradientCheckpointingLayer(nn.Module):
@@ -28,6 +33,36 @@ def set_gradient_checkpointing(model, enable):
     for m in blocks:
         m.gradient_checkpointing = enable
     return len(blocks)
+
+
+def forward_layers(layers, x, *args, past_key_values=None, use_cache=False, layerdrop=0.0, training=False):
+    """x [B, T, D] through each layer in turn, as layer(x, *args, past, use_cache) -> (x, present): `past` is the
+    layer's (key, value) from past_key_values (None without a cache), `present` its new entry. While training,
+    LayerDrop (Fan et al., 2019) skips each layer with probability `layerdrop`.
+    Returns x and the new cache: a tuple of the presents, or None without use_cache."""
+    presents = [] if use_cache else None
+    for i, layer in enumerate(layers):
+        if training and layerdrop > 0 and generator().random() < layerdrop:
+            continue
+        x, present = layer(x, *args, None if past_key_values is None else past_key_values[i], use_cache)
+        if use_cache:
+            presents.append(present)
+    return x, tuple(presents) if use_cache else None
+
+
+class GenericForCausalLM:
+    """Mixed in before an architecture's PreTrainedModel, whose __init__ makes the base model (under
+    base_model_prefix) and a bias-free `lm_head` [hidden, vocab_size]: the next-token logits, and with labels
+    the shifted cross-entropy (heads.causal_lm_loss)."""
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        out = self.base_model(input_ids, attention_mask=attention_mask, **kwargs)
+        logits = self.lm_head(out.last_hidden_state)  # [B, T, D] -> [B, T, V]
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values)
 
 
 class GenericForSequenceClassification:

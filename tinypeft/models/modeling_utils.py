@@ -57,6 +57,16 @@ def check_output_options(model, output_attentions=None, output_hidden_states=Non
                                   "call .to_tuple() on it for a tuple")
 
 
+def encoder_decoder_output(decoder, encoder_outputs, **decoder_inputs):
+    """The decoder of an encoder-decoder model (T5, Whisper) run over the encoder's last hidden state;
+    encoder_outputs is a ModelOutput (or dict) or a tuple, as transformers accepts. Returns what transformers'
+    Seq2SeqModelOutput holds: the decoder's last_hidden_state and past_key_values, encoder_last_hidden_state."""
+    enc = encoder_outputs["last_hidden_state"] if isinstance(encoder_outputs, dict) else encoder_outputs[0]
+    dec = decoder(encoder_hidden_states=enc, **decoder_inputs)
+    return ModelOutput(last_hidden_state=dec.last_hidden_state, past_key_values=dec.past_key_values,
+                       encoder_last_hidden_state=enc)
+
+
 # what from_pretrained's torch_dtype / dtype may say: tinypeft loads every floating weight as float32
 FLOAT32_NAMES = ("float32", "torch.float32", "auto")
 

@@ -14,15 +14,14 @@ attention mask then covers T_past + T positions.
 import numpy as np
 
 from .. import nn
-from ..creation import generator
 from ..ops.shape import cat
 from ..tensor import as_array
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
-from .heads import causal_lm_loss, sequence_classification_output
+from .heads import sequence_classification_output
 from .masking import attention_mask_4d, past_length
-from .modeling_layers import GradientCheckpointingLayer
+from .modeling_layers import GenericForCausalLM, GradientCheckpointingLayer, forward_layers
 from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
 from .sdpa_attention import sdpa_attention_forward
 
@@ -163,18 +162,13 @@ class OPTDecoder(OPTPreTrainedModel):
             inputs_embeds = self.project_in(inputs_embeds)  # [B, T, word_embed_proj_dim] -> [B, T, D]
         x = inputs_embeds + pos_embeds
         mask = attention_mask_4d(attention_mask, B, T, past_len + T, causal=True)  # [B, 1, T, T_past + T]
-        presents = [] if use_cache else None
-        for i, layer in enumerate(self.layers):
-            if self.training and self.config.layerdrop > 0 and generator().random() < self.config.layerdrop:
-                continue  # LayerDrop (Fan et al., 2019): skip whole layers while training
-            x, present = layer(x, mask, None if past_key_values is None else past_key_values[i], use_cache)
-            if use_cache:
-                presents.append(present)
+        x, presents = forward_layers(self.layers, x, mask, past_key_values=past_key_values, use_cache=use_cache,
+                                     layerdrop=self.config.layerdrop, training=self.training)
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
         if self.project_out is not None:
             x = self.project_out(x)  # [B, T, D] -> [B, T, word_embed_proj_dim]
-        return ModelOutput(last_hidden_state=x, past_key_values=tuple(presents) if use_cache else None)
+        return ModelOutput(last_hidden_state=x, past_key_values=presents)
 
 
 class OPTModel(OPTPreTrainedModel):
@@ -189,21 +183,13 @@ class OPTModel(OPTPreTrainedModel):
         return self.decoder(input_ids, attention_mask=attention_mask, **kwargs)
 
 
-class OPTForCausalLM(OPTPreTrainedModel, GenerationMixin):
+class OPTForCausalLM(GenericForCausalLM, OPTPreTrainedModel, GenerationMixin):
     def __init__(self, config):
         super().__init__(config)
         self.model = OPTModel(config)
-        # tied to embed_tokens (tie_word_embeddings=True): the checkpoint stores the matrix once
+        # tied to embed_tokens (tie_word_embeddings=True): the checkpoint stores the matrix once; its input is
+        # the decoder's output after project_out, [B, T, word_embed_proj_dim]
         self.lm_head = nn.Linear(config.word_embed_proj_dim, config.vocab_size, bias=False)
-
-    def get_output_embeddings(self):
-        return self.lm_head
-
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
-        out = self.model.decoder(input_ids, attention_mask=attention_mask, **kwargs)
-        logits = self.lm_head(out.last_hidden_state)  # [B, T, word_embed_proj_dim] -> [B, T, V]
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values)
 
 
 class OPTForSequenceClassification(OPTPreTrainedModel):

@@ -16,13 +16,13 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation
 from .masking import attention_mask_4d, past_length
-from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options
+from .modeling_layers import GradientCheckpointingLayer, forward_layers
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options, encoder_decoder_output
 from .sdpa_attention import sdpa_attention_forward
 
 
@@ -282,14 +282,10 @@ class T5Stack(nn.Module):
             cross_bias = additive_mask(attention_mask_4d(encoder_attention_mask, B, T, S, causal=False), dtype)
 
         x = self.dropout(inputs_embeds)
-        presents = [] if use_cache else None
-        for i, block in enumerate(self.block):
-            past = None if past_key_values is None else past_key_values[i]
-            x, present = block(x, bias, encoder_hidden_states, cross_bias, past, use_cache)
-            if use_cache:
-                presents.append(present)
+        x, presents = forward_layers(self.block, x, bias, encoder_hidden_states, cross_bias,
+                                     past_key_values=past_key_values, use_cache=use_cache)
         x = self.dropout(self.final_layer_norm(x))
-        return ModelOutput(last_hidden_state=x, past_key_values=tuple(presents) if use_cache else None)
+        return ModelOutput(last_hidden_state=x, past_key_values=presents)
 
 
 class T5PreTrainedModel(PreTrainedModel):
@@ -333,18 +329,12 @@ class T5PreTrainedModel(PreTrainedModel):
         start, pad = self.config.decoder_start_token_id, self.config.pad_token_id
         if start is None or pad is None:
             raise ValueError("T5 needs config.decoder_start_token_id and config.pad_token_id (usually both 0).")
-        ids = np.asarray(input_ids.data if isinstance(input_ids, Tensor) else input_ids)
+        ids = as_numpy(input_ids)
         shifted = np.empty_like(ids)
         shifted[..., 1:] = ids[..., :-1]
         shifted[..., 0] = start
         shifted[shifted == -100] = pad
         return shifted
-
-
-def _encoder_hidden(encoder_outputs):
-    if isinstance(encoder_outputs, dict):
-        return encoder_outputs["last_hidden_state"]
-    return encoder_outputs[0]  # a tuple, as transformers also accepts
 
 
 class T5Model(T5PreTrainedModel):
@@ -367,12 +357,10 @@ class T5Model(T5PreTrainedModel):
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                            inputs_embeds=inputs_embeds)
-        enc = _encoder_hidden(encoder_outputs)
-        dec = self.decoder(input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
-                           inputs_embeds=decoder_inputs_embeds, past_key_values=past_key_values,
-                           encoder_hidden_states=enc, encoder_attention_mask=attention_mask, use_cache=use_cache)
-        return ModelOutput(last_hidden_state=dec.last_hidden_state, past_key_values=dec.past_key_values,
-                           encoder_last_hidden_state=enc)
+        return encoder_decoder_output(self.decoder, encoder_outputs, input_ids=decoder_input_ids,
+                                      attention_mask=decoder_attention_mask, inputs_embeds=decoder_inputs_embeds,
+                                      past_key_values=past_key_values, encoder_attention_mask=attention_mask,
+                                      use_cache=use_cache)
 
 
 class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
@@ -416,23 +404,23 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                            inputs_embeds=inputs_embeds)
-        enc = _encoder_hidden(encoder_outputs)
         if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = self._shift_right(labels)  # teacher forcing: predict labels[t] from labels[:t]
-        dec = self.decoder(input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
-                           inputs_embeds=decoder_inputs_embeds, past_key_values=past_key_values,
-                           encoder_hidden_states=enc, encoder_attention_mask=attention_mask, use_cache=use_cache)
-        h = dec.last_hidden_state
+        out = encoder_decoder_output(self.decoder, encoder_outputs, input_ids=decoder_input_ids,
+                                     attention_mask=decoder_attention_mask, inputs_embeds=decoder_inputs_embeds,
+                                     past_key_values=past_key_values, encoder_attention_mask=attention_mask,
+                                     use_cache=use_cache)
+        h = out.last_hidden_state
         if self.config.scale_decoder_outputs:
             # the tied head reuses embeddings of norm ~1 per entry: rescale so logits stay O(1)
             h = h * (self.model_dim**-0.5)
         logits = self.lm_head(h)  # [B, T, D] -> [B, T, V]
         loss = None
         if labels is not None:
-            labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+            labels = as_numpy(labels)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
-        return ModelOutput(loss=loss, logits=logits, past_key_values=dec.past_key_values,
-                           encoder_last_hidden_state=enc)
+        return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values,
+                           encoder_last_hidden_state=out.encoder_last_hidden_state)
 
 
 class T5EncoderModel(T5PreTrainedModel):

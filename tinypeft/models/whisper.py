@@ -21,13 +21,13 @@ from .. import functional as F
 from .. import nn
 from ..creation import generator
 from ..ops.shape import cat
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .generation_whisper import WhisperGenerationMixin
 from .masking import attention_mask_4d, past_length
-from .modeling_layers import GradientCheckpointingLayer
-from .modeling_utils import ModelOutput, PreTrainedModel, embed_inputs, check_output_options
+from .modeling_layers import GradientCheckpointingLayer, forward_layers
+from .modeling_utils import ModelOutput, PreTrainedModel, check_output_options, embed_inputs, encoder_decoder_output
 from .sdpa_attention import sdpa_attention_forward
 
 
@@ -256,19 +256,9 @@ class WhisperDecoder(WhisperPreTrainedModel):
         x = inputs_embeds + self.embed_positions(position_ids)
         x = F.dropout(x, self.dropout, self.training)
         mask = attention_mask_4d(attention_mask, B, T, past_len + T, causal=True)  # [B, 1, T, past + T]
-        presents = [] if use_cache else None
-        for i, layer in enumerate(self.layers):
-            if self.training and self.layerdrop > 0 and generator().random() < self.layerdrop:
-                continue
-            past = None if past_key_values is None else past_key_values[i]
-            x, present = layer(x, mask, encoder_hidden_states, past, use_cache)
-            if use_cache:
-                presents.append(present)
-        return ModelOutput(last_hidden_state=self.layer_norm(x), past_key_values=tuple(presents) if use_cache else None)
-
-
-def _encoder_hidden(encoder_outputs):
-    return encoder_outputs["last_hidden_state"] if isinstance(encoder_outputs, dict) else encoder_outputs[0]
+        x, presents = forward_layers(self.layers, x, mask, encoder_hidden_states, past_key_values=past_key_values,
+                                     use_cache=use_cache, layerdrop=self.layerdrop, training=self.training)
+        return ModelOutput(last_hidden_state=self.layer_norm(x), past_key_values=presents)
 
 
 class WhisperModel(WhisperPreTrainedModel):
@@ -303,17 +293,15 @@ class WhisperModel(WhisperPreTrainedModel):
                                       "model.config.apply_spec_augment = False to train without it.")
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_features)  # attention_mask: unused, as in transformers
-        enc = _encoder_hidden(encoder_outputs)
-        dec = self.decoder(input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
-                           encoder_hidden_states=enc, past_key_values=past_key_values,
-                           inputs_embeds=decoder_inputs_embeds, position_ids=decoder_position_ids, use_cache=use_cache)
-        return ModelOutput(last_hidden_state=dec.last_hidden_state, past_key_values=dec.past_key_values,
-                           encoder_last_hidden_state=enc)
+        return encoder_decoder_output(self.decoder, encoder_outputs, input_ids=decoder_input_ids,
+                                      attention_mask=decoder_attention_mask, past_key_values=past_key_values,
+                                      inputs_embeds=decoder_inputs_embeds, position_ids=decoder_position_ids,
+                                      use_cache=use_cache)
 
 
 def shift_tokens_right(labels, pad_token_id, decoder_start_token_id):
     """labels [B, T] -> decoder inputs: decoder_start_token_id, then labels[:, :-1], with -100 -> pad."""
-    ids = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    ids = as_numpy(labels)
     shifted = np.empty_like(ids)
     shifted[:, 1:] = ids[:, :-1]
     shifted[:, 0] = decoder_start_token_id
@@ -347,7 +335,7 @@ class WhisperForConditionalGeneration(WhisperGenerationMixin, WhisperPreTrainedM
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, decoder_position_ids=None,
                 labels=None, use_cache=False, **kwargs):
         if labels is not None:
-            labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+            labels = as_numpy(labels)
             if labels.shape[1] > self.max_target_positions:
                 raise ValueError(f"Labels' length {labels.shape[1]} exceeds max_target_positions "
                                  f"({self.max_target_positions}).")

@@ -1,4 +1,4 @@
-"""Conv1d and Conv2d: torch.nn's convolution layers (weight [out, in/groups, *kernel], bias [out], torch's init)."""
+"""Conv1d, Conv2d and Conv3d: torch.nn's convolution layers (weight [out, in/groups, *kernel], bias [out], torch's init)."""
 
 from .. import functional as F
 from . import init
@@ -7,6 +7,7 @@ from .module import Module, Parameter
 
 class _ConvNd(Module):
     _n = None  # spatial dims
+    _conv = None  # staticmethod(F.conv1d / conv2d / conv3d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", dtype=None):
@@ -44,18 +45,23 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         return s + ("" if self.bias is not None else ", bias=False")
 
-
-class Conv1d(_ConvNd):
-    _n = 1
+    def _conv_forward(self, input, weight, bias):
+        """This layer's convolution with another weight and bias (torch's name): adapters convolve their deltas
+        with the base layer's stride, padding, dilation and groups through it."""
+        return self._conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, input):
-        # [B, C_in, L] -> [B, C_out, L_out]
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        # [B, C_in, *S] -> [B, C_out, *S']
+        return self._conv_forward(input, self.weight, self.bias)
+
+
+class Conv1d(_ConvNd):
+    _n, _conv = 1, staticmethod(F.conv1d)
 
 
 class Conv2d(_ConvNd):
-    _n = 2
+    _n, _conv = 2, staticmethod(F.conv2d)
 
-    def forward(self, input):
-        # [B, C_in, H, W] -> [B, C_out, H_out, W_out]
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+class Conv3d(_ConvNd):
+    _n, _conv = 3, staticmethod(F.conv3d)

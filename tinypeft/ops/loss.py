@@ -16,7 +16,7 @@ from .softmax import _shifted
 
 def _target_index(t, cdim):
     """An index tuple that picks x[n, t[n, ...], ...] out of x [N, C, ...]: one entry per target, no repeats."""
-    where = list(backend.xp_of(t).indices(t.shape, sparse=True))
+    where = backend.open_grid(t.shape, backend.xp_of(t))
     where.insert(cdim, t)
     return tuple(where)
 

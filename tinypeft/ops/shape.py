@@ -83,7 +83,7 @@ class Gather(Function):
     @staticmethod
     def forward(ctx, x, *, dim, index):
         xp = backend.xp_of(x)
-        where = list(xp.indices(index.shape, sparse=True))
+        where = backend.open_grid(index.shape, xp)
         where[dim % x.ndim] = index
         ctx.shape, ctx.where = x.shape, tuple(where)
         return x[ctx.where]

@@ -16,6 +16,13 @@ def _shifted(x, dim):
     return x - m
 
 
+def _keep_output(ctx, y, dim):
+    """What both backwards need: the output y and the dim."""
+    ctx.dim = dim
+    ctx.save_for_backward(y)
+    return y
+
+
 def softmax_reference(x, dim):
     xp = backend.xp_of(x)
     y = _shifted(x, dim)
@@ -33,9 +40,7 @@ class Softmax(Function):
             y = fused.softmax(x)  # the lines below, one pass per row in C (tests/test_fused.py)
         else:
             y = softmax_reference(x, dim)
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return y
+        return _keep_output(ctx, y, dim)
 
     @staticmethod
     def backward(ctx, g):
@@ -55,9 +60,7 @@ class LogSoftmax(Function):
         y = _shifted(x, dim)
         lse = xp.log(xp.exp(y).sum(axis=dim, keepdims=True))  # log sum exp of the shifted row
         y -= lse
-        ctx.dim = dim
-        ctx.save_for_backward(y)
-        return y
+        return _keep_output(ctx, y, dim)
 
     @staticmethod
     def backward(ctx, g):

@@ -45,6 +45,7 @@ from .tuners.shira import ShiraConfig, ShiraModel  # noqa: F401
 from .tuners.tinylora import TinyLoraConfig, TinyLoraModel  # noqa: F401
 from .tuners.vblora import VBLoRAConfig, VBLoRAModel  # noqa: F401
 from .tuners.unilora import UniLoraConfig, UniLoraModel  # noqa: F401
+from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,
     PromptEncoderConfig,

@@ -1,18 +1,18 @@
 """AutoPeftModel*: read adapter_config.json, load its base model offline, then the adapter."""
 from ..models import auto as model_auto
 from .config import PeftConfig
-from .mapping import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
-from .peft_model import LABELLED_TASKS, PeftModel, saved_label_names
+from .peft_model import LABELLED_TASKS, MODEL_TYPE_TO_PEFT_MODEL_MAPPING, PeftModel, saved_label_names
 
 
 class _BaseAutoPeftModel:
-    _target_class = None  # the transformers Auto class of the base model
-    _target_peft_class = None  # the PeftModel class of _task_type (set below from get_peft_model's table)
-    _task_type = None
+    _task_type = None  # a subclass's task; from it (below) come
+    _target_class = None  # the transformers Auto class of the base model, and
+    _target_peft_class = None  # the PeftModel class (get_peft_model's table)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls._task_type is not None:
+            cls._target_class = _auto_for_task(cls._task_type)
             cls._target_peft_class = MODEL_TYPE_TO_PEFT_MODEL_MAPPING[cls._task_type]
 
     def __init__(self, *args, **kwargs):
@@ -76,25 +76,10 @@ class AutoPeftModel(_BaseAutoPeftModel):
     _target_peft_class = PeftModel
 
 
-class AutoPeftModelForCausalLM(_BaseAutoPeftModel):
-    _target_class, _task_type = model_auto.AutoModelForCausalLM, "CAUSAL_LM"
-
-
-class AutoPeftModelForSeq2SeqLM(_BaseAutoPeftModel):
-    _target_class, _task_type = model_auto.AutoModelForSeq2SeqLM, "SEQ_2_SEQ_LM"
-
-
-class AutoPeftModelForSequenceClassification(_BaseAutoPeftModel):
-    _target_class, _task_type = model_auto.AutoModelForSequenceClassification, "SEQ_CLS"
-
-
-class AutoPeftModelForTokenClassification(_BaseAutoPeftModel):
-    _target_class, _task_type = model_auto.AutoModelForTokenClassification, "TOKEN_CLS"
-
-
-class AutoPeftModelForQuestionAnswering(_BaseAutoPeftModel):
-    _target_class, _task_type = model_auto.AutoModelForQuestionAnswering, "QUESTION_ANS"
-
-
-class AutoPeftModelForFeatureExtraction(_BaseAutoPeftModel):
-    _target_class, _task_type = model_auto.AutoModel, "FEATURE_EXTRACTION"
+# the task each class loads: its base model class is _auto_for_task's, its PeftModel class get_peft_model's
+class AutoPeftModelForCausalLM(_BaseAutoPeftModel): _task_type = "CAUSAL_LM"
+class AutoPeftModelForSeq2SeqLM(_BaseAutoPeftModel): _task_type = "SEQ_2_SEQ_LM"
+class AutoPeftModelForSequenceClassification(_BaseAutoPeftModel): _task_type = "SEQ_CLS"
+class AutoPeftModelForTokenClassification(_BaseAutoPeftModel): _task_type = "TOKEN_CLS"
+class AutoPeftModelForQuestionAnswering(_BaseAutoPeftModel): _task_type = "QUESTION_ANS"
+class AutoPeftModelForFeatureExtraction(_BaseAutoPeftModel): _task_type = "FEATURE_EXTRACTION"

@@ -46,6 +46,7 @@ class PeftType(str, enum.Enum):
     UNILORA = "UNILORA"
     TINYLORA = "TINYLORA"
     SHIRA = "SHIRA"
+    ADAPTION_PROMPT = "ADAPTION_PROMPT"
 
     def __str__(self):
         return self.value
@@ -87,7 +88,21 @@ class PeftConfig:
     revision: Optional[str] = None
     inference_mode: bool = False
 
+    _peft_type = None  # not a field: the method's PeftType, a class keyword (see __init_subclass__)
+
+    def __init_subclass__(cls, **options):
+        """A method's config names its PeftType and its base's check options as class keywords,
+        `class HiraConfig(TargetModulesConfig, peft_type=PeftType.HIRA, r_min=None)`: each is stored as the class
+        attribute _<name> (which must exist on the base), and __post_init__ writes peft_type into every instance."""
+        super().__init_subclass__()
+        for name, value in options.items():
+            if not hasattr(cls, "_" + name):
+                raise TypeError(f"{cls.__name__}: {name!r} is not an option of {cls.__mro__[1].__name__}.")
+            setattr(cls, "_" + name, value)
+
     def __post_init__(self):
+        if self._peft_type is not None:
+            self.peft_type = self._peft_type
         if self.peft_version is None:
             self.peft_version = PEFT_FORMAT_VERSION
         if self.task_type is not None:
@@ -204,7 +219,8 @@ class TargetModulesConfig(PeftConfig):
     layers_pattern: Optional[Union[list, str]] = None
     modules_to_save: Optional[list] = None
 
-    # not fields (no annotation): which checks this config makes
+    # not fields (no annotation): which checks this config makes, set by a subclass as class keywords
+    # (r_min=None, pattern_needs_layers=False, refused_with_regex=(...))
     _r_min = 1  # r must be an integer >= this (OFT allows 0); None: no r, or the subclass checks it itself
     _pattern_needs_layers = True  # layers_pattern without layers_to_transform is refused
     _refused_with_regex = ()  # fields refused beside a regex (str) target_modules
@@ -228,6 +244,33 @@ class TargetModulesConfig(PeftConfig):
         if getattr(self, "bias", "none") != "none":  # PEFT's bias="all"/"lora_only" training is not implemented
             raise NotImplementedError(f"{type(self).__name__}(bias={self.bias!r}) is not implemented by tinypeft; "
                                       "use 'none'.")
+
+
+@dataclass
+class LinearTargetConfig(TargetModulesConfig):
+    """TargetModulesConfig plus two more fields PEFT repeats, in the configs of GraLoRA, RandLoRA, VeRA, OFT, BOFT,
+    FourierFT and WaveFT: fan_in_fan_out (the target stores its weight [in, out], as GPT-2's Conv1D does; a Linear
+    or Conv1D target corrects it with PEFT's warning) and bias (which biases train: tinypeft implements "none")."""
+
+    fan_in_fan_out: bool = False
+    bias: str = "none"
+
+
+@dataclass
+class SharedProjectionConfig(LinearTargetConfig):
+    """LinearTargetConfig plus the fields of the methods whose frozen random matrices are shared by every layer
+    (VeRA, RandLoRA; tuners/shared_projections.py): projection_prng_key, their seed, and save_projection, whether
+    the adapter file stores them. tinypeft needs them stored: it draws them from its own generator, not torch's."""
+
+    projection_prng_key: int = 0
+    save_projection: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.save_projection:
+            raise NotImplementedError(
+                f"{type(self).__name__}(save_projection=False) is not supported by tinypeft: the shared matrices would "
+                "have to be regenerated from torch's random stream. Use save_projection=True (PEFT's default).")
 
 
 def check_one_size(config, a, b):
@@ -262,4 +305,5 @@ def unsupported(config, **fields):
             )
 
 
-__all__ = ["PeftConfig", "PromptLearningConfig", "TargetModulesConfig", "PeftType", "TaskType", "field"]
+__all__ = ["PeftConfig", "PromptLearningConfig", "TargetModulesConfig", "LinearTargetConfig",
+           "SharedProjectionConfig", "PeftType", "TaskType", "field"]

@@ -1,14 +1,7 @@
-"""get_peft_model and the tables that connect peft_type and task_type to classes."""
+"""get_peft_model and the tables that connect peft_type to classes (task_type's table,
+MODEL_TYPE_TO_PEFT_MODEL_MAPPING, stands beside the task classes in peft_model.py)."""
 from .config import PeftConfig, TaskType
-from .peft_model import (
-    PeftModel,
-    PeftModelForCausalLM,
-    PeftModelForFeatureExtraction,
-    PeftModelForQuestionAnswering,
-    PeftModelForSeq2SeqLM,
-    PeftModelForSequenceClassification,
-    PeftModelForTokenClassification,
-)
+from .peft_model import MODEL_TYPE_TO_PEFT_MODEL_MAPPING, PeftModel
 from .tuners.lora.config import LoraConfig
 from .tuners.lora.model import LoraModel
 from .tuners.p_tuning import PromptEncoder, PromptEncoderConfig
@@ -38,15 +31,8 @@ from .tuners.shira import ShiraConfig, ShiraModel
 from .tuners.tinylora import TinyLoraConfig, TinyLoraModel
 from .tuners.vblora import VBLoRAConfig, VBLoRAModel
 from .tuners.unilora import UniLoraConfig, UniLoraModel
+from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel
 
-MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {
-    "SEQ_CLS": PeftModelForSequenceClassification,
-    "SEQ_2_SEQ_LM": PeftModelForSeq2SeqLM,
-    "CAUSAL_LM": PeftModelForCausalLM,
-    "TOKEN_CLS": PeftModelForTokenClassification,
-    "QUESTION_ANS": PeftModelForQuestionAnswering,
-    "FEATURE_EXTRACTION": PeftModelForFeatureExtraction,
-}
 PEFT_TYPE_TO_CONFIG_MAPPING = {"LORA": LoraConfig}
 PEFT_TYPE_TO_TUNER_MAPPING = {"LORA": LoraModel}
 PEFT_TYPE_TO_PROMPT_ENCODER_MAPPING = {}  # prompt-learning methods: the module that makes the virtual tokens
@@ -106,5 +92,6 @@ register_peft_method("SHIRA", ShiraConfig, ShiraModel)
 register_peft_method("TINYLORA", TinyLoraConfig, TinyLoraModel)
 register_peft_method("VBLORA", VBLoRAConfig, VBLoRAModel)
 register_peft_method("UNILORA", UniLoraConfig, UniLoraModel)
+register_peft_method("ADAPTION_PROMPT", AdaptionPromptConfig, AdaptionPromptModel)
 
 __all__ = ["get_peft_model", "TaskType"]

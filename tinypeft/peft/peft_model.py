@@ -229,8 +229,6 @@ class PeftModel(nn.Module):
     @classmethod
     def from_pretrained(cls, model, model_id, adapter_name="default", is_trainable=False, config=None, **kwargs):
         """Wrap `model` with the adapter saved at `model_id` (frozen unless is_trainable=True)."""
-        from .mapping import MODEL_TYPE_TO_PEFT_MODEL_MAPPING
-
         path = _adapter_dir(model_id, kwargs.get("subfolder"))
         check_adapter_name(adapter_name)
         config, state = _read_adapter(path, config)
@@ -398,6 +396,16 @@ class PeftModelForQuestionAnswering(PeftModel):
 
 class PeftModelForFeatureExtraction(PeftModel):
     pass
+
+
+MODEL_TYPE_TO_PEFT_MODEL_MAPPING = {  # task_type -> the PeftModel class get_peft_model and from_pretrained make
+    "SEQ_CLS": PeftModelForSequenceClassification,
+    "SEQ_2_SEQ_LM": PeftModelForSeq2SeqLM,
+    "CAUSAL_LM": PeftModelForCausalLM,
+    "TOKEN_CLS": PeftModelForTokenClassification,
+    "QUESTION_ANS": PeftModelForQuestionAnswering,
+    "FEATURE_EXTRACTION": PeftModelForFeatureExtraction,
+}
 
 
 def _add_modules_to_save(config, names):

@@ -17,7 +17,7 @@ import numpy as np
 from .. import nn
 from ..models.generation import GenerationMixin
 from ..ops.shape import cat
-from ..tensor import as_array
+from ..tensor import as_array, as_numpy
 from .config import PeftType, TaskType
 from .utils.other import ModulesToSaveWrapper
 from .utils.save_and_load import _to_file_key, copy_file_state
@@ -216,7 +216,7 @@ class PromptLearningMixin:
     def get_prompt_embedding_to_save(self, adapter_name):
         """The table the adapter file stores under `prompt_embeddings`: [n, width] float32."""
         with_grad = self._prompt_table(adapter_name)
-        return np.ascontiguousarray(np.asarray(with_grad.data, dtype=np.float32))
+        return np.ascontiguousarray(as_numpy(with_grad, np.float32))
 
     # -- the file ------------------------------------------------------------------------------------------
     def prompt_learning_state_dict(self, adapter_name):
@@ -224,7 +224,7 @@ class PromptLearningMixin:
         out = {"prompt_embeddings": self.get_prompt_embedding_to_save(adapter_name)}
         for k, v in self.state_dict().items():
             if f".modules_to_save.{adapter_name}." in k:
-                out[_to_file_key(k, adapter_name)] = np.ascontiguousarray(np.asarray(v.data, dtype=np.float32))
+                out[_to_file_key(k, adapter_name)] = np.ascontiguousarray(as_numpy(v, np.float32))
         return out
 
     def load_prompt_learning_state_dict(self, file_state, adapter_name):

@@ -96,31 +96,31 @@ def _rows(a):
     return a.reshape(-1, a.shape[-1])
 
 
-def matmul(x, w):
-    """x [..., k] @ W~^T -> [..., n] (float32)."""
-    n, k = w.quant_shape
-    if not _use_c():
-        return reference_matmul(x.astype(np.float32, copy=False), w)
-    x2 = _rows(x)
-    out = np.empty((x2.shape[0], n), dtype=np.float32)
+def _c_product(kernel, a, w, a_cols, out_cols, what, gemv=None):
+    """a [..., a_cols] through `kernel` (tp_qmatmul or tp_qmatmul_t) -> [..., out_cols] (float32); a single row
+    goes through `gemv` when one is given."""
+    a2 = _rows(a)
+    out = np.empty((a2.shape[0], out_cols), dtype=np.float32)
     qw, keep = _struct(w)
     threads = cmatmul.get_num_threads()
-    if x2.shape[0] == 1:
-        cmatmul.lib.tp_qgemv(qw, _ptr(x2, "float *"), _ptr(out, "float *"), threads)
-    elif cmatmul.lib.tp_qmatmul(qw, x2.shape[0], _ptr(x2, "float *"), k, _ptr(out, "float *"), n, threads):
-        raise MemoryError(f"quantized matmul {x2.shape} @ {w.quant_shape}^T: could not allocate a panel buffer")
-    return out.reshape(x.shape[:-1] + (n,))
+    if gemv is not None and a2.shape[0] == 1:  # decoding
+        gemv(qw, _ptr(a2, "float *"), _ptr(out, "float *"), threads)
+    elif kernel(qw, a2.shape[0], _ptr(a2, "float *"), a_cols, _ptr(out, "float *"), out_cols, threads):
+        raise MemoryError(f"quantized matmul {a2.shape} @ {what}: could not allocate a panel buffer")
+    return out.reshape(a.shape[:-1] + (out_cols,))
+
+
+def matmul(x, w):
+    """x [..., k] @ W~^T -> [..., n] (float32)."""
+    if not _use_c():
+        return reference_matmul(x.astype(np.float32, copy=False), w)
+    n, k = w.quant_shape
+    return _c_product(cmatmul.lib.tp_qmatmul, x, w, k, n, f"{w.quant_shape}^T", gemv=cmatmul.lib.tp_qgemv)
 
 
 def matmul_t(g, w):
     """g [..., n] @ W~ -> [..., k] (float32): the input gradient of y = x W~^T."""
-    n, k = w.quant_shape
     if not _use_c():
         return reference_matmul_t(g.astype(np.float32, copy=False), w)
-    g2 = _rows(g)
-    out = np.empty((g2.shape[0], k), dtype=np.float32)
-    qw, keep = _struct(w)
-    if cmatmul.lib.tp_qmatmul_t(qw, g2.shape[0], _ptr(g2, "float *"), n, _ptr(out, "float *"), k,
-                                cmatmul.get_num_threads()):
-        raise MemoryError(f"quantized matmul {g2.shape} @ {w.quant_shape}: could not allocate a panel buffer")
-    return out.reshape(g.shape[:-1] + (k,))
+    n, k = w.quant_shape
+    return _c_product(cmatmul.lib.tp_qmatmul_t, g, w, n, k, str(w.quant_shape))

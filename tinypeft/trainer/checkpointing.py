@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint_io import load_file, load_file_with_metadata, save_file_atomic
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 from .trainer_utils import PREFIX_CHECKPOINT_DIR
 
 TRAINER_STATE_NAME = "trainer_state.json"
@@ -97,7 +97,7 @@ def load_model(model, directory):
 def _arrays(named):
     out, seen = {}, set()
     for name, t in named.items():
-        arr = np.asarray(t.data if isinstance(t, Tensor) else t)
+        arr = as_numpy(t)
         if id(arr) in seen:  # a tied weight once
             continue
         seen.add(id(arr))
@@ -113,7 +113,7 @@ def save_optimizer(optimizer, path):
     for index, state in sd["state"].items():
         for name, value in state.items():
             if isinstance(value, Tensor):
-                arrays[f"state.{index}.{name}"] = np.ascontiguousarray(np.asarray(value.data))
+                arrays[f"state.{index}.{name}"] = np.ascontiguousarray(as_numpy(value))
             else:
                 scalars[f"{index}.{name}"] = value
     metadata = {"param_groups": json.dumps(sd["param_groups"]), "scalars": json.dumps(scalars)}

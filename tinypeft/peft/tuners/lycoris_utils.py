@@ -13,7 +13,6 @@ from typing import Optional, Union
 
 import numpy as np
 
-from ... import functional as F
 from ... import nn
 from ...creation import generator
 from ...tensor import Tensor
@@ -90,8 +89,7 @@ class LycorisLayer(nn.Module, BaseTunerLayer):
         base = self.base_layer
         if isinstance(base, nn.Linear):
             return x @ delta.T                                     # [.., in] @ [in, out]
-        conv = F.conv2d if isinstance(base, nn.Conv2d) else F.conv1d
-        return conv(x, delta, None, base.stride, base.padding, base.dilation, base.groups)
+        return base._conv_forward(x, delta, None)                  # the base layer's stride, padding, ...
 
     def forward(self, x, *args, **kwargs):
         adapters = self._adapters_to_run(self._available_adapters)

@@ -14,6 +14,7 @@ from ... import nn
 from ...autograd import no_grad
 from ..utils.other import SEQ_CLS_HEAD_NAMES, ModulesToSaveWrapper
 from ...models.gpt2 import Conv1D
+from ...tensor import Tensor
 
 
 def check_target_module_exists(config, key):
@@ -143,13 +144,9 @@ class BaseTunerLayer:
     def get_base_layer(self):
         return self.base_layer
 
-    @property
-    def weight(self):
-        return self.base_layer.weight
-
-    @property
-    def bias(self):
-        return self.base_layer.bias
+    # the wrapped layer's parameters, read through the adapter layer as through the layer it replaced
+    weight = property(lambda self: self.base_layer.weight)
+    bias = property(lambda self: self.base_layer.bias)
 
     def set_adapter(self, adapter_names):
         """Activate these adapters; only the active ones train."""
@@ -212,7 +209,49 @@ class BaseTunerLayer:
             self.set_adapter(remaining)
 
 
-class DeltaWeightLayer(nn.Module, BaseTunerLayer):
+class AdapterLayer(nn.Module, BaseTunerLayer):
+    """An adapter layer around nn.Linear, or also GPT-2's Conv1D for a method built with fan_in_fan_out (True for
+    Conv1D's [in, out] weight; merging transposes delta W for it), whose adapters each add a term to the output:
+
+        y = base(x) + sum over the active adapters of adapter_output(x, adapter)
+
+    Subclasses create their per-adapter containers after super().__init__ and define adapter_output (DeLoRA,
+    GraLoRA, RandLoRA, VeRA, and through DeltaWeightLayer FourierFT and WaveFT); one that changes the output
+    otherwise (RoAd's rotation, C3A's chain of adapters) overrides forward. Any other base layer raises
+    `unsupported` naming its type."""
+
+    def __init__(self, base_layer, fan_in_fan_out=None, unsupported=TypeError):
+        super().__init__()
+        self._init_tuner(base_layer)
+        if fan_in_fan_out is None:  # a method for nn.Linear only
+            features = (base_layer.in_features, base_layer.out_features) if isinstance(base_layer, nn.Linear) else None
+        else:
+            features, self.fan_in_fan_out = linear_in_out(base_layer), fan_in_fan_out
+        if features is None:
+            raise unsupported(f"Unsupported layer type {type(base_layer)}")
+        self.in_features, self.out_features = features
+
+    def forward(self, x, *args, **kwargs):
+        active = self._adapters_to_run(self._held())
+        result = self.base_layer(x, *args, **kwargs)
+        for adapter in active:
+            result = result + self.adapter_output(x, adapter)
+        return result
+
+    def _held(self):
+        """A container keyed by the adapters this layer holds: its first adapter container (FactorsLayer's is
+        shared by all layers, so it names its own)."""
+        return getattr(self, self.adapter_layer_names[0])
+
+    def delta_of_map(self, fn, dtype=np.float32):
+        """delta W (an array) of an adapter that is the linear map fn ([.., in] -> [.., out] Tensors): fn sends row
+        i of the identity to column i of delta W. [out, in], or [in, out] under fan_in_fan_out (Conv1D's layout)."""
+        with no_grad():
+            d = fn(Tensor(np.eye(self.in_features, dtype=dtype))).data.T
+        return d.T if self.fan_in_fan_out else d
+
+
+class DeltaWeightLayer(AdapterLayer):
     """A layer whose adapters are dense delta W [out, in] Tensors made by the subclass's `delta(adapter)`
     (FourierFT, WaveFT): y = base(x) + x delta^T per active adapter; merging adds delta, transposed for
     Conv1D's [in, out] weight (fan_in_fan_out)."""
@@ -222,22 +261,21 @@ class DeltaWeightLayer(nn.Module, BaseTunerLayer):
             d = self.delta(adapter).data
         return d.T if self.fan_in_fan_out else d
 
-    def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(getattr(self, self.adapter_layer_names[0]))
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in active:
-            result = result + F.linear(x, self.delta(adapter))
-        return result
+    def adapter_output(self, x, adapter):
+        return F.linear(x, self.delta(adapter))
 
 
-class FactorsLayer(nn.Module, BaseTunerLayer):
+class FactorsLayer(AdapterLayer):
     """A layer whose adapters are LoRA-shaped factors A [r, in] and B [out, r] that the subclass builds from
     trained tensors in `lora_matrices(adapter)` (UniLoRA, VB-LoRA, TinyLoRA): y = base(x) + (dropout(x) A^T) B^T
     per active adapter; merging adds B A, transposed for Conv1D's [in, out] weight (fan_in_fan_out).
-    `dropout_name` names the subclass's dropout ModuleDict, `available_name` a container of this layer's own
-    adapters (shared containers also hold adapters of other layers)."""
+    `dropout_name` names the subclass's dropout ModuleDict, `held_name` a container of this layer's own adapters
+    (the trained tensors' containers are shared with the other layers)."""
 
-    dropout_name = available_name = ""
+    dropout_name = held_name = ""
+
+    def _held(self):
+        return getattr(self, self.held_name)
 
     def get_delta_weight(self, adapter):
         with no_grad():
@@ -245,14 +283,9 @@ class FactorsLayer(nn.Module, BaseTunerLayer):
         delta = B.data @ A.data  # [out, in]
         return delta.T if self.fan_in_fan_out else delta
 
-    def forward(self, x, *args, **kwargs):
-        adapters = self._adapters_to_run(getattr(self, self.available_name))
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in adapters:
-            A, B = self.lora_matrices(adapter)
-            x_in = getattr(self, self.dropout_name)[adapter](x)
-            result = result + (x_in @ A.T) @ B.T  # [.., in] -> [.., r] -> [.., out]
-        return result
+    def adapter_output(self, x, adapter):
+        A, B = self.lora_matrices(adapter)
+        return (getattr(self, self.dropout_name)[adapter](x) @ A.T) @ B.T  # [.., in] -> [.., r] -> [.., out]
 
 
 def _requires_grad(obj, flag):
@@ -275,6 +308,7 @@ def getattr_or_wrapped(module, name, wrapped):
 class BaseTuner(nn.Module):
     prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
     default_targets = {}
+    layers_mapping = {}  # base layer class -> adapter layer class, for the default _create_new_module
 
     def __init__(self, model, peft_config, adapter_name):
         super().__init__()
@@ -295,9 +329,29 @@ class BaseTuner(nn.Module):
         only the tuner's active adapters stay active (a new adapter waits for set_adapter)."""
         layer = target if isinstance(target, self.layer_class) else new_layer(target)
         update(layer)
+        device = getattr(getattr(layer.get_base_layer(), "weight", None), "device", "cpu")
+        if device != "cpu":  # as PEFT: the new adapter lives where its base layer does
+            layer.to(device)
         layer.set_adapter(self.active_adapters)
         if layer is not target:
             setattr(parent, target_name, layer)
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        """The usual case (MiSS, OFT): the target becomes _create_new_module(config, target) and the adapter is
+        added with update_layer(adapter_name, config.r, config); a method that reads more per module
+        (rank_pattern, ...) or updates differently overrides this."""
+        self._add_to_layer(target, target_name, parent, lambda t: self._create_new_module(config, t),
+                           lambda layer: layer.update_layer(adapter_name, config.r, config))
+
+    def _create_new_module(self, config, target):
+        """The adapter layer for `target`: that of the first entry of layers_mapping it is an instance of, else
+        PEFT's TypeError naming the supported layers."""
+        for base_cls, layer_cls in self.layers_mapping.items():
+            if isinstance(target, base_cls):
+                return layer_cls(target)
+        names = ", ".join(f"`torch.nn.{c.__name__}`" for c in self.layers_mapping)
+        raise TypeError(f"Target module {target} is not supported. Currently, only {names} (optionally quantized) "
+                        f"{'is' if len(self.layers_mapping) == 1 else 'are'} supported.")
 
     def _prepare_config(self, config, model):
         if config.target_modules is None:

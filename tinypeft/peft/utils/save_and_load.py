@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 
+from ...tensor import as_numpy
+
 SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
 
 
@@ -63,7 +65,7 @@ def get_peft_model_state_dict(model, adapter_name="default"):
 
 def _file_array(v):
     """Adapter weights as float32; integer arrays (SHiRA's indices) keep their type, as PEFT writes them."""
-    a = np.asarray(getattr(v, "data", v))
+    a = as_numpy(v)
     return np.ascontiguousarray(a if a.dtype.kind in "iu" else a.astype(np.float32))
 
 

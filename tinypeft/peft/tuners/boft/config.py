@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftType, TargetModulesConfig, check_one_size
+from ...config import LinearTargetConfig, PeftType, check_one_size
 
 
 @dataclass
-class BOFTConfig(TargetModulesConfig):
+class BOFTConfig(LinearTargetConfig, peft_type=PeftType.BOFT, r_min=None):
     """BOFT: y = s * base(x M) (s a trained per-output scale), M = B_m ... B_1 a product of m butterfly factors,
     each B_i = P_i diag(R_1, ..., R_D) P_i^T with R_j = cayley(skew) orthogonal [b, b] and P_i a fixed permutation.
 
@@ -21,13 +21,8 @@ class BOFTConfig(TargetModulesConfig):
     boft_n_butterfly_factor: int = 1
     exclude_modules: Optional[Union[list, str]] = None
     boft_dropout: float = 0.0
-    fan_in_fan_out: bool = False
-    bias: str = "none"
     init_weights: bool = True
-
-    _r_min = None
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.BOFT
         check_one_size(self, "boft_block_size", "boft_block_num")

@@ -6,7 +6,8 @@ from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class C3AConfig(TargetModulesConfig):
+class C3AConfig(TargetModulesConfig, peft_type=PeftType.C3A, r_min=None, pattern_needs_layers=False,
+                refused_with_regex=("layers_to_transform", "layers_pattern")):
     """C3A: delta W is block-circulant, [out/b, in/b] blocks of b x b circulant matrices, each set by one trained
     kernel row c3a_kernel[m, n] [b]; applied as x delta W^T / in_features (a circular correlation per block).
 
@@ -19,12 +20,7 @@ class C3AConfig(TargetModulesConfig):
     block_size_pattern: Optional[dict] = field(default_factory=dict)
     init_weights: Optional[Union[bool, str]] = "xavier_uniform"
 
-    _r_min = None
-    _pattern_needs_layers = False
-    _refused_with_regex = ("layers_to_transform", "layers_pattern")
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.C3A
         if self.init_weights not in (True, False, "gaussian", "kaiming_uniform", "xavier_uniform"):
             raise ValueError(f"Unknown init_weights: {self.init_weights}")

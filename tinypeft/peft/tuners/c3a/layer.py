@@ -14,7 +14,7 @@ from .... import functional as F
 from .... import nn
 from ....autograd import no_grad
 from ....creation import generator
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import AdapterLayer
 
 
 def block_circulant_index(M, N, b):
@@ -23,17 +23,13 @@ def block_circulant_index(M, N, b):
     return ((m * N + n) * b + (t - j) % b).reshape(M * b, N * b)
 
 
-class C3ALayer(nn.Module, BaseTunerLayer):
+class C3ALayer(AdapterLayer):
     adapter_layer_names = ("c3a_kernel",)
     other_param_names = ("block_size",)
 
     def __init__(self, base_layer):
-        super().__init__()
-        self._init_tuner(base_layer)
-        if not isinstance(base_layer, nn.Linear):
-            raise TypeError(f"Unsupported layer type {type(base_layer)}")
+        super().__init__(base_layer)
         self.block_size, self.c3a_kernel = {}, nn.ParameterDict({})
-        self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
 
     def update_layer(self, adapter_name, block_size, config):
         if block_size <= 0:

@@ -6,7 +6,8 @@ from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class DeloraConfig(TargetModulesConfig):
+class DeloraConfig(TargetModulesConfig, peft_type=PeftType.DELORA, r_min=None,
+                   refused_with_regex=("layers_to_transform",)):
     """DeLoRA: delta W = B diag(lambda / (r ||a_i|| ||b_i||)) A diag(||W[:, j]||): each rank-one term normalised, so
     ||delta W|| is bounded by lambda (trained, starting at delora_lambda) times the base weight's column norms.
 
@@ -23,11 +24,7 @@ class DeloraConfig(TargetModulesConfig):
     rank_pattern: Optional[dict] = field(default_factory=dict)
     lambda_pattern: Optional[dict] = field(default_factory=dict)
 
-    _r_min = None  # DeLoRA checks r with PEFT's own message
-    _refused_with_regex = ("layers_to_transform",)
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.DELORA
-        if self.r <= 0:
+        if self.r <= 0:  # r_min=None above: DeLoRA checks r with PEFT's own message
             raise ValueError(f"`r` must be a positive integer; got {self.r}.")

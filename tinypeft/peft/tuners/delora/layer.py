@@ -17,7 +17,7 @@ from .... import nn
 from ....autograd import no_grad
 from ....ops.shape import where
 from ....tensor import Tensor
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import AdapterLayer
 from ..vera.layer import BufferDict
 
 
@@ -26,20 +26,16 @@ def _clamped_norm(t, dim):
     return where(n.data >= 1e-4, n, Tensor(np.full(n.shape, 1e-4, dtype=n.dtype)))
 
 
-class DeloraLayer(nn.Module, BaseTunerLayer):
+class DeloraLayer(AdapterLayer):
     adapter_layer_names = ("delora_A", "delora_B", "delora_lambda")
     other_param_names = ("r", "delora_dropout", "delora_w_norm")
 
     def __init__(self, base_layer):
-        super().__init__()
-        self._init_tuner(base_layer)
-        if not isinstance(base_layer, nn.Linear):
-            raise TypeError(f"Unsupported layer type {type(base_layer)}")
+        super().__init__(base_layer)
         self.r, self.delora_dropout = {}, {}
         self.delora_A, self.delora_B, self.delora_lambda = (nn.ParameterDict({}), nn.ParameterDict({}),
                                                             nn.ParameterDict({}))
         self.delora_w_norm = BufferDict()
-        self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
 
     def update_layer(self, adapter_name, r, delora_lambda, config):
         if r <= 0:
@@ -68,15 +64,10 @@ class DeloraLayer(nn.Module, BaseTunerLayer):
             A, B = self.delora_A[adapter].data, self.delora_B[adapter].data
             return (B * self._scale(adapter).data[None, :]) @ A * self.delora_w_norm[adapter].data[None, :]
 
-    def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(self.delora_A)
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in active:
-            p = self.delora_dropout[adapter]
-            xd = F.dropout(x, p, self.training) if p > 0 else x
-            h = F.linear(xd * self.delora_w_norm[adapter], self.delora_A[adapter]) * self._scale(adapter)
-            result = result + F.linear(h, self.delora_B[adapter])
-        return result
+    def adapter_output(self, x, adapter):
+        x = F.dropout(x, self.delora_dropout[adapter], self.training)
+        h = F.linear(x * self.delora_w_norm[adapter], self.delora_A[adapter]) * self._scale(adapter)
+        return F.linear(h, self.delora_B[adapter])
 
 
 class DeloraLinear(DeloraLayer):

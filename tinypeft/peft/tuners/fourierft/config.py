@@ -2,11 +2,12 @@
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ...config import PeftType, TargetModulesConfig
+from ...config import LinearTargetConfig, PeftType
 
 
 @dataclass
-class FourierFTConfig(TargetModulesConfig):
+class FourierFTConfig(LinearTargetConfig, peft_type=PeftType.FOURIERFT, r_min=None,
+                      refused_with_regex=("layers_to_transform", "layers_pattern")):
     """FourierFT: delta W = Re(ifft2(D)) * scaling, D [out, in] zero but at n_frequency positions drawn once
     (torch.randperm under random_loc_seed), where D holds the trained `fourierft_spectrum` [n_frequency].
 
@@ -17,18 +18,12 @@ class FourierFTConfig(TargetModulesConfig):
     n_frequency: int = 1000
     scaling: float = 150.0
     random_loc_seed: Optional[int] = 777
-    fan_in_fan_out: bool = False
     exclude_modules: Optional[Union[list, str]] = None
-    bias: str = "none"
     n_frequency_pattern: Optional[dict] = field(default_factory=dict)
     init_weights: bool = False
 
-    _r_min = None
-    _refused_with_regex = ("layers_to_transform", "layers_pattern")
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.FOURIERFT
         if self.random_loc_seed is None or not 0 <= self.random_loc_seed < 2 ** 32:
             raise NotImplementedError(f"FourierFTConfig(random_loc_seed={self.random_loc_seed!r}): tinypeft reproduces "
                                       "torch's generator for seeds in [0, 2**32) only.")

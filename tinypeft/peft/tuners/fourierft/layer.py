@@ -13,7 +13,7 @@ from .... import functional as F
 from .... import nn
 from ....autograd import no_grad
 from ....creation import generator
-from ..tuners_utils import DeltaWeightLayer, linear_in_out
+from ..tuners_utils import DeltaWeightLayer
 
 
 def torch_randperm(n, seed):
@@ -35,16 +35,10 @@ class FourierFTLayer(DeltaWeightLayer):
     other_param_names = ("fourierft_n_frequency", "fourierft_scaling", "fourierft_random_loc_seed", "indices")
 
     def __init__(self, base_layer, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out)
         self.fourierft_n_frequency, self.fourierft_scaling, self.fourierft_random_loc_seed = {}, {}, {}
         self.indices = {}
         self.fourierft_spectrum = nn.ParameterDict({})
-        self.fan_in_fan_out = fan_in_fan_out
-        features = linear_in_out(base_layer)
-        if features is None:
-            raise TypeError(f"Unsupported layer type {type(base_layer)}")
-        self.in_features, self.out_features = features
 
     def update_layer(self, adapter_name, n_frequency, config):
         if n_frequency <= 0:

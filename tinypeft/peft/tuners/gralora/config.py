@@ -1,11 +1,11 @@
 """GraloraConfig: PEFT's fields and defaults for GraLoRA."""
 from dataclasses import dataclass
 
-from ...config import PeftType, TargetModulesConfig
+from ...config import LinearTargetConfig, PeftType
 
 
 @dataclass
-class GraloraConfig(TargetModulesConfig):
+class GraloraConfig(LinearTargetConfig, peft_type=PeftType.GRALORA, r_min=None, pattern_needs_layers=False):
     """GraLoRA: the weight is cut into gralora_k x gralora_k blocks and block (j, n) gets its own rank-(r / k)
     update B_j,n A_n,j, so the whole update can reach rank r k with LoRA's parameter count (r (in + out)).
     hybrid_r adds a plain LoRA of that rank beside it; the scale is alpha / (r + hybrid_r).
@@ -17,16 +17,10 @@ class GraloraConfig(TargetModulesConfig):
     alpha: int = 64
     gralora_dropout: float = 0.0
     gralora_k: int = 2
-    fan_in_fan_out: bool = False
-    bias: str = "none"
     init_weights: bool = True
-
-    _r_min = None
-    _pattern_needs_layers = False
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.GRALORA
         if self.gralora_k <= 0:
             raise ValueError(f"`gralora_k` should be a positive integer value but the value passed is {self.gralora_k}")
         if self.r % self.gralora_k != 0:

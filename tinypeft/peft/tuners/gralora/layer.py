@@ -13,27 +13,20 @@ import math
 import numpy as np
 
 from .... import functional as F
-from .... import nn
+from .... import backend, nn
 from ....autograd import no_grad
-from ....tensor import Tensor
-from ..tuners_utils import BaseTunerLayer, linear_in_out
+from ..tuners_utils import AdapterLayer
 
 
-class GraloraLayer(nn.Module, BaseTunerLayer):
+class GraloraLayer(AdapterLayer):
     adapter_layer_names = ("gralora_A", "gralora_B", "gralora_A_general", "gralora_B_general")
     other_param_names = ("r", "hybrid_r", "alpha", "scaling", "gralora_dropout", "gralora_k")
 
     def __init__(self, base_layer, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out, unsupported=NotImplementedError)
         self.r, self.alpha, self.gralora_k, self.hybrid_r, self.scaling, self.gralora_dropout = {}, {}, {}, {}, {}, {}
         self.gralora_A, self.gralora_B = nn.ParameterDict({}), nn.ParameterDict({})
         self.gralora_A_general, self.gralora_B_general = nn.ModuleDict({}), nn.ModuleDict({})
-        self.fan_in_fan_out = fan_in_fan_out
-        features = linear_in_out(base_layer)
-        if features is None:
-            raise NotImplementedError(f"Unsupported layer type {type(base_layer)}")
-        self.in_features, self.out_features = features
 
     def update_layer(self, adapter_name, r, config):
         k, hybrid_r = config.gralora_k, config.hybrid_r
@@ -46,8 +39,9 @@ class GraloraLayer(nn.Module, BaseTunerLayer):
                 raise ValueError(f"{what} should be divisible by gralora_k, but got {n} and {k}")
         self.r[adapter_name], self.alpha[adapter_name], self.gralora_k[adapter_name] = r, config.alpha, k
         self.hybrid_r[adapter_name], self.gralora_dropout[adapter_name] = hybrid_r, config.gralora_dropout
-        A = np.empty((k, self.in_features // k, r), np.float32)
-        B = np.empty((k, r, self.out_features // k), np.float32)
+        xp = backend.default_xp()  # the adapter lives where new tensors are made, as each block's a and b below
+        A = xp.empty((k, self.in_features // k, r), np.float32)
+        B = xp.empty((k, r, self.out_features // k), np.float32)
         with no_grad():
             for n in range(k):  # per block, PEFT's shapes before its transpose: A_n [r, in/k], B_n [out/k, r]
                 a = nn.Parameter(nn.init.empty(r, self.in_features // k))
@@ -80,19 +74,12 @@ class GraloraLayer(nn.Module, BaseTunerLayer):
         return y
 
     def get_delta_weight(self, adapter):
-        with no_grad():
-            eye = Tensor(np.eye(self.in_features, dtype=self.gralora_A[adapter].dtype))
-            d = self._update(eye, adapter).data.T * self.scaling[adapter]  # rows of the identity -> columns of W
-        return d.T if self.fan_in_fan_out else d
+        return self.delta_of_map(lambda x: self._update(x, adapter) * self.scaling[adapter],
+                                 self.gralora_A[adapter].dtype)
 
-    def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(self.gralora_A)
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in active:
-            p = self.gralora_dropout[adapter]
-            xd = F.dropout(x, p, self.training) if p > 0 else x
-            result = result + self._update(xd, adapter) * self.scaling[adapter]
-        return result
+    def adapter_output(self, x, adapter):
+        x = F.dropout(x, self.gralora_dropout[adapter], self.training)
+        return self._update(x, adapter) * self.scaling[adapter]
 
 
 class Linear(GraloraLayer):

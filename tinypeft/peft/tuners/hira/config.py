@@ -6,7 +6,8 @@ from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class HiraConfig(TargetModulesConfig):
+class HiraConfig(TargetModulesConfig, peft_type=PeftType.HIRA, r_min=None, pattern_needs_layers=False,
+                 refused_with_regex=("layers_to_transform", "layers_pattern")):
     """HiRA: delta W = W0 * (B A) (elementwise), so the update can have the full rank of W0 with r (in + out)
     parameters. r: the rank of B A (PEFT's default 32). init_weights: True (A Kaiming-uniform, B = 0: a no-op),
     "gaussian" (A ~ N(0, 1/r^2)), False (A, B ~ N(0, 1), for tests). rank_pattern: refused (PEFT 0.21.2 builds
@@ -20,13 +21,8 @@ class HiraConfig(TargetModulesConfig):
     init_weights: Union[bool, str] = True
     rank_pattern: Optional[dict] = field(default_factory=dict)
 
-    _r_min = None
-    _pattern_needs_layers = False
-    _refused_with_regex = ("layers_to_transform", "layers_pattern")
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.HIRA
         if self.rank_pattern:
             raise NotImplementedError("HiraConfig(rank_pattern=...) is not supported by tinypeft (PEFT 0.21.2 builds "
                                       "new HiRA layers with `r` whatever the pattern says); leave it empty.")

@@ -35,7 +35,7 @@ class HiraLayer(nn.Module, BaseTunerLayer):
             self.in_features, self.out_features = base_layer.weight.shape  # stored [in, out]
         elif isinstance(base_layer, nn.Embedding):
             self.in_features, self.out_features = base_layer.num_embeddings, base_layer.embedding_dim
-        elif isinstance(base_layer, (nn.Conv1d, nn.Conv2d)):
+        elif isinstance(base_layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             self.in_features, self.out_features = base_layer.in_channels, base_layer.out_channels
         else:
             self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
@@ -162,10 +162,8 @@ class _ConvNd(HiraLayer):
         active = self._adapters_to_run(self.hira_A)
         result = self.base_layer(x, *args, **kwargs)
         base = self.base_layer
-        conv = F.conv2d if isinstance(base, nn.Conv2d) else F.conv1d
-        for a in active:
-            result = result + conv(self._dropout(x, a), base.weight * self._mask(a), None, base.stride, base.padding,
-                                   base.dilation)
+        for a in active:  # groups = 1 here (refused above), so the base layer's own conv fits
+            result = result + base._conv_forward(self._dropout(x, a), base.weight * self._mask(a), None)
         return result
 
 
@@ -175,3 +173,7 @@ class Conv1d(_ConvNd):
 
 class Conv2d(_ConvNd):
     """HiRA around nn.Conv2d."""
+
+
+class Conv3d(_ConvNd):
+    """HiRA around nn.Conv3d."""

@@ -1,11 +1,11 @@
-"""HiraModel: puts HiRA layers on the target Linear / Conv1D / Embedding / Conv1d / Conv2d modules."""
+"""HiraModel: puts HiRA layers on the target Linear / Conv1D / Embedding / Conv1d / Conv2d / Conv3d modules."""
 import warnings
 
 from .... import nn
 from ....models.gpt2 import Conv1D
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from ..tuners_utils import BaseTuner
-from .layer import Conv1d, Conv2d, Embedding, HiraLayer, Linear
+from .layer import Conv1d, Conv2d, Conv3d, Embedding, HiraLayer, Linear
 
 
 class HiraModel(BaseTuner):
@@ -21,10 +21,8 @@ class HiraModel(BaseTuner):
 def _new_layer(target, config):
     if isinstance(target, nn.Embedding):
         return Embedding(target)
-    if isinstance(target, nn.Conv2d):
-        return Conv2d(target)
-    if isinstance(target, nn.Conv1d):
-        return Conv1d(target)
+    if isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return (Conv1d, Conv2d, Conv3d)[len(target.kernel_size) - 1](target)
     if isinstance(target, nn.Linear):
         if config.fan_in_fan_out:
             warnings.warn("fan_in_fan_out is set to True but the target module is `torch.nn.Linear`. "
@@ -33,4 +31,4 @@ def _new_layer(target, config):
     if isinstance(target, Conv1D):
         return Linear(target, fan_in_fan_out=True)
     raise ValueError(f"Target module {target} is not supported. Currently, only `torch.nn.Linear`, `Conv1D`, "
-                     "`torch.nn.Embedding` and `torch.nn.Conv1d/2d` are supported.")
+                     "`torch.nn.Embedding` and `torch.nn.Conv1d/2d/3d` are supported.")

@@ -6,7 +6,7 @@ from ...config import PeftType, TargetModulesConfig
 
 
 @dataclass
-class HRAConfig(TargetModulesConfig):
+class HRAConfig(TargetModulesConfig, peft_type=PeftType.HRA):
     """HRA (Yuan et al. 2024): W' = W R, R = H_1 H_2 ... H_r, H_i = I - 2 u_i u_i^T / ||u_i||^2 (an orthogonal map).
 
     r: the number of reflections (hra_u [in, r]). apply_GS: orthonormalise the u_i first (Gram-Schmidt), so
@@ -19,7 +19,3 @@ class HRAConfig(TargetModulesConfig):
     exclude_modules: Optional[Union[list, str]] = None
     init_weights: bool = True
     bias: str = "none"
-
-    def __post_init__(self):
-        super().__post_init__()
-        self.peft_type = PeftType.HRA

@@ -9,8 +9,4 @@ class HRAModel(BaseTuner):
     prefix = "hra_"
     layer_class = HRALayer
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
-
-    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
-        self._add_to_layer(target, target_name, parent,
-                           lambda t: HRAConv2d(t) if isinstance(t, nn.Conv2d) else HRALinear(t),
-                           lambda layer: layer.update_layer(adapter_name, config.r, config))
+    layers_mapping = {nn.Linear: HRALinear, nn.Conv2d: HRAConv2d}

@@ -1,4 +1,4 @@
-"""(IA)^3 around nn.Conv1d / nn.Conv2d, as PEFT builds it: one vector over the channels, stored [1, C, 1(, 1)].
+"""(IA)^3 around nn.Conv1d / 2d / 3d, as PEFT builds it: one vector over the channels, stored [1, C, 1, ...].
 
     not feed-forward:  y = conv(x, W) * l      l over the output channels (axis 1 of y)
     feed-forward:      y = conv(x * l, W)      l over the input channels (axis 1 of x)
@@ -63,3 +63,7 @@ class Conv1d(_ConvNd):
 
 class Conv2d(_ConvNd):
     """(IA)^3 around nn.Conv2d: ia3_l [1, C, 1, 1]."""
+
+
+class Conv3d(_ConvNd):
+    """(IA)^3 around nn.Conv3d: ia3_l [1, C, 1, 1, 1]."""

@@ -14,7 +14,7 @@ from ...utils.other import (
     ModulesToSaveWrapper,
 )
 from .bnb import dispatch_bnb
-from .conv import Conv1d, Conv2d
+from .conv import Conv1d, Conv2d, Conv3d
 from .layer import IA3Layer, Linear
 
 
@@ -59,14 +59,12 @@ class IA3Model(BaseTuner):
                               "Setting fan_in_fan_out to False.")
                 config.fan_in_fan_out = False
             new = Linear(target, is_feedforward=feedforward)
-        elif isinstance(target, nn.Conv2d):
-            new = Conv2d(target, is_feedforward=feedforward)
-        elif isinstance(target, nn.Conv1d):
-            new = Conv1d(target, is_feedforward=feedforward)
+        elif isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            new = (Conv1d, Conv2d, Conv3d)[len(target.kernel_size) - 1](target, is_feedforward=feedforward)
         else:
             raise ValueError(
                 f"Target module {current_key} ({type(target).__name__}) is not supported. tinypeft's (IA)^3 works "
-                "on Linear, GPT-2's Conv1D, Conv1d and Conv2d layers."
+                "on Linear, GPT-2's Conv1D, Conv1d, Conv2d and Conv3d layers."
             )
         new.set_adapter(self.active_adapters)
         new.update_layer(adapter_name, config.init_ia3_weights)

@@ -6,7 +6,7 @@ from ..lycoris_utils import LycorisConfig
 
 
 @dataclass
-class LoHaConfig(LycorisConfig):
+class LoHaConfig(LycorisConfig, peft_type=PeftType.LOHA):
     """LoHa: delta W = (w1_a @ w1_b) * (w2_a @ w2_b) * alpha / r, an elementwise product of two rank-r products,
     so its rank can reach r^2 with 4 r (in + out) parameters.
 
@@ -15,7 +15,3 @@ class LoHaConfig(LycorisConfig):
     flattening it to [out, in * kernel]. init_weights: True makes hada_w2_b zero (a no-op at start); False draws
     every factor at random (for tests). The fields and their defaults are LycorisConfig's.
     """
-
-    def __post_init__(self):
-        super().__post_init__()
-        self.peft_type = PeftType.LOHA

@@ -7,7 +7,7 @@ from ..lycoris_utils import LycorisConfig
 
 
 @dataclass
-class LoKrConfig(LycorisConfig):
+class LoKrConfig(LycorisConfig, peft_type=PeftType.LOKR):
     """LoKr: delta W = kron(w1, w2) * alpha / r, with out = a*b and in = c*d split by `factorization`.
 
     w1 [a, c] is kept whole unless decompose_both (then w1_a @ w1_b, rank r); w2 [b, d(, *kernel)] is
@@ -24,6 +24,5 @@ class LoKrConfig(LycorisConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.LOKR
         if self.init_weights not in (True, False, "lycoris"):
             raise ValueError(f"LoKrConfig(init_weights={self.init_weights!r}): use True, False or 'lycoris'.")

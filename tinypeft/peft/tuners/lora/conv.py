@@ -1,4 +1,4 @@
-"""LoRA around nn.Conv1d / nn.Conv2d, as PEFT builds it.
+"""LoRA around nn.Conv1d / nn.Conv2d / nn.Conv3d, as PEFT builds it.
 
 Per adapter, lora_A is a conv of the same type with the base layer's kernel, stride and padding
 (in_channels -> r, no bias) and lora_B a 1x1 conv (r -> out_channels, the base layer's groups):
@@ -22,15 +22,12 @@ import warnings
 
 import numpy as np
 
-from .... import functional as F
 from .... import nn
 from ....tensor import Tensor
 from .layer import LoraLayer
 
 
 class _ConvNd(LoraLayer):
-    _conv_cls = None  # nn.Conv1d or nn.Conv2d
-
     def __init__(self, base_layer):
         super().__init__(base_layer)
         self.fan_in_fan_out = False
@@ -55,11 +52,10 @@ class _ConvNd(LoraLayer):
 
     def _create_adapter(self, adapter_name, r, use_dora, lora_bias):
         base = self.base_layer
-        ones = (1,) * len(base.kernel_size)
-        self.lora_A[adapter_name] = self._conv_cls(self.in_features, r, base.kernel_size, base.stride, base.padding,
-                                                   bias=False)
-        self.lora_B[adapter_name] = self._conv_cls(r, self.out_features, ones, ones, groups=base.groups,
-                                                   bias=lora_bias)
+        conv_layer, ones = type(base), (1,) * len(base.kernel_size)  # A and B: convs of the base layer's type
+        self.lora_A[adapter_name] = conv_layer(self.in_features, r, base.kernel_size, base.stride, base.padding,
+                                               bias=False)
+        self.lora_B[adapter_name] = conv_layer(r, self.out_features, ones, ones, groups=base.groups, bias=lora_bias)
 
     def _init_adapter(self, adapter_name, init_lora_weights):
         """A Kaiming-uniform (fan_in = in * prod(kernel)) or N(0, 1/r) for "gaussian"; B = 0: a no-op at start.
@@ -109,9 +105,7 @@ class _ConvNd(LoraLayer):
                 result = result + B(A(xd)) * s
                 continue
             factor = self.lora_magnitude_vector[adapter].weight / Tensor(self._weight_norm(adapter))  # [1, out, 1..]
-            base = self.base_layer
-            conv = F.conv2d if isinstance(base, nn.Conv2d) else F.conv1d
-            plain = conv(xd, base.weight, None, base.stride, base.padding, base.dilation, base.groups)
+            plain = self.base_layer._conv_forward(xd, self.base_layer.weight, None)
             result = result + (factor - 1) * plain + factor * B(A(xd)) * s
         return result
 
@@ -119,10 +113,10 @@ class _ConvNd(LoraLayer):
 class Conv1d(_ConvNd):
     """LoRA around nn.Conv1d: lora_A [r, in, k], lora_B [out, r/groups, 1]."""
 
-    _conv_cls = nn.Conv1d
-
 
 class Conv2d(_ConvNd):
     """LoRA around nn.Conv2d: lora_A [r, in, kh, kw], lora_B [out, r/groups, 1, 1]."""
 
-    _conv_cls = nn.Conv2d
+
+class Conv3d(_ConvNd):
+    """LoRA around nn.Conv3d: lora_A [r, in, kd, kh, kw], lora_B [out, r/groups, 1, 1, 1]."""

@@ -6,7 +6,7 @@ from ...config import PeftType, TargetModulesConfig, check_number
 
 
 @dataclass
-class MissConfig(TargetModulesConfig):
+class MissConfig(TargetModulesConfig, peft_type=PeftType.MISS):
     """MiSS (Kang et al.): one shared block per layer added to every r-column slice of the weight.
 
     r: the block's width (in_features is cut into in/r slices of r columns). init_weights: True (the block
@@ -24,7 +24,6 @@ class MissConfig(TargetModulesConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.MISS
         check_number(self, "miss_dropout", 0, 1, high_open=True)
         if self.init_weights not in (True, False, "bat", "mini"):
             raise ValueError(f"MissConfig(init_weights={self.init_weights!r}): use True, False, 'bat' or 'mini'.")

@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftType, TargetModulesConfig, check_one_size
+from ...config import LinearTargetConfig, PeftType, check_one_size
 
 
 @dataclass
-class OFTConfig(TargetModulesConfig):
+class OFTConfig(LinearTargetConfig, peft_type=PeftType.OFT, r_min=0):
     """OFT: the layer's input is rotated by a block-diagonal orthogonal matrix before the frozen layer,
     y = base(x R), R = diag(R_1, ..., R_r), each R_i = cayley(S_i) with S_i a skew-symmetric block_size square.
 
@@ -21,8 +21,6 @@ class OFTConfig(TargetModulesConfig):
     r: int = 0
     oft_block_size: int = 32
     module_dropout: float = 0.0
-    fan_in_fan_out: bool = False
-    bias: str = "none"
     exclude_modules: Optional[Union[list, str]] = None
     init_weights: bool = True
     coft: bool = False
@@ -31,9 +29,6 @@ class OFTConfig(TargetModulesConfig):
     use_cayley_neumann: bool = True
     num_cayley_neumann_terms: int = 5
 
-    _r_min = 0  # r = 0 is allowed: oft_block_size gives the size instead
-
     def __post_init__(self):
-        super().__post_init__()
-        self.peft_type = PeftType.OFT
+        super().__post_init__()  # r_min=0 above: r = 0 is allowed, oft_block_size gives the size instead
         check_one_size(self, "r", "oft_block_size")

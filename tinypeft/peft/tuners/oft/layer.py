@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from .... import functional as F
-from .... import nn
+from .... import backend, nn
 from ....autograd import no_grad
 from ....ops.shape import cat
 from ....tensor import Tensor
@@ -125,7 +125,7 @@ class OFTRotationModule(nn.Module):
         with no_grad():
             R = self.rotations().data
         b = self.block_size
-        out = np.zeros((self.in_features, self.in_features), dtype=R.dtype)
+        out = backend.xp_of(R).zeros((self.in_features, self.in_features), dtype=R.dtype)
         for i in range(self.rank):
             out[i * b:(i + 1) * b, i * b:(i + 1) * b] = R[0 if self.block_share else i]
         return out

@@ -1,8 +1,9 @@
-"""PromptEncoder (P-tuning): virtual tokens = MLP(embedding table), Linear-ReLU-Linear-ReLU-Linear.
+"""PromptEncoder (P-tuning): virtual tokens = MLP(embedding table), Linear-ReLU-Linear-ReLU-Linear, or
+(encoder_reparameterization_type="LSTM", the paper's original) Linear-ReLU-Linear(bidirectional LSTM(table)).
 
-The MLP couples the rows during training (they share its weights), which the paper found easier to
+The encoder couples the rows during training (they share its weights), which the paper found easier to
 optimise than free rows. Its output [N, token_dim] is what the adapter file stores; a loaded adapter uses
-that table directly. PEFT's LSTM variant is not implemented here.
+that table directly, whichever encoder made it.
 """
 import warnings
 
@@ -18,11 +19,13 @@ class PromptEncoder(nn.Module):
         self.hidden_size = config.encoder_hidden_size
         self.total_virtual_tokens = config.num_virtual_tokens * config.num_transformer_submodules
         self.encoder_type = PromptEncoderReparameterizationType(config.encoder_reparameterization_type)
-        if self.encoder_type == PromptEncoderReparameterizationType.LSTM:
-            raise NotImplementedError(
-                "PromptEncoderConfig(encoder_reparameterization_type='LSTM') is not supported by tinypeft; use 'MLP'.")
         self.embedding = nn.Embedding(self.total_virtual_tokens, self.token_dim)
-        if not config.inference_mode:
+        if not config.inference_mode and self.encoder_type == PromptEncoderReparameterizationType.LSTM:
+            h = self.hidden_size
+            self.lstm_head = nn.LSTM(input_size=self.input_size, hidden_size=h, num_layers=config.encoder_num_layers,
+                                     dropout=config.encoder_dropout, bidirectional=True, batch_first=True)
+            self.mlp_head = nn.Sequential(nn.Linear(2 * h, 2 * h), nn.ReLU(), nn.Linear(2 * h, self.output_size))
+        elif not config.inference_mode:
             if config.encoder_num_layers != 2:
                 warnings.warn(f"for {self.encoder_type.value}, the argument `encoder_num_layers` is ignored. "
                               "Exactly 2 MLP layers are used.")
@@ -31,4 +34,7 @@ class PromptEncoder(nn.Module):
                                           nn.Linear(h, self.output_size))
 
     def forward(self, indices):
-        return self.mlp_head(self.embedding(indices))  # [B, n] -> [B, n, d] -> [B, n, d]
+        input_embeds = self.embedding(indices)  # [B, n] -> [B, n, d]
+        if self.encoder_type == PromptEncoderReparameterizationType.LSTM:
+            return self.mlp_head(self.lstm_head(input_embeds)[0])  # [B, n, 2h] -> [B, n, d]
+        return self.mlp_head(input_embeds)  # [B, n, d] -> [B, n, d]

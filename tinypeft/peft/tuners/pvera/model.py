@@ -8,3 +8,4 @@ class PveraModel(VeraModel):
     layer_class = PveraLayer
     linear_class = Linear
     shared_state_names = ("pvera_A", "pvera_B")
+    method_name = "PVeRA"

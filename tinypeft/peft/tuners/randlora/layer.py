@@ -13,32 +13,24 @@ import numpy as np
 
 from .... import functional as F
 from .... import nn
-from ....autograd import no_grad
 from ....creation import generator
-from ....models.gpt2 import Conv1D
 from ....tensor import Tensor
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import AdapterLayer
 
 
 def num_bases(min_dim, r):
     return -(-min_dim // r)  # ceil(min / r): enough bases for a full-rank update
 
 
-class RandLoraLayer(nn.Module, BaseTunerLayer):
+class RandLoraLayer(AdapterLayer):
     adapter_layer_names = ("randlora_lambda", "randlora_gamma")
     other_param_names = ("randlora_dropout", "r", "scaling")
 
     def __init__(self, base_layer, randlora_A, randlora_B, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out)
         self.r, self.scaling, self.randlora_dropout = {}, {}, {}
         self.randlora_lambda, self.randlora_gamma = nn.ParameterDict({}), nn.ParameterDict({})
         self.randlora_A, self.randlora_B = randlora_A, randlora_B  # the tuner's shared BufferDicts
-        self.fan_in_fan_out = fan_in_fan_out
-        if isinstance(base_layer, Conv1D):
-            self.in_features, self.out_features = base_layer.weight.shape  # stored [in, out]
-        else:
-            self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
 
     def update_layer(self, adapter_name, r, config):
         if r <= 0:
@@ -63,7 +55,7 @@ class RandLoraLayer(nn.Module, BaseTunerLayer):
         r, n = lam.shape
         lo, hi = gamma.shape[1], max(self.in_features, self.out_features)
         A = Tensor(self.randlora_A[adapter].data[:r, :n, :lo])                 # [r, 1, min]
-        B = Tensor(np.ascontiguousarray(self.randlora_B[adapter].data[:hi, :n, :r]))  # [max, n, r]
+        B = Tensor(lam.xp.ascontiguousarray(self.randlora_B[adapter].data[:hi, :n, :r]))  # [max, n, r]
         U = (lam.reshape(r, n, 1) * A * gamma.reshape(1, n, lo)).reshape(r * n, lo)
         return U, B.reshape(hi, n * r)
 
@@ -74,19 +66,11 @@ class RandLoraLayer(nn.Module, BaseTunerLayer):
         return F.linear(F.linear(x, V.transpose(0, 1)), U.transpose(0, 1))  # min = out
 
     def get_delta_weight(self, adapter):
-        with no_grad():
-            eye = Tensor(np.eye(self.in_features, dtype=np.float32))
-            d = self._update(eye, adapter).data.T * self.scaling[adapter]  # [out, in]
-        return d.T if self.fan_in_fan_out else d
+        return self.delta_of_map(lambda x: self._update(x, adapter) * self.scaling[adapter])
 
-    def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(self.randlora_lambda)
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in active:
-            p = self.randlora_dropout[adapter]
-            xd = F.dropout(x, p, self.training) if p > 0 else x
-            result = result + self._update(xd, adapter) * self.scaling[adapter]
-        return result
+    def adapter_output(self, x, adapter):
+        x = F.dropout(x, self.randlora_dropout[adapter], self.training)
+        return self._update(x, adapter) * self.scaling[adapter]
 
 
 class Linear(RandLoraLayer):

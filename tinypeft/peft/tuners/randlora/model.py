@@ -9,12 +9,8 @@ import math
 
 import numpy as np
 
-from .... import nn
-from ....models.gpt2 import Conv1D
-from ....tensor import Tensor
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-from ..tuners_utils import BaseTuner, check_target_module_exists, linear_fan_in_fan_out
-from ..vera.layer import BufferDict
+from ..shared_projections import SharedProjectionTuner
 from .layer import Linear, RandLoraLayer, num_bases
 
 
@@ -30,30 +26,17 @@ def _ternary(shape, rng, sparsity):
     return np.where(u < 1 / (2 * sparsity), -1.0, np.where(u > 1 - 1 / (2 * sparsity), 1.0, 0.0))
 
 
-class RandLoraModel(BaseTuner):
+class RandLoraModel(SharedProjectionTuner):
     prefix = "randlora_"
     layer_class = RandLoraLayer
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING  # PEFT copies LoRA's table
     shared_state_names = ("randlora_A", "randlora_B")  # saved once, as base_model.randlora_A / randlora_B
-
-    def _check_new_adapter_config(self, config):
-        super()._check_new_adapter_config(config)
-        keys = {c.projection_prng_key for c in self.peft_config.values()}
-        if len(keys) > 1:
-            raise ValueError(f"RandLora PRNG initialisation key must be the same for all adapters. Got {sorted(keys)}.")
+    method_name, linear_class = "RandLora", Linear
 
     def inject_adapter(self, model, adapter_name):
         config = self._prepare_config(self.peft_config[adapter_name], model)
-        shapes = [(m.weight.shape[::-1] if isinstance(m, Conv1D) else m.weight.shape)
-                  for key, m in model.named_modules()
-                  if key and isinstance(m, (nn.Linear, Conv1D)) and check_target_module_exists(config, key)]
-        if not shapes:
-            raise ValueError("No layers types compatible with RandLora were found. Please check "
-                             "`peft_config.target_modules`.")
-        out_dim, in_dim = max(s[0] for s in shapes), max(s[1] for s in shapes)
+        out_dim, in_dim = self._largest_target(config, model)
         hi, lo = max(out_dim, in_dim), min(out_dim, in_dim)
-        if "randlora_A" not in self._modules:
-            self.randlora_A, self.randlora_B = BufferDict(), BufferDict()
         rng, n = np.random.default_rng(config.projection_prng_key), num_bases(lo, config.r)
         if config.sparse or config.very_sparse:
             sparsity = math.sqrt(lo) if config.very_sparse else 3
@@ -61,23 +44,9 @@ class RandLoraModel(BaseTuner):
         else:
             A = _kaiming_uniform((config.r, 1, lo), rng)
             B = np.concatenate([_kaiming_uniform((hi, 1, config.r), rng) for _ in range(n)], axis=1)
-        self.randlora_A[adapter_name] = Tensor((A / A.std(ddof=1)).astype(np.float32))  # torch's std: unbiased
-        self.randlora_B[adapter_name] = Tensor((B / B.std(ddof=1)).astype(np.float32))
+        self._set_shared(adapter_name, *((M / M.std(ddof=1)).astype(np.float32) for M in (A, B)))  # torch.std: ddof=1
         super().inject_adapter(model, adapter_name)
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
         self._add_to_layer(target, target_name, parent, lambda t: self._new_layer(config, t, current_key),
                            lambda layer: layer.update_layer(adapter_name, config.r, config))
-
-    def _new_layer(self, config, target, current_key):
-        fan_in_fan_out = linear_fan_in_fan_out(config, target)
-        if fan_in_fan_out is not None:
-            return Linear(target, self.randlora_A, self.randlora_B, fan_in_fan_out=fan_in_fan_out)
-        raise ValueError(f"Target module {current_key} ({type(target).__name__}) is not supported. Currently, only "
-                         "`torch.nn.Linear` and `Conv1D` are supported.")
-
-    def delete_adapter(self, adapter_name):
-        super().delete_adapter(adapter_name)
-        for shared in (self.randlora_A, self.randlora_B):
-            if adapter_name in shared:
-                del shared[adapter_name]

@@ -13,23 +13,19 @@ from .... import nn
 from ....autograd import no_grad
 from ....creation import generator
 from ....ops.shape import stack
-from ..tuners_utils import BaseTunerLayer
+from ..tuners_utils import AdapterLayer
 
 SIZES = {"road_1": 0.5, "road_2": 1, "road_4": 2}  # parameters per output
 
 
-class RoadLayer(nn.Module, BaseTunerLayer):
+class RoadLayer(AdapterLayer):
     adapter_layer_names = ("road_theta", "road_alpha")
     other_param_names = ("variant", "group_size")
 
     def __init__(self, base_layer):
-        super().__init__()
-        self._init_tuner(base_layer)
-        if not isinstance(base_layer, nn.Linear):
-            raise ValueError(f"Unsupported layer type '{type(base_layer)}' encountered, cannot apply RoAd adapter.")
+        super().__init__(base_layer, unsupported=ValueError)
         self.variant, self.group_size = {}, {}
         self.road_theta, self.road_alpha = nn.ParameterDict({}), nn.ParameterDict({})
-        self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
 
     def update_layer(self, adapter_name, config):
         g = config.group_size

@@ -8,7 +8,7 @@ from .mask_functions import random_mask
 
 
 @dataclass
-class ShiraConfig(PeftConfig):
+class ShiraConfig(PeftConfig, peft_type=PeftType.SHIRA):
     """SHiRA (Bhardwaj et al. 2024): train r (in + out) entries of each target weight (LoRA's parameter count),
     chosen by a mask: W' = W + scatter(shira_weight * scaling). mask_type "random" draws PEFT's random mask
     (random_seed; None uses a fresh torch generator's seed, so the masks equal PEFT's); any other mask_type needs a
@@ -28,7 +28,6 @@ class ShiraConfig(PeftConfig):
         super().__post_init__()
         if isinstance(self.target_modules, list):
             self.target_modules = set(self.target_modules)
-        self.peft_type = PeftType.SHIRA
         if self.mask_type == "random":
             self.mask_fn = random_mask
         else:

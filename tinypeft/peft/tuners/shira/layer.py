@@ -13,22 +13,17 @@ from .... import functional as F
 from .... import nn
 from ....creation import generator
 from ....tensor import Tensor
-from ..tuners_utils import BaseTunerLayer, linear_in_out
+from ..tuners_utils import AdapterLayer
 
 
-class ShiraLayer(nn.Module, BaseTunerLayer):
+class ShiraLayer(AdapterLayer):
     adapter_layer_names = ("shira_weight",)
     other_param_names = ("r", "scaling", "shira_indices", "_slot")
 
     def __init__(self, base_layer):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer)  # nn.Linear only
         self.r, self.scaling, self.shira_indices, self._slot = {}, {}, {}, {}
         self.shira_weight = nn.ParameterDict({})
-        features = linear_in_out(base_layer) if isinstance(base_layer, nn.Linear) else None
-        if features is None:
-            raise TypeError("Only nn.Linear layers supported currently")
-        self.in_features, self.out_features = features
         self.fan_in_fan_out = False
 
     def update_layer(self, adapter_name, mask, r, config):

@@ -2,11 +2,11 @@
 from dataclasses import dataclass, field
 from typing import Union
 
-from ...config import PeftType, TargetModulesConfig, check_number
+from ...config import LinearTargetConfig, PeftType, check_number
 
 
 @dataclass
-class TinyLoraConfig(TargetModulesConfig):
+class TinyLoraConfig(LinearTargetConfig, peft_type=PeftType.TINYLORA):
     """TinyLoRA: W + B R A, where B [out, r] and A [r, in] are the frozen top-r SVD factors of W (sqrt(S) on each
     side) and R = sum_i v_i P_i [r, r] mixes u fixed random matrices P_i ~ N(0, 1/r) (one draw per layer, seeded
     by projection_seed + the layer's index) by a trained vector v [u]. Layers share v by groups: weight_tying=0
@@ -25,12 +25,9 @@ class TinyLoraConfig(TargetModulesConfig):
     init_v_bound: float = 0.02
     init_weights: Union[bool, str] = field(default=True, metadata={"help": "True, 'uniform' or False"})
     tinylora_dropout: float = 0.0
-    fan_in_fan_out: bool = False
-    bias: str = "none"
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.TINYLORA
         if isinstance(self.u, bool) or not isinstance(self.u, int) or self.u <= 0:
             raise ValueError(f"`u` should be a positive integer value but the value passed is {self.u}")
         if not 0.0 <= self.weight_tying <= 1.0:

@@ -13,28 +13,28 @@ import numpy as np
 from .... import functional as F
 from .... import nn
 from ....tensor import Tensor
-from ..tuners_utils import FactorsLayer, linear_in_out
+from ..tuners_utils import FactorsLayer
 from ..vera.layer import BufferDict
 
 
 class TinyLoraLayer(FactorsLayer):
     adapter_layer_names = ("tinylora_v",)
     other_param_names = ("r", "u", "tinylora_dropout", "tinylora_A", "tinylora_B", "tinylora_P", "tinylora_v_key")
-    dropout_name, available_name = "tinylora_dropout", "tinylora_A"
+    dropout_name, held_name = "tinylora_dropout", "tinylora_A"
 
     def __init__(self, base_layer, tinylora_v, layer_idx, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        if isinstance(base_layer, nn.Embedding):  # table [num, dim]: ids in, rows of dim out
+            nn.Module.__init__(self)
+            self._init_tuner(base_layer)
+            self.out_features, self.in_features = base_layer.weight.shape
+            self.fan_in_fan_out = False
+        else:
+            super().__init__(base_layer, fan_in_fan_out)
         self.r, self.u, self.tinylora_v_key = {}, {}, {}
         self.tinylora_dropout = nn.ModuleDict({})
         self.tinylora_A, self.tinylora_B, self.tinylora_P = BufferDict(), BufferDict(), BufferDict()
         self.tinylora_v = tinylora_v  # the tuner's ModuleDict: adapter -> group -> v [u] (one object, many paths)
         self._layer_idx = layer_idx   # seeds this layer's projections
-        self.fan_in_fan_out = fan_in_fan_out
-        if isinstance(base_layer, nn.Embedding):
-            self.in_features, self.out_features = base_layer.weight.shape[1], base_layer.weight.shape[0]
-        else:
-            self.in_features, self.out_features = linear_in_out(base_layer)
 
     def update_layer(self, adapter_name, v_key, config):
         self.u[adapter_name], self.tinylora_v_key[adapter_name] = config.u, v_key
@@ -70,11 +70,6 @@ class Linear(TinyLoraLayer):
 class Embedding(TinyLoraLayer):
     """TinyLoRA around nn.Embedding: B's rows are looked up by the ids (the embedding table is [num, dim])."""
 
-    def forward(self, x, *args, **kwargs):
-        adapters = self._adapters_to_run(self.tinylora_A)
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in adapters:
-            RA, B = self.lora_matrices(adapter)
-            h = self.tinylora_dropout[adapter](F.embedding(x, B))  # [..] -> [.., r]
-            result = result + h @ RA                                # -> [.., dim]
-        return result
+    def adapter_output(self, x, adapter):
+        RA, B = self.lora_matrices(adapter)
+        return self.tinylora_dropout[adapter](F.embedding(x, B)) @ RA  # [..] -> [.., r] -> [.., dim]

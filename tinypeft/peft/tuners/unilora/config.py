@@ -1,11 +1,12 @@
 """UniLoraConfig: PEFT's fields and defaults for UniLoRA."""
 from dataclasses import dataclass, field
 
-from ...config import PeftType, TargetModulesConfig, check_number
+from ...config import LinearTargetConfig, PeftType, check_number
 
 
 @dataclass
-class UniLoraConfig(TargetModulesConfig):
+class UniLoraConfig(LinearTargetConfig, peft_type=PeftType.UNILORA,
+                    refused_with_regex=("layers_to_transform", "layers_pattern")):
     """UniLoRA: LoRA's A [r, in] and B [out, r] of every target are read out of one trained vector theta_d
     [theta_d_length], A[i, j] = theta_d[idx_A[i, j]] * scale_A[i, j], with fixed random indices (a balanced
     assignment drawn with NumPy under proj_seed, as PEFT draws it) and scale 1/sqrt(how often that entry is used).
@@ -20,16 +21,11 @@ class UniLoraConfig(TargetModulesConfig):
     save_indices: bool = field(default=False, metadata={"help": "True (not implemented): write the indices into "
                                                                 "the file; False: rebuild them from proj_seed"})
     unilora_dropout: float = 0.0
-    fan_in_fan_out: bool = False
-    bias: str = "none"
     init_theta_d_bound: float = 0.02
     init_weights: bool = True
 
-    _refused_with_regex = ("layers_to_transform", "layers_pattern")
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.UNILORA
         check_number(self, "theta_d_length", 1, integer=True)
         check_number(self, "unilora_dropout", 0, 1)
         if not self.init_theta_d_bound > 0:

@@ -10,27 +10,24 @@ import numpy as np
 
 from .... import nn
 from ....tensor import Tensor
-from ..tuners_utils import FactorsLayer, linear_in_out
+from ..tuners_utils import FactorsLayer
 from ..vera.layer import BufferDict
 
 
 class UniLoraLayer(FactorsLayer):
     adapter_layer_names = ("unilora_theta_d",)
-    dropout_name, available_name = "unilora_dropout", "unilora_indices_A"
+    dropout_name, held_name = "unilora_dropout", "unilora_indices_A"
     other_param_names = ("r", "unilora_indices_A", "unilora_indices_B", "unilora_scales_A", "unilora_scales_B",
                          "unilora_dropout")
 
     def __init__(self, base_layer, unilora_theta_d, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out)
         self.r = {}
         self.unilora_dropout = nn.ModuleDict({})
         # rebuilt from proj_seed, so not in the state dict (PEFT's save_indices=False)
         self.unilora_indices_A, self.unilora_indices_B = BufferDict(persistent=False), BufferDict(persistent=False)
         self.unilora_scales_A, self.unilora_scales_B = BufferDict(persistent=False), BufferDict(persistent=False)
         self.unilora_theta_d = unilora_theta_d  # the tuner's ParameterDict (one object, many paths)
-        self.fan_in_fan_out = fan_in_fan_out
-        self.in_features, self.out_features = linear_in_out(base_layer)
 
     def update_layer(self, adapter_name, config):
         if config.r <= 0:

@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ...config import PeftType, TargetModulesConfig, check_number
+from ...config import LinearTargetConfig, PeftType, check_number
 
 
 @dataclass
-class VBLoRAConfig(TargetModulesConfig):
+class VBLoRAConfig(LinearTargetConfig, peft_type=PeftType.VBLORA):
     """VB-LoRA (Li et al. 2024): one trained vector bank [num_vectors, vector_length] shared by all layers; each
     layer's A [r, in] and B [out, r] are cut into sub-vectors of vector_length, and each sub-vector is a softmax
     mixture of the topk bank vectors its trained logits [num_vectors] rank highest.
@@ -23,14 +23,11 @@ class VBLoRAConfig(TargetModulesConfig):
     exclude_modules: Optional[Union[list, str]] = None
     save_only_topk_weights: bool = False
     vblora_dropout: float = 0.0
-    fan_in_fan_out: bool = False
-    bias: str = "none"
     init_vector_bank_bound: float = 0.02
     init_logits_std: float = 0.1
 
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.VBLORA
         check_number(self, "vblora_dropout", 0, 1, high_open=True)
         if isinstance(self.topk, bool) or not isinstance(self.topk, int) or self.topk <= 0:
             raise ValueError(f"`topk` {self.topk} should be a positive integer value")

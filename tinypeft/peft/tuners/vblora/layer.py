@@ -15,7 +15,7 @@ import numpy as np
 
 from .... import nn
 from ....creation import generator
-from ..tuners_utils import FactorsLayer, linear_in_out
+from ..tuners_utils import FactorsLayer
 
 
 def low_rank_matrix(logits, bank, topk):
@@ -27,18 +27,15 @@ def low_rank_matrix(logits, bank, topk):
 
 class VBLoRALayer(FactorsLayer):
     adapter_layer_names = ("vblora_logits_A", "vblora_logits_B", "vblora_vector_bank")
-    dropout_name, available_name = "vblora_dropout", "vblora_logits_A"
+    dropout_name, held_name = "vblora_dropout", "vblora_logits_A"
     other_param_names = ("r", "topk", "vblora_dropout")
 
     def __init__(self, base_layer, vblora_vector_bank, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out)
         self.r, self.topk = {}, {}
         self.vblora_dropout = nn.ModuleDict({})
         self.vblora_logits_A, self.vblora_logits_B = nn.ParameterDict({}), nn.ParameterDict({})
         self.vblora_vector_bank = vblora_vector_bank  # the tuner's ParameterDict (one object, many paths)
-        self.fan_in_fan_out = fan_in_fan_out
-        self.in_features, self.out_features = linear_in_out(base_layer)
 
     def update_layer(self, adapter_name, config):
         r, L = config.r, config.vector_length

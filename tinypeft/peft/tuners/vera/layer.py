@@ -15,7 +15,7 @@ import numpy as np
 from .... import nn
 from ....creation import generator
 from ....tensor import Tensor
-from ..tuners_utils import BaseTunerLayer, linear_in_out
+from ..tuners_utils import AdapterLayer
 
 
 class BufferDict(nn.Module):
@@ -51,15 +51,14 @@ class BufferDict(nn.Module):
         return self._buffers.items()
 
 
-class VeraLayer(nn.Module, BaseTunerLayer):
+class VeraLayer(AdapterLayer):
     method = "vera"
     adapter_layer_names = ("vera_lambda_b", "vera_lambda_d")
     other_param_names = ("r", "vera_dropout")
     a_rows = 1  # the shared A has a_rows * r rows, and lambda_d as many entries (PVeRA: 2, a mean and a log-variance)
 
     def __init__(self, base_layer, A, B, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out)
         self.r = {}
         setattr(self, f"{self.method}_dropout", nn.ModuleDict({}))
         for name in self.adapter_layer_names:
@@ -67,8 +66,6 @@ class VeraLayer(nn.Module, BaseTunerLayer):
         # the tuner's shared BufferDicts (one object, many paths)
         setattr(self, f"{self.method}_A", A)
         setattr(self, f"{self.method}_B", B)
-        self.fan_in_fan_out = fan_in_fan_out
-        self.in_features, self.out_features = linear_in_out(base_layer)
 
     def _vectors(self, adapter):
         """(lambda_b [out], lambda_d [a_rows * r]) Parameters of one adapter."""
@@ -108,18 +105,14 @@ class VeraLayer(nn.Module, BaseTunerLayer):
         return delta.T if self.fan_in_fan_out else delta
 
     def _middle(self, adapter, h):
-        """[.., r] -> [.., r] between the two projections: VeRA scales by lambda_d (PVeRA samples)."""
+        """[.., a_rows * r] -> [.., r] between the two projections: VeRA scales by lambda_d (PVeRA samples)."""
         return h * self._vectors(adapter)[1]
 
-    def forward(self, x, *args, **kwargs):
-        adapters = self._adapters_to_run(getattr(self, self.adapter_layer_names[1]))
-        result = self.base_layer(x, *args, **kwargs)
-        for adapter in adapters:
-            A, B = self._sliced(adapter)
-            h = getattr(self, f"{self.method}_dropout")[adapter](x) @ Tensor(A.T)   # [.., in] -> [.., a_rows * r]
-            h = self._middle(adapter, h) @ Tensor(B.T)                              # -> [.., r] -> [.., out]
-            result = result + h * self._vectors(adapter)[0]
-        return result
+    def adapter_output(self, x, adapter):
+        A, B = self._sliced(adapter)
+        h = getattr(self, f"{self.method}_dropout")[adapter](x) @ Tensor(A.T)   # [.., in] -> [.., a_rows * r]
+        h = self._middle(adapter, h) @ Tensor(B.T)                              # -> [.., r] -> [.., out]
+        return h * self._vectors(adapter)[0]
 
 
 class Linear(VeraLayer):

@@ -3,7 +3,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ...config import PeftType, TargetModulesConfig
+from ...config import LinearTargetConfig, PeftType
 
 # the families PEFT's WAVELET_REDUCTIONS names: db1-db38, sym2-sym20, coif1-coif17
 _KNOWN = {"db": range(1, 39), "sym": range(2, 21), "coif": range(1, 18)}
@@ -15,7 +15,8 @@ def known_wavelet(name):
 
 
 @dataclass
-class WaveFTConfig(TargetModulesConfig):
+class WaveFTConfig(LinearTargetConfig, peft_type=PeftType.WAVEFT, r_min=None,
+                   refused_with_regex=("layers_to_transform", "layers_pattern")):
     """WaveFT: delta W = idwt2(C) * scaling, C zero except n_frequency trained coefficients (`waveft_spectrum`) at
     positions drawn once with torch.randperm under random_loc_seed; use_idwt=False uses C itself as delta W.
 
@@ -29,19 +30,13 @@ class WaveFTConfig(TargetModulesConfig):
     wavelet_family: str = "db1"
     use_idwt: bool = True
     random_loc_seed: int = 777
-    fan_in_fan_out: bool = False
     exclude_modules: Optional[Union[list, str]] = None
-    bias: str = "none"
     n_frequency_pattern: Optional[dict] = field(default_factory=dict)
     proportional_parameters: bool = False
     init_weights: bool = True
 
-    _r_min = None
-    _refused_with_regex = ("layers_to_transform", "layers_pattern")
-
     def __post_init__(self):
         super().__post_init__()
-        self.peft_type = PeftType.WAVEFT
         if not known_wavelet(self.wavelet_family):
             raise ValueError(f"Wavelet family {self.wavelet_family} not supported. Supported wavelet families are: "
                              "db1-db38, sym2-sym20, coif1-coif17")

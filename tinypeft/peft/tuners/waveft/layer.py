@@ -22,7 +22,7 @@ from ....creation import generator
 from ....ops.shape import cat
 from ....tensor import Tensor
 from ..fourierft.layer import torch_randperm
-from ..tuners_utils import DeltaWeightLayer, linear_in_out
+from ..tuners_utils import DeltaWeightLayer
 
 
 def rec_filters(name):
@@ -57,17 +57,11 @@ class WaveFTLayer(DeltaWeightLayer):
                          "waveft_indices", "waveft_use_idwt")
 
     def __init__(self, base_layer, fan_in_fan_out=False):
-        super().__init__()
-        self._init_tuner(base_layer)
+        super().__init__(base_layer, fan_in_fan_out)
         self.waveft_n_frequency, self.waveft_scaling, self.waveft_random_loc_seed = {}, {}, {}
         self.waveft_wavelet_family, self.waveft_indices, self.waveft_use_idwt = {}, {}, {}
         self.waveft_spectrum = nn.ParameterDict({})
         self._grids = {}  # adapter -> (gather index into [0, spectrum], grid shape, synthesis matrices)
-        self.fan_in_fan_out = fan_in_fan_out
-        features = linear_in_out(base_layer)
-        if features is None:
-            raise TypeError(f"Unsupported layer type {type(base_layer)}")
-        self.in_features, self.out_features = features
 
     def update_layer(self, adapter_name, n_frequency, config):
         out, inp = self.out_features, self.in_features
