@@ -342,6 +342,15 @@ def _cayley(draw):
 
 
 @st.composite
+def _qr_q(draw):
+    """QR's Q of a tall or square matrix with full column rank (a random matrix plus a multiple of the identity)."""
+    n = draw(st.integers(1, 4))
+    m = draw(st.integers(n, 6))
+    A = draw(arrays((m, n), -1, 1)) + 2.5 * np.eye(m, n) * draw(st.sampled_from([1.0, -1.0]))
+    return F.qr_q, [leaf(A)]
+
+
+@st.composite
 def _fold_unfold(draw, which):
     """unfold / fold with random kernel, dilation, padding and stride (windows overlap when stride < kernel)."""
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(2))
@@ -442,7 +451,8 @@ SPECS = {
     "sin": unary(tp.sin, -4, 4),
     "cos": unary(tp.cos, -4, 4),
     "sigmoid": unary(tp.sigmoid, -6, 6),
-    "relu": unary(tp.relu),  # finite differences straddle 0 only with probability ~0
+    # |x| >= 0.01 with both signs (alternating), so no finite difference straddles the kink at 0
+    "relu": unary(lambda x: tp.relu(x * np.resize([-1.0, 1.0], x.shape)), low=0.01),
     "gelu": st.sampled_from(["none", "tanh"]).flatmap(lambda a: unary(lambda t: tp.gelu(t, approximate=a), -4, 4)),
     "silu": unary(tp.silu, -6, 6),
     "reshape": _reshape(),
@@ -472,6 +482,7 @@ SPECS = {
     "conv2d": _conv(2),
     "conv3d": _conv(3),
     "cayley": _cayley(),
+    "qr_q": _qr_q(),
     "unfold": _fold_unfold("unfold"),
     "fold": _fold_unfold("fold"),
     "sparse_ifft2_real": _sparse_ifft2_real(),

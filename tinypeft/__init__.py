@@ -36,6 +36,13 @@ from .peft import (AdaLoraConfig, AdaLoraModel, BOFTConfig, BOFTModel, C3AConfig
                    DeloraConfig, DeloraModel, FourierFTConfig, FourierFTModel, GraloraConfig, GraloraModel,
                    HiraConfig, HiraModel, OFTConfig, OFTModel, RandLoraConfig, RandLoraModel, RoadConfig,
                    RoadModel, WaveFTConfig, WaveFTModel)
+from .peft import BeftConfig, BeftModel  # noqa: E402
+from .peft import SupertuningConfig, SupertuningModel  # noqa: E402
+from .peft import PeanutConfig, PeanutModel  # noqa: E402
+from .peft import PsoftConfig, PsoftModel  # noqa: E402
+from .peft import DeftConfig, DeftModel  # noqa: E402
+from .peft import LilyConfig, LilyModel  # noqa: E402
+from .peft import GloraConfig, GloraModel  # noqa: E402
 from .peft import (PveraConfig, PveraModel, ShiraConfig, ShiraModel, TinyLoraConfig, TinyLoraModel,  # noqa: E402
                    UniLoraConfig, UniLoraModel, VBLoRAConfig, VBLoRAModel)
 from .peft import AdaptionPromptConfig, AdaptionPromptModel  # noqa: E402
@@ -80,6 +87,13 @@ __all__ = [
     "AdaLoraModel", "HiraConfig", "HiraModel", "WaveFTConfig", "WaveFTModel", "C3AConfig", "C3AModel",
     "DeloraConfig", "DeloraModel", "GraloraConfig", "GraloraModel", "RoadConfig", "RoadModel",
     "RandLoraConfig", "RandLoraModel",
+    "BeftConfig", "BeftModel",
+    "SupertuningConfig", "SupertuningModel",
+    "PeanutConfig", "PeanutModel",
+    "PsoftConfig", "PsoftModel",
+    "DeftConfig", "DeftModel",
+    "LilyConfig", "LilyModel",
+    "GloraConfig", "GloraModel",
     "PveraConfig", "PveraModel", "ShiraConfig", "ShiraModel", "TinyLoraConfig", "TinyLoraModel", "UniLoraConfig",
     "UniLoraModel", "VBLoRAConfig", "VBLoRAModel",
     "AdaptionPromptConfig", "AdaptionPromptModel",

@@ -9,5 +9,6 @@ from .ops.elementwise import gelu, relu, sigmoid, silu, tanh  # noqa: F401
 from .ops.linear import linear  # noqa: F401
 from .ops.loss import cross_entropy, mse_loss  # noqa: F401
 from .ops.normalization import layer_norm, rms_norm  # noqa: F401
+from .ops.qr import qr_q  # noqa: F401
 from .ops.shape import embedding  # noqa: F401
 from .ops.softmax import log_softmax, softmax  # noqa: F401

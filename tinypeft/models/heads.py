@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import functional as F
-from ..tensor import Tensor, as_numpy
+from ..tensor import as_numpy
 from .modeling_utils import ModelOutput
 
 

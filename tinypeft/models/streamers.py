@@ -12,8 +12,6 @@ digits only (transformers' rule, so the same chunks come out).
 import unicodedata
 from queue import Queue
 
-import numpy as np
-
 from ..tensor import as_array
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..ops.shape import cat
-from ..tensor import Tensor, as_numpy
+from ..tensor import as_numpy
 from .configuration_utils import PretrainedConfig
 from .generation import GenerationMixin
 from .activations import activation

@@ -21,7 +21,7 @@ from .. import functional as F
 from .. import nn
 from ..creation import generator
 from ..ops.shape import cat
-from ..tensor import Tensor, as_numpy
+from ..tensor import as_numpy
 from .activations import activation
 from .configuration_utils import PretrainedConfig
 from .generation_whisper import WhisperGenerationMixin

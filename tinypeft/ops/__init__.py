@@ -7,3 +7,4 @@ from . import arithmetic, reduce, shape  # noqa: F401  (registration by import)
 from . import elementwise  # noqa: F401
 from . import attention, dropout, linear, lora, loss, normalization, softmax  # noqa: F401
 from . import cayley, conv, fold, fourier  # noqa: F401
+from . import qr  # noqa: F401

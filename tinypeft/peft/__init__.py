@@ -40,6 +40,13 @@ from .tuners.delora import DeloraConfig, DeloraModel  # noqa: F401
 from .tuners.gralora import GraloraConfig, GraloraModel  # noqa: F401
 from .tuners.road import RoadConfig, RoadModel  # noqa: F401
 from .tuners.randlora import RandLoraConfig, RandLoraModel  # noqa: F401
+from .tuners.beft import BeftConfig, BeftModel  # noqa: F401
+from .tuners.supertuning import SupertuningConfig, SupertuningModel  # noqa: F401
+from .tuners.peanut import PeanutConfig, PeanutModel  # noqa: F401
+from .tuners.psoft import PsoftConfig, PsoftModel  # noqa: F401
+from .tuners.deft import DeftConfig, DeftModel  # noqa: F401
+from .tuners.lily import LilyConfig, LilyModel  # noqa: F401
+from .tuners.glora import GloraConfig, GloraModel  # noqa: F401
 from .tuners.pvera import PveraConfig, PveraModel  # noqa: F401
 from .tuners.shira import ShiraConfig, ShiraModel  # noqa: F401
 from .tuners.tinylora import TinyLoraConfig, TinyLoraModel  # noqa: F401

@@ -41,12 +41,21 @@ class PeftType(str, enum.Enum):
     GRALORA = "GRALORA"
     ROAD = "ROAD"
     RANDLORA = "RANDLORA"
+    ADAPTION_PROMPT = "ADAPTION_PROMPT"
+    # methods2's block
+    SUPERTUNING = "SUPERTUNING"
+    PEANUT = "PEANUT"
+    PSOFT = "PSOFT"
+    DEFT = "DEFT"
+    LILY = "LILY"
+    GLORA = "GLORA"
+    BEFT = "BEFT"
+    # methods1's block
     PVERA = "PVERA"
     VBLORA = "VBLORA"
     UNILORA = "UNILORA"
     TINYLORA = "TINYLORA"
     SHIRA = "SHIRA"
-    ADAPTION_PROMPT = "ADAPTION_PROMPT"
 
     def __str__(self):
         return self.value
@@ -244,6 +253,20 @@ class TargetModulesConfig(PeftConfig):
         if getattr(self, "bias", "none") != "none":  # PEFT's bias="all"/"lora_only" training is not implemented
             raise NotImplementedError(f"{type(self).__name__}(bias={self.bias!r}) is not implemented by tinypeft; "
                                       "use 'none'.")
+
+
+@dataclass
+class ModuleTargetsConfig(PeftConfig):
+    """target_modules and modules_to_save alone, for the methods whose PEFT configs have no layer selection
+    (BEFT, GLoRA): a target list becomes a set, as PEFT's configs do."""
+
+    target_modules: Optional[Union[list, str]] = None
+    modules_to_save: Optional[list] = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if isinstance(self.target_modules, list):
+            self.target_modules = set(self.target_modules)
 
 
 @dataclass

@@ -26,6 +26,13 @@ from .tuners.delora import DeloraConfig, DeloraModel
 from .tuners.gralora import GraloraConfig, GraloraModel
 from .tuners.road import RoadConfig, RoadModel
 from .tuners.randlora import RandLoraConfig, RandLoraModel
+from .tuners.beft import BeftConfig, BeftModel
+from .tuners.supertuning import SupertuningConfig, SupertuningModel
+from .tuners.peanut import PeanutConfig, PeanutModel
+from .tuners.psoft import PsoftConfig, PsoftModel
+from .tuners.deft import DeftConfig, DeftModel
+from .tuners.lily import LilyConfig, LilyModel
+from .tuners.glora import GloraConfig, GloraModel
 from .tuners.pvera import PveraConfig, PveraModel
 from .tuners.shira import ShiraConfig, ShiraModel
 from .tuners.tinylora import TinyLoraConfig, TinyLoraModel
@@ -87,6 +94,13 @@ register_peft_method("DELORA", DeloraConfig, DeloraModel)
 register_peft_method("GRALORA", GraloraConfig, GraloraModel)
 register_peft_method("ROAD", RoadConfig, RoadModel)
 register_peft_method("RANDLORA", RandLoraConfig, RandLoraModel)
+register_peft_method("BEFT", BeftConfig, BeftModel)
+register_peft_method("SUPERTUNING", SupertuningConfig, SupertuningModel)
+register_peft_method("PEANUT", PeanutConfig, PeanutModel)
+register_peft_method("PSOFT", PsoftConfig, PsoftModel)
+register_peft_method("DEFT", DeftConfig, DeftModel)
+register_peft_method("LILY", LilyConfig, LilyModel)
+register_peft_method("GLORA", GloraConfig, GloraModel)
 register_peft_method("PVERA", PveraConfig, PveraModel)
 register_peft_method("SHIRA", ShiraConfig, ShiraModel)
 register_peft_method("TINYLORA", TinyLoraConfig, TinyLoraModel)

@@ -18,7 +18,7 @@ from .. import nn
 from ..models.generation import GenerationMixin
 from ..ops.shape import cat
 from ..tensor import as_array, as_numpy
-from .config import PeftType, TaskType
+from .config import PeftType
 from .utils.other import ModulesToSaveWrapper
 from .utils.save_and_load import _to_file_key, copy_file_state
 

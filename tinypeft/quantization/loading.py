@@ -5,8 +5,6 @@ linear layer for a Linear4bit / Linear8bitLt placeholder (replace_with_bnb_linea
 checkpoint: each tensor is read from disk alone, and a quantized layer's weight is quantized as it is
 assigned. The float32 model never exists in memory; the peak holds one float32 tensor at a time.
 """
-import json
-import os
 from collections.abc import Mapping
 
 import numpy as np

@@ -133,6 +133,18 @@ class BaseTunerLayer:
         self.disable_adapters = False
         self.merged_adapters = []
 
+    def _init_linear_tuner(self, base_layer, refusal):
+        """_init_tuner for a layer that wraps only nn.Linear, with its in/out features; any other base layer
+        raises `refusal` (the method's own error, as PEFT words it)."""
+        if not isinstance(base_layer, nn.Linear):
+            raise refusal
+        self._init_tuner(base_layer)
+        self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
+
+    def _dropout(self, x, p):
+        """The adapter's input dropout (p = 0: x itself)."""
+        return F.dropout(x, p, self.training) if p > 0 else x
+
     @property
     def active_adapters(self):
         return list(self._active_adapter)
@@ -166,13 +178,13 @@ class BaseTunerLayer:
             return []
         return [a for a in self.active_adapters if a in available]
 
-    def _merge_adapters(self, merged_weight, adapter_names, safe_merge, available):
+    def _merge_adapters(self, merged_weight, adapter_names, safe_merge, available, param="weight"):
         """Fold each adapter into the base weight: W <- merged_weight(adapter, W) (NumPy arrays), skipping those
-        merged already or not in `available` (the adapters this layer holds)."""
+        merged already or not in `available` (the adapters this layer holds). param="bias" folds into the bias."""
         for adapter in adapter_names or self.active_adapters:
             if adapter in self.merged_adapters or adapter not in available:
                 continue
-            W = self.base_layer.weight
+            W = getattr(self.base_layer, param)
             with no_grad():
                 merged = merged_weight(adapter, W.data)
             if safe_merge and not np.isfinite(merged).all():
@@ -180,10 +192,10 @@ class BaseTunerLayer:
             W.data = merged.astype(W.dtype)
             self.merged_adapters.append(adapter)
 
-    def _unmerge_adapters(self, unmerged_weight):
+    def _unmerge_adapters(self, unmerged_weight, param="weight"):
         """Undo merges last first: W <- unmerged_weight(adapter, W)."""
         while self.merged_adapters:
-            W = self.base_layer.weight
+            W = getattr(self.base_layer, param)
             with no_grad():
                 W.data = unmerged_weight(self.merged_adapters.pop(), W.data).astype(W.dtype)
 
@@ -309,6 +321,8 @@ class BaseTuner(nn.Module):
     prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
     default_targets = {}
     layers_mapping = {}  # base layer class -> adapter layer class, for the default _create_new_module
+    linear_layer_class = None  # or: the adapter layer for nn.Linear and GPT-2's Conv1D (fan_in_fan_out as PEFT sets it)
+    unsupported_layer_error = TypeError  # PEFT's kind of error for a target layer the method cannot wrap
 
     def __init__(self, model, peft_config, adapter_name):
         super().__init__()
@@ -338,20 +352,24 @@ class BaseTuner(nn.Module):
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
         """The usual case (MiSS, OFT): the target becomes _create_new_module(config, target) and the adapter is
-        added with update_layer(adapter_name, config.r, config); a method that reads more per module
+        added with update_layer(adapter_name, config.r, config) (r None for a config without one); a method that
+        reads more per module
         (rank_pattern, ...) or updates differently overrides this."""
         self._add_to_layer(target, target_name, parent, lambda t: self._create_new_module(config, t),
-                           lambda layer: layer.update_layer(adapter_name, config.r, config))
+                           lambda layer: layer.update_layer(adapter_name, getattr(config, "r", None), config))
 
     def _create_new_module(self, config, target):
         """The adapter layer for `target`: that of the first entry of layers_mapping it is an instance of, else
-        PEFT's TypeError naming the supported layers."""
+        PEFT's TypeError naming the supported layers (or its own kind: unsupported_layer_error)."""
+        if self.linear_layer_class is not None:
+            return new_linear_layer(self.linear_layer_class, target, config)
         for base_cls, layer_cls in self.layers_mapping.items():
             if isinstance(target, base_cls):
                 return layer_cls(target)
         names = ", ".join(f"`torch.nn.{c.__name__}`" for c in self.layers_mapping)
-        raise TypeError(f"Target module {target} is not supported. Currently, only {names} (optionally quantized) "
-                        f"{'is' if len(self.layers_mapping) == 1 else 'are'} supported.")
+        raise self.unsupported_layer_error(f"Target module {target} is not supported. Currently, only {names} "
+                                           f"(optionally quantized) {'is' if len(self.layers_mapping) == 1 else 'are'}"
+                                           " supported.")
 
     def _prepare_config(self, config, model):
         if config.target_modules is None:

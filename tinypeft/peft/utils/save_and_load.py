@@ -17,6 +17,8 @@ SAFETENSORS_WEIGHTS_NAME = "adapter_model.safetensors"
 def remove_adapter_name(key, adapter_name):
     if key.endswith("." + adapter_name):
         return key[: -len(adapter_name) - 1]
+    # a ModuleList per adapter (PEANuT's peanut_encoders.<name>.0.weight): the name goes, the index stays
+    key = re.sub(re.escape("." + adapter_name) + r"(?=\.\d+\.)", "", key)
     head, _, suffix = key.rpartition(".")
     head = re.sub(re.escape("." + adapter_name) + r"$", "", head)
     return f"{head}.{suffix}"
@@ -60,12 +62,11 @@ def get_peft_model_state_dict(model, adapter_name="default"):
     elif bias == "lora_only":
         out.update({k: v for k, v in state.items() if k.endswith(".base_layer.bias")})
     out = model.base_model._adapter_state_for_save(config, adapter_name, out)
-    return finite({k: _file_array(v) for k, v in out.items()})
+    return finite({k: _file_array(as_numpy(v)) for k, v in out.items()})
 
 
-def _file_array(v):
-    """Adapter weights as float32; integer arrays (SHiRA's indices) keep their type, as PEFT writes them."""
-    a = as_numpy(v)
+def _file_array(a):
+    """As the file stores it: weights float32; integer buffers (Super-Tuning's positions) keep their type."""
     return np.ascontiguousarray(a if a.dtype.kind in "iu" else a.astype(np.float32))
 
 
@@ -140,7 +141,7 @@ def copy_file_state(model, params, file_state, file_to_model):
                 f"param with shape {tuple(value.shape)} from checkpoint, the shape in current model is "
                 f"{tuple(target.shape)}."
             )
-        if np.asarray(value).dtype.kind != "f":
+        if np.asarray(value).dtype.kind != "f" and as_numpy(target).dtype.kind not in "iu":
             raise ValueError(f"{fk} is stored as {np.asarray(value).dtype}, but adapter weights are floats; the "
                              "file is mislabelled or not an adapter.")
         target.data[...] = value

@@ -11,7 +11,6 @@ from ...utils import merge_utils
 from ...utils.other import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING, ModulesToSaveWrapper
 from .bnb import dispatch_bnb
 from .gguf import dispatch_gguf
-from .config import LoraConfig
 from .conv import Conv1d, Conv2d, Conv3d
 from .layer import Embedding, Linear, LoraLayer
 

@@ -70,10 +70,8 @@ class ShiraLayer(AdapterLayer):
         adapters = self._adapters_to_run(self.shira_weight)
         if not adapters:
             return self.base_layer(x, *args, **kwargs)
-        weight = self.base_layer.weight
-        for adapter in adapters:
-            weight = weight + self._delta(adapter)
-        return F.linear(x, weight, self.base_layer.bias)
+        delta = sum(self._delta(adapter) for adapter in adapters)  # [out, in]: the active adapters' entries
+        return F.linear(x, self.base_layer.weight + delta, self.base_layer.bias)
 
 
 class Linear(ShiraLayer):

@@ -1,5 +1,5 @@
 """VBLoRAConfig: PEFT's fields and defaults for VB-LoRA."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from ...config import LinearTargetConfig, PeftType, check_number
@@ -19,7 +19,7 @@ class VBLoRAConfig(LinearTargetConfig, peft_type=PeftType.VBLORA):
     r: int = 4
     num_vectors: int = 256
     vector_length: int = 256
-    topk: int = 2
+    topk: int = field(default=2, metadata={"help": "how many bank vectors each sub-vector mixes"})
     exclude_modules: Optional[Union[list, str]] = None
     save_only_topk_weights: bool = False
     vblora_dropout: float = 0.0

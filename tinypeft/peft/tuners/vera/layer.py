@@ -20,7 +20,7 @@ from ..tuners_utils import AdapterLayer
 
 class BufferDict(nn.Module):
     """Tensors by adapter name, kept as buffers (state, not trained): PEFT's BufferDict. persistent=False keeps
-    them out of the state dict (state rebuilt from the config, such as UniLoRA's indices)."""
+    them out of the state dict (a cache that can be computed again)."""
 
     def __init__(self, persistent=True):
         super().__init__()
