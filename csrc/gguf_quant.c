@@ -18,6 +18,7 @@
 #endif
 
 #include "gguf_quant.h"
+#include "matmul.h"
 
 #include <string.h>
 
@@ -216,23 +217,43 @@ void tp_gguf_dequantize_row(int kind, const uint8_t *row, size_t c0, size_t c1, 
     }
 }
 
-/* -- the decoding step's dot product: decode a block, then 8 running sums (one vector) ----------- */
-static float dot_generic(int kind, const uint8_t *row, const float *x, size_t k)
+/* -- the decoding step's dot products: y[r] = sum_c W[r, c] x[c] for a range of rows -------------------
+ *
+ * The legacy formats are never decoded to floats: per block, sum_j w_j x_j is
+ *   Q8_0  d * sum q x        Q4_0  d * (sum q x - 8 sum x)        Q4_1  d * sum q x + m * sum x
+ * so a block costs a few integer-to-float conversions and multiply-adds. Other formats (and other
+ * CPUs) decode a block to floats, then multiply. Only the order of the additions differs from
+ * dequantize-then-dot; each row's sum is made the same way whatever thread makes it. */
+static void rows_generic(int kind, const uint8_t *data, size_t stride, size_t r0, size_t r1, const float *x,
+                         size_t k, float *y)
 {
     size_t bs = tp_gguf_block_size(kind), ts = tp_gguf_type_size(kind);
-    float w[QK_K], acc[8] = {0};
-    for (size_t b0 = 0; b0 < k; b0 += bs, row += ts) {
-        decode_block(kind, row, w);
-        for (size_t j = 0; j < bs; j += 8)
-            for (int t = 0; t < 8; t++) acc[t] += w[j + t] * x[b0 + j + t];
+    float w[QK_K];
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *row = data + r * stride;
+        float acc[8] = {0};
+        for (size_t b0 = 0; b0 < k; b0 += bs, row += ts) {
+            decode_block(kind, row, w);
+            for (size_t j = 0; j < bs; j += 8)
+                for (int t = 0; t < 8; t++) acc[t] += w[j + t] * x[b0 + j + t];
+        }
+        float s = 0.0f;
+        for (int t = 0; t < 8; t++) s += acc[t];
+        y[r] = s;
     }
-    float s = 0.0f;
-    for (int t = 0; t < 8; t++) s += acc[t];
-    return s;
 }
 
 #if defined(TP_GGUF_X86)
-#define TP_AVX2 __attribute__((target("avx2,fma")))
+#define TP_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TP_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+
+/* A block's two float16 scales (d and, for Q4_1, m at +2) -> floats [d, m, 0, 0], with F16C (exact). */
+static TP_AVX2 inline __m128 scales_f16c(const uint8_t *b)
+{
+    int32_t v;
+    memcpy(&v, b, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
+}
 
 /* 32 four-bit values (byte j: value j low, value j + 16 high) times x[0:32]: sum_j q_j x_j in 8 lanes,
  * and the block's x summed in 8 lanes (for the offsets: Q4_0's -8, Q4_1's + m). */
@@ -262,9 +283,6 @@ static TP_AVX2 inline __m256 dot_int8(const int8_t *q, const float *x)
     return acc;
 }
 
-/* The legacy formats without decoding to floats first: per block, sum_j w_j x_j is
- *   Q8_0  d * sum q x        Q4_0  d * (sum q x - 8 sum x)        Q4_1  d * sum q x + m * sum x
- * Other formats: decode a block to floats, then multiply. */
 static TP_AVX2 float dot_avx2(int kind, const uint8_t *row, const float *x, size_t k)
 {
     size_t bs = tp_gguf_block_size(kind), ts = tp_gguf_type_size(kind);
@@ -272,18 +290,20 @@ static TP_AVX2 float dot_avx2(int kind, const uint8_t *row, const float *x, size
     if (kind == TP_GGUF_Q4_1) {
         for (size_t b0 = 0; b0 < k; b0 += QK, row += ts) {
             __m256 qx = dot_nibbles(row + 4, x + b0, &xs);
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(row)), qx, acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(row + 2)), xs, acc1);
+            __m128 dm = scales_f16c(row);
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), qx, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dm)), xs, acc1);
         }
     } else if (kind == TP_GGUF_Q4_0) {
         __m256 eight = _mm256_set1_ps(8.0f);
         for (size_t b0 = 0; b0 < k; b0 += QK, row += ts) {
             __m256 qx = dot_nibbles(row + 2, x + b0, &xs);
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(row)), _mm256_fnmadd_ps(eight, xs, qx), acc0);
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(scales_f16c(row)), _mm256_fnmadd_ps(eight, xs, qx), acc0);
         }
     } else if (kind == TP_GGUF_Q8_0) {
         for (size_t b0 = 0; b0 < k; b0 += QK, row += ts)
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(row)), dot_int8((const int8_t *)(row + 2), x + b0), acc0);
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(scales_f16c(row)), dot_int8((const int8_t *)(row + 2), x + b0),
+                                   acc0);
     } else {
         float w[QK_K] __attribute__((aligned(32)));
         for (size_t b0 = 0; b0 < k; b0 += bs, row += ts) {
@@ -300,17 +320,92 @@ static TP_AVX2 float dot_avx2(int kind, const uint8_t *row, const float *x, size
     for (int t = 0; t < 8; t++) s += lanes[t];
     return s;
 }
+
+static TP_AVX2 void rows_avx2(int kind, const uint8_t *data, size_t stride, size_t r0, size_t r1, const float *x,
+                              size_t k, float *y)
+{
+    for (size_t r = r0; r < r1; r++) y[r] = dot_avx2(kind, data + r * stride, x, k);
+}
+
+/* AVX-512, the legacy formats: 16 lanes hold a block's low nibbles (values 0-15) and another 16 its high
+ * ones (values 16-31), so a block is two conversions and two multiply-adds; two rows at a time share the
+ * loads of x and keep two independent chains of multiply-adds in flight. */
+static TP_AVX512 inline __m512 q4_times_x(const uint8_t *qs, __m512 x0, __m512 x1)
+{
+    /* a nibble's float is a look-up in the register table 0..15 (permutexvar reads an index's low 4 bits) */
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
+    __m512 lo = _mm512_permutexvar_ps(bytes, iota), hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), iota);
+    return _mm512_fmadd_ps(hi, x1, _mm512_mul_ps(lo, x0));
+}
+
+static TP_AVX512 inline __m512 q8_times_x(const uint8_t *qs, __m512 x0, __m512 x1)
+{
+    __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)qs)));
+    __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16))));
+    return _mm512_fmadd_ps(hi, x1, _mm512_mul_ps(lo, x0));
+}
+
+/* acc += (one block's sum_j w_j x_j, in 16 lanes) for the block at b; xs = x0 + x1. */
+static TP_AVX512 inline __m512 block_avx512(int kind, const uint8_t *b, __m512 x0, __m512 x1, __m512 xs,
+                                           __m512 acc)
+{
+    __m128 dm = scales_f16c(b);
+    __m512 d = _mm512_broadcastss_ps(dm);
+    if (kind == TP_GGUF_Q4_1) /* d * sum q x + m * sum x */
+        return _mm512_fmadd_ps(_mm512_broadcastss_ps(_mm_movehdup_ps(dm)), xs,
+                               _mm512_fmadd_ps(d, q4_times_x(b + 4, x0, x1), acc));
+    if (kind == TP_GGUF_Q4_0) /* d * (sum q x - 8 sum x) */
+        return _mm512_fmadd_ps(d, _mm512_fnmadd_ps(_mm512_set1_ps(8.0f), xs, q4_times_x(b + 2, x0, x1)), acc);
+    return _mm512_fmadd_ps(d, q8_times_x(b + 2, x0, x1), acc); /* Q8_0: d * sum q x */
+}
+
+#define PREFETCH_ROWS 8
+static TP_AVX512 void rows_avx512(int kind, const uint8_t *data, size_t stride, size_t r0, size_t r1,
+                                  const float *x, size_t k, float *y)
+{
+    size_t ts = tp_gguf_type_size(kind), r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const uint8_t *a = data + r * stride, *b = a + stride;
+        /* the rows a few pairs ahead, asked for now: the decoding step streams W once from memory, and
+         * the prefetchers alone leave the core waiting on it */
+        for (size_t off = 0; off < 2 * stride; off += 64) /* a hint: an address past W never faults */
+            _mm_prefetch((const char *)((uintptr_t)a + PREFETCH_ROWS * stride + off), _MM_HINT_T0);
+        __m512 acc_a = _mm512_setzero_ps(), acc_b = _mm512_setzero_ps();
+        for (size_t b0 = 0; b0 < k; b0 += QK, a += ts, b += ts) {
+            __m512 x0 = _mm512_loadu_ps(x + b0), x1 = _mm512_loadu_ps(x + b0 + 16), xs = _mm512_add_ps(x0, x1);
+            acc_a = block_avx512(kind, a, x0, x1, xs, acc_a);
+            acc_b = block_avx512(kind, b, x0, x1, xs, acc_b);
+        }
+        y[r] = _mm512_reduce_add_ps(acc_a);
+        y[r + 1] = _mm512_reduce_add_ps(acc_b);
+    }
+    for (; r < r1; r++) { /* the odd row: the same arithmetic, alone */
+        const uint8_t *a = data + r * stride;
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t b0 = 0; b0 < k; b0 += QK, a += ts) {
+            __m512 x0 = _mm512_loadu_ps(x + b0), x1 = _mm512_loadu_ps(x + b0 + 16);
+            acc = block_avx512(kind, a, x0, x1, _mm512_add_ps(x0, x1), acc);
+        }
+        y[r] = _mm512_reduce_add_ps(acc);
+    }
+}
 #endif
 
-float tp_gguf_dot_row(int kind, const uint8_t *row, const float *x, size_t k)
+void tp_gguf_dot_rows(int kind, const uint8_t *data, size_t r0, size_t r1, const float *x, size_t k, float *y)
 {
+    size_t stride = tp_gguf_row_bytes(kind, k);
 #if defined(TP_GGUF_X86)
-    static int avx2 = -1; /* asked once; two threads asking at once both get the same answer */
-    if (avx2 < 0) {
-        __builtin_cpu_init();
-        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    int isa = tp_kernel_isa(); /* the GEMM's choice (cmatmul.set_kernel narrows it for tests) */
+    int legacy = kind == TP_GGUF_Q4_0 || kind == TP_GGUF_Q4_1 || kind == TP_GGUF_Q8_0;
+    if (isa == TP_ISA_AVX512 && legacy && __builtin_cpu_supports("f16c")) {
+        rows_avx512(kind, data, stride, r0, r1, x, k, y);
+        return;
     }
-    if (avx2) return dot_avx2(kind, row, x, k);
+    if (isa >= TP_ISA_AVX2 && __builtin_cpu_supports("f16c")) {
+        rows_avx2(kind, data, stride, r0, r1, x, k, y);
+        return;
+    }
 #endif
-    return dot_generic(kind, row, x, k);
+    rows_generic(kind, data, stride, r0, r1, x, k, y);
 }

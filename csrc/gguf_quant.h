@@ -29,7 +29,8 @@ size_t tp_gguf_type_size(int kind);
 size_t tp_gguf_row_bytes(int kind, size_t k);
 /* Columns [c0, c1) of one row (its bytes at `row`) into out[0 : c1 - c0]. */
 void tp_gguf_dequantize_row(int kind, const uint8_t *row, size_t c0, size_t c1, float *out);
-/* sum_c W[row, c] x[c] over the row's k weights: the decoding step's dot product. */
-float tp_gguf_dot_row(int kind, const uint8_t *row, const float *x, size_t k);
+/* y[r] = sum_c W[r, c] x[c] for rows r0 <= r < r1 of W (its blocks at `data`, k weights a row): the
+ * decoding step's dot products. */
+void tp_gguf_dot_rows(int kind, const uint8_t *data, size_t r0, size_t r1, const float *x, size_t k, float *y);
 
 #endif

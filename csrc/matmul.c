@@ -200,12 +200,12 @@ static int gemm(gemm_fn fn, size_t itemsize, size_t m, size_t n, size_t k, const
         run_slab(&job, 0);
         return job.status;
     }
-    /* Slabs are whole multiples of 48 columns or rows (a multiple of every MR and NR), so only the
-     * last slab has edge tiles; at least 96 wide, so that repacking the other operand stays cheap. */
-    size_t slabs = (size_t)nthreads;
+    /* Slabs are whole multiples of 32 columns or 6 rows (of every kernel's NR, MR), so only the last slab
+     * has edge tiles; at least 96 wide, so that repacking the other operand stays cheap. The unit is
+     * small so that the slabs come out nearly equal and the threads finish together. */
+    size_t slabs = (size_t)nthreads, unit = by_cols ? 32 : 6;
     if (work >= (double)MIN_WORK_PER_THREAD * nthreads * SLABS_PER_THREAD) slabs *= SLABS_PER_THREAD;
-    size_t step = (dim + slabs - 1) / slabs;
-    step = (step + 47) / 48 * 48;
+    size_t units = (dim + unit - 1) / unit, step = (units + slabs - 1) / slabs * unit;
     if (step < 96) step = 96;
     job.step = step;
     tp_parallel(run_slab, &job, (dim + step - 1) / step, nthreads);

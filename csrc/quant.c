@@ -211,24 +211,73 @@ int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, floa
     return fan_out(&job, w->k, nthreads);
 }
 
-/* -- one-row GEMV: chunks of rows shared by the lasting thread pool (parallel.h) ------------------------ */
+/* -- one-row GEMV: chunks of rows shared by the lasting thread pool (parallel.h) ------------------------
+ * Several weights that read the same x (a layer's q, k and v; its gate and up) are one job: their rows are
+ * cut into chunks together, so the threads wake once for all of them and y holds their outputs end to end. */
+#define GEMV_MAX_WEIGHTS 8
+
 typedef struct {
-    const tp_qweight *w;
+    const tp_qweight *w; /* count weights */
+    size_t count;
     const float *x;
     float *y;
-    size_t rows; /* per chunk */
+    size_t rows[GEMV_MAX_WEIGHTS];   /* rows per chunk, per weight */
+    size_t first[GEMV_MAX_WEIGHTS + 1]; /* the first chunk of each weight; first[count] = all chunks */
+    size_t y_at[GEMV_MAX_WEIGHTS];   /* where each weight's outputs start in y */
 } gemv_job;
 
-static void gemv_chunk(void *arg, size_t chunk)
+#if defined(TP_Q_X86)
+#define Q4_AVX512_MAX_K 8192
+#define Q4_PREFETCH_ROWS 16
+
+/* AVX-512, 4-bit rows of whole blocks: byte i holds value 2i (high nibble) and 2i + 1 (low), so 16 bytes
+ * are 16 even and 16 odd values; each nibble looks its code up in a 16-entry register table (permutexvar
+ * reads an index's low 4 bits) and multiplies x's even or odd entries (xe, xo: x deinterleaved once per
+ * call). A block's sum of code * x is then scaled by its absmax: sum_j code_j s x_j = s sum_j code_j x_j. */
+__attribute__((target("avx512f"))) static void rows_4bit_avx512(const tp_qweight *w, const float *x, float *y,
+                                                               size_t r0, size_t r1)
 {
-    const gemv_job *j = arg;
-    const tp_qweight *w = j->w;
-    size_t r0 = chunk * j->rows, r1 = r0 + j->rows < w->n ? r0 + j->rows : w->n;
-    if (tp_gguf_supported(w->kind)) { /* a block decoded, then multiplied, as it is read */
-        size_t stride = tp_gguf_row_bytes(w->kind, w->k);
-        for (size_t r = r0; r < r1; r++) j->y[r] = tp_gguf_dot_row(w->kind, w->data + r * stride, j->x, w->k);
+    size_t k = w->k, bs = w->blocksize, half = k / 2;
+    float xe[Q4_AVX512_MAX_K / 2], xo[Q4_AVX512_MAX_K / 2];
+    for (size_t i = 0; i < half; i++) {
+        xe[i] = x[2 * i];
+        xo[i] = x[2 * i + 1];
+    }
+    __m512 table = _mm512_loadu_ps(w->code);
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *q = w->data + r * half;
+        const float *scale = w->scale + r * (k / bs);
+        for (size_t off = 0; off < half; off += 64) /* a few rows ahead: see gguf_quant.c's rows_avx512 */
+            _mm_prefetch((const char *)((uintptr_t)q + Q4_PREFETCH_ROWS * half + off), _MM_HINT_T0);
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t b = 0, j = 0; b < k / bs; b++) {
+            __m512 part = _mm512_setzero_ps();
+            for (size_t end = j + bs / 2; j < end; j += 16) {
+                __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + j)));
+                part = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table), _mm512_loadu_ps(xe + j),
+                                       part);
+                part = _mm512_fmadd_ps(_mm512_permutexvar_ps(v, table), _mm512_loadu_ps(xo + j), part);
+            }
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(scale[b]), part, acc);
+        }
+        y[r] = _mm512_reduce_add_ps(acc);
+    }
+}
+#endif
+
+static void gemv_rows(const tp_qweight *w, const float *x, float *y, size_t r0, size_t r1)
+{
+    if (tp_gguf_supported(w->kind)) { /* each block multiplied as it is read, never decoded to a row */
+        tp_gguf_dot_rows(w->kind, w->data, r0, r1, x, w->k, y);
         return;
     }
+#if defined(TP_Q_X86)
+    if (w->kind == TP_Q4 && tp_kernel_isa() == TP_ISA_AVX512 && w->blocksize % 32 == 0 && w->k % w->blocksize == 0 &&
+        w->k <= Q4_AVX512_MAX_K) { /* rows of whole blocks, 32 values a step */
+        rows_4bit_avx512(w, x, y, r0, r1);
+        return;
+    }
+#endif
     float row[256];
     pair_table pairs;
     if (w->kind == TP_Q4) make_pairs(w->code, &pairs);
@@ -238,20 +287,38 @@ static void gemv_chunk(void *arg, size_t chunk)
             size_t c1 = c0 + 256 < w->k ? c0 + 256 : w->k, c = c0;
             deq_row(w, &pairs, r, c0, c1, row); /* 256 values at a time, on the stack */
             for (; c + 8 <= c1; c += 8)
-                for (int t = 0; t < 8; t++) acc[t] += j->x[c + t] * row[c + t - c0];
-            for (; c < c1; c++) acc[0] += j->x[c] * row[c - c0];
+                for (int t = 0; t < 8; t++) acc[t] += x[c + t] * row[c + t - c0];
+            for (; c < c1; c++) acc[0] += x[c] * row[c - c0];
         }
         float sum = 0.0f;
         for (int t = 0; t < 8; t++) sum += acc[t];
-        j->y[r] = sum;
+        y[r] = sum;
     }
 }
 
-/* Each row's sum is made by one thread, whichever: the result does not depend on the thread count. */
-void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads)
+static void gemv_chunk(void *arg, size_t chunk)
 {
-    if (w->n == 0) return;
-    size_t rows = (32 * 1024 + w->k - 1) / w->k; /* about 32K weights a chunk */
-    gemv_job job = {w, x, y, rows};
-    tp_parallel(gemv_chunk, &job, (w->n + rows - 1) / rows, nthreads);
+    const gemv_job *j = arg;
+    size_t i = 0;
+    while (chunk >= j->first[i + 1]) i++;
+    const tp_qweight *w = j->w + i;
+    size_t r0 = (chunk - j->first[i]) * j->rows[i], r1 = r0 + j->rows[i] < w->n ? r0 + j->rows[i] : w->n;
+    gemv_rows(w, j->x, j->y + j->y_at[i], r0, r1);
 }
+
+/* Each row's sum is made by one thread, whichever: the result does not depend on the thread count. */
+int tp_qgemv_many(const tp_qweight *w, size_t count, const float *x, float *y, int nthreads)
+{
+    if (count > GEMV_MAX_WEIGHTS) return -1;
+    gemv_job job = {w, count, x, y, {0}, {0}, {0}};
+    for (size_t i = 0; i < count; i++) {
+        if (i && w[i].k != w[0].k) return -1;
+        job.rows[i] = (32 * 1024 + w[i].k - 1) / w[i].k; /* about 32K weights a chunk */
+        job.first[i + 1] = job.first[i] + (w[i].n + job.rows[i] - 1) / job.rows[i];
+        if (i + 1 < count) job.y_at[i + 1] = job.y_at[i] + w[i].n;
+    }
+    if (job.first[count]) tp_parallel(gemv_chunk, &job, job.first[count], nthreads);
+    return 0;
+}
+
+void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads) { tp_qgemv_many(w, 1, x, y, nthreads); }

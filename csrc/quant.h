@@ -40,5 +40,9 @@ int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float 
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads);
 /* y[n] = W x[k], one row: the decoding step, dequantizing each value as it is read. */
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads);
+/* The same for `count` (at most 8) weights w[0..count) with the same k, read with one x: y holds their
+ * outputs end to end (w[0]'s n values, then w[1]'s ...), made in one fan-out over the threads.
+ * Returns 0, or -1 when count is over 8 or the k differ. */
+int tp_qgemv_many(const tp_qweight *w, size_t count, const float *x, float *y, int nthreads);
 
 #endif

@@ -4,6 +4,7 @@
 #include "matmul.h"
 #include "parallel.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <math.h>
@@ -17,6 +18,9 @@ typedef struct {
     void (*scaled_exp_row)(const float *x, float lse, float coef, float *dz, size_t n);
     void (*silu_span)(const float *x, float *s, float *y, size_t n);
     void (*gelu_span)(const float *x, float *cdf, float *y, size_t n);
+    void (*attend_head)(const float *q, ptrdiff_t qs, const float *k, ptrdiff_t ks, const float *v, ptrdiff_t vs,
+                        const uint8_t *mb, const float *mf, ptrdiff_t mrow, ptrdiff_t mcol, float *p, float *o,
+                        ptrdiff_t os, size_t L, size_t S, size_t E, size_t Ev, float scale, float *kt);
 } rowops_kernel_t;
 
 #define TP_KERNEL_FILE "rowops_kernel.h"
@@ -61,7 +65,8 @@ static void rows_chunk(void *p, size_t c)
         case SOFTMAX: j->k->softmax_row(x, j->y + r * n, n, j->safe); break;
         case LAYER_NORM:
         case RMS_NORM:
-            j->k->norm_row(x, j->w, j->b, j->y + r * n, j->xhat + r * n, j->rstd + r, n, j->eps, j->op == LAYER_NORM);
+            j->k->norm_row(x, j->w, j->b, j->y + r * n, j->xhat ? j->xhat + r * n : NULL, j->rstd + r, n, j->eps,
+                           j->op == LAYER_NORM);
             break;
         case CE_FORWARD: {
             /* log sum exp(x) = shift + log(sum exp(x - shift)), the shift as the reference takes it */
@@ -156,7 +161,7 @@ static void span_chunk(void *p, size_t c)
 {
     span_job *j = p;
     size_t i0 = c * SPAN, len = j->n - i0 < SPAN ? j->n - i0 : SPAN;
-    j->span(j->x + i0, j->s + i0, j->y + i0, len);
+    j->span(j->x + i0, j->s ? j->s + i0 : NULL, j->y + i0, len);
 }
 
 static void run_spans(span_fn span, const float *x, float *s, float *y, size_t n, int nthreads)
@@ -174,4 +179,50 @@ void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads)
 void tp_gelu_f32(const float *x, float *cdf, float *y, size_t n, int nthreads)
 {
     run_spans(rk()->gelu_span, x, cdf, y, n, nthreads);
+}
+
+/* Attention: the (batch, head) pairs are shared among the threads, a few pairs a chunk; each chunk
+ * allocates its own scratch for attend_head. */
+typedef struct {
+    const rowops_kernel_t *k;
+    const tp_attention_args *a;
+    size_t per_chunk;
+    int failed;
+} attn_job;
+
+static void attn_chunk(void *p, size_t c)
+{
+    attn_job *j = p;
+    const tp_attention_args *a = j->a;
+    size_t pairs = a->B * a->H, c0 = c * j->per_chunk, c1 = c0 + j->per_chunk < pairs ? c0 + j->per_chunk : pairs;
+    size_t Sp = (a->S + 15) / 16 * 16; /* whole vectors of the widest kernel */
+    float *kt = malloc((a->E + 4) * Sp * sizeof(float));
+    if (!kt) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (size_t bh = c0; bh < c1; bh++) {
+        size_t b = bh / a->H, h = bh % a->H, hk = h / (a->H / a->Hk); /* query head h reads key head hk */
+        const ptrdiff_t *qs = a->q_strides, *ks = a->k_strides, *vs = a->v_strides, *os = a->o_strides;
+        const ptrdiff_t *ms = a->mask_strides;
+        ptrdiff_t moff = b * ms[0] + h * ms[1];
+        j->k->attend_head(a->q + b * qs[0] + h * qs[1], qs[2], a->k + b * ks[0] + hk * ks[1], ks[2],
+                          a->v + b * vs[0] + hk * vs[1], vs[2], a->mask_bool ? a->mask_bool + moff : NULL,
+                          a->mask_add ? a->mask_add + moff : NULL, ms[2], ms[3], a->p + bh * a->L * a->S,
+                          a->o + b * os[0] + h * os[1], os[2], a->L, a->S, a->E, a->Ev, a->scale, kt);
+    }
+    free(kt);
+}
+
+int tp_attention_f32(const tp_attention_args *a, int nthreads)
+{
+    attn_job j = {rk(), a, 1, 0};
+    size_t pairs = a->B * a->H;
+    if (pairs == 0 || a->L == 0) return 0;
+    double work = (double)pairs * a->L * a->S * (a->E + a->Ev);
+    if (nthreads < 1 || work < (double)MIN_PER_THREAD * 4 * nthreads) nthreads = (int)(work / (MIN_PER_THREAD * 4));
+    if (nthreads < 1) nthreads = 1;
+    j.per_chunk = (pairs + 4 * nthreads - 1) / (4 * nthreads); /* a few chunks a thread: late threads take fewer */
+    tp_parallel(attn_chunk, &j, (pairs + j.per_chunk - 1) / j.per_chunk, nthreads);
+    return j.failed ? -1 : 0;
 }

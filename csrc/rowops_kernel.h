@@ -158,14 +158,14 @@ static TP_TARGET void RSFX(norm_row)(const float *x, const float *w, const float
     RV rv = (RV){0} + r;
     for (i = 0; i < nv; i += RVL) {
         RV h = (RSFX(rload)(x + i) - mv) * rv;
-        RSFX(rstore)(xhat + i, h);
+        if (xhat) RSFX(rstore)(xhat + i, h);
         if (w) h *= RSFX(rload)(w + i);
         if (b) h += RSFX(rload)(b + i);
         RSFX(rstore)(y + i, h);
     }
     for (; i < n; i++) {
         float h = (x[i] - mean) * r;
-        xhat[i] = h;
+        if (xhat) xhat[i] = h;
         if (w) h *= w[i];
         if (b) h += b[i];
         y[i] = h;
@@ -244,28 +244,112 @@ static TP_TARGET inline RV RSFX(verf)(RV x)
     return (RV)(((RI)inner & small) | ((RI)outer & ~small));
 }
 
-/* exact GELU, as ops/elementwise.py's reference: cdf = 0.5 (1 + erf(x / sqrt(2))), y = x cdf */
+/* exact GELU, as ops/elementwise.py's reference: cdf = 0.5 (1 + erf(x / sqrt(2))), y = x cdf; cdf may be
+ * NULL (inference keeps no cdf), y may be x */
 static TP_TARGET void RSFX(gelu_span)(const float *x, float *cdf, float *y, size_t n)
 {
     size_t nv = n / RVL * RVL, i;
     for (i = 0; i < nv; i += RVL) {
         RV xv = RSFX(rload)(x + i);
         RV c = (1.0f + RSFX(verf)(xv * 0.70710677f)) * 0.5f;
-        RSFX(rstore)(cdf + i, c);
+        if (cdf) RSFX(rstore)(cdf + i, c);
         RSFX(rstore)(y + i, xv * c);
     }
     for (; i < n; i++) {
         RV e = RSFX(verf)((RV){0} + x[i] * 0.70710677f);
         float e0;
         memcpy(&e0, &e, sizeof e0);
-        cdf[i] = (1.0f + e0) * 0.5f;
-        y[i] = x[i] * cdf[i];
+        float c = (1.0f + e0) * 0.5f;
+        if (cdf) cdf[i] = c;
+        y[i] = x[i] * c;
+    }
+}
+
+/* softmax_row(x, y, n, safe = 1) for x of n values padded to np, whole vectors: the padding is set to -inf
+ * (exp gives 0) so that no element takes the scalar tail; y gets the n values. */
+static TP_TARGET void RSFX(padded_softmax_row)(float *x, float *y, size_t n, size_t np)
+{
+    for (size_t j = n; j < np; j++) x[j] = -INFINITY;
+    float m = RSFX(row_max)(x, np);
+    if (m == INFINITY) {
+        RSFX(softmax_row)(x, y, n, 1);
+        return;
+    }
+    float s = RSFX(row_sumexp)(x, isfinite(m) ? m : 0.0f, x, np);
+    if (s == 0) {
+        memset(y, 0, n * sizeof(float));
+        return;
+    }
+    RV sv = (RV){0} + s;
+    size_t nv = n / RVL * RVL, i;
+    for (i = 0; i < nv; i += RVL) RSFX(rstore)(y + i, RSFX(rload)(x + i) / sv);
+    for (; i < n; i++) y[i] = x[i] / s;
+}
+
+/* Attention for one (batch, head): p = softmax(q k^T * scale + mask), o = p v, the mask a bool (keep where
+ * nonzero, else -inf) or float (added) array read through its strides, either or both NULL.
+ * q [L, E], k [S, E], v [S, Ev] and o [L, Ev] are rows at the given row strides with contiguous columns;
+ * p [L, S] is contiguous. kt, scratch of (E + 4) * Sp floats (Sp: S rounded up to whole vectors), takes
+ * k transposed, so that a query's S scores are vector multiply-adds along the keys, then 4 rows of
+ * scores: 4 query rows go together, 4 independent sums that hide the multiply-add's latency. Each row's
+ * softmax is softmax_row's, as the fused softmax of the unfused path. */
+static TP_TARGET void RSFX(attend_head)(const float *q, ptrdiff_t qs, const float *k, ptrdiff_t ks, const float *v,
+                                        ptrdiff_t vs, const uint8_t *mb, const float *mf, ptrdiff_t mrow,
+                                        ptrdiff_t mcol, float *p, float *o, ptrdiff_t os, size_t L, size_t S,
+                                        size_t E, size_t Ev, float scale, float *kt)
+{
+    size_t Sp = (S + RVL - 1) / RVL * RVL, evv = Ev / RVL * RVL;
+    for (size_t e = 0; e < E; e++) {
+        for (size_t j = 0; j < S; j++) kt[e * Sp + j] = k[j * ks + e];
+        for (size_t j = S; j < Sp; j++) kt[e * Sp + j] = 0.0f;
+    }
+    float *rows = kt + E * Sp;
+    for (size_t l0 = 0; l0 < L; l0 += 4) {
+        size_t nl = L - l0 < 4 ? L - l0 : 4;
+        const float *q0 = q + l0 * qs, *q1 = q0 + (nl > 1) * qs, *q2 = q0 + (nl > 2) * 2 * qs;
+        const float *q3 = q0 + (nl > 3) * 3 * qs; /* past the last row: row l0 again, its sums unused */
+        for (size_t j = 0; j < Sp; j += RVL) {
+            RV a0 = (RV){0}, a1 = a0, a2 = a0, a3 = a0;
+            for (size_t e = 0; e < E; e++) {
+                RV kv = RSFX(rload)(kt + e * Sp + j);
+                a0 += q0[e] * kv, a1 += q1[e] * kv, a2 += q2[e] * kv, a3 += q3[e] * kv;
+            }
+            RSFX(rstore)(rows + j, a0 * scale), RSFX(rstore)(rows + Sp + j, a1 * scale);
+            RSFX(rstore)(rows + 2 * Sp + j, a2 * scale), RSFX(rstore)(rows + 3 * Sp + j, a3 * scale);
+        }
+        for (size_t r = 0; r < nl; r++) {
+            float *row = rows + r * Sp;
+            size_t l = l0 + r;
+            for (size_t j = 0; j < S; j++) {
+                if (mb && !mb[l * mrow + j * mcol]) row[j] = -INFINITY;
+                if (mf) row[j] += mf[l * mrow + j * mcol];
+            }
+            RSFX(padded_softmax_row)(row, p + l * S, S, Sp);
+        }
+        const float *p0 = p + l0 * S, *p1 = p0 + (nl > 1) * S, *p2 = p0 + (nl > 2) * 2 * S, *p3 = p0 + (nl > 3) * 3 * S;
+        float *o0 = o + l0 * os;
+        for (size_t i = 0; i < evv; i += RVL) {
+            RV a0 = (RV){0}, a1 = a0, a2 = a0, a3 = a0;
+            for (size_t j = 0; j < S; j++) {
+                RV vv = RSFX(rload)(v + j * vs + i);
+                a0 += p0[j] * vv, a1 += p1[j] * vv, a2 += p2[j] * vv, a3 += p3[j] * vv;
+            }
+            RV acc[4] = {a0, a1, a2, a3};
+            for (size_t r = 0; r < nl; r++) RSFX(rstore)(o0 + r * os + i, acc[r]);
+        }
+        for (size_t r = 0; r < nl; r++) {
+            for (size_t i = evv; i < Ev; i++) {
+                float acc = 0;
+                for (size_t j = 0; j < S; j++) acc += p0[r * S + j] * v[j * vs + i];
+                o0[r * os + i] = acc;
+            }
+        }
     }
 }
 
 static const rowops_kernel_t RSFX(rowops_kernel) = {
     RSFX(softmax_row), RSFX(norm_row), RSFX(row_shift), RSFX(row_sumexp), RSFX(scaled_exp_row), RSFX(silu_span),
-    RSFX(gelu_span),
+    RSFX(gelu_span), RSFX(attend_head),
 };
 
 #undef RVL

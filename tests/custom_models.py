@@ -192,6 +192,49 @@ class ModelConv3D(nn.Module):
 MODELS["Conv3d"] = ModelConv3D
 
 
+class ModelMha(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(10, 2)
+        self.lin0 = nn.Linear(10, 2)
+
+    def forward(self, X):
+        X, _ = self.mha(X, X, X)  # unbatched self-attention over the 9 rows: [9, 10] -> [9, 10]
+        return F.log_softmax(self.lin0(X), -1)
+
+
+MODELS["MHA"] = ModelMha
+
+
+class _LinearUsingParameter(nn.Module):
+    """A linear layer written by hand, its weight stored [in, out]: no nn.Linear for LoRA to wrap."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(np.zeros((in_features, out_features), np.float32))
+        if bias:
+            self.bias = nn.Parameter(np.ones(out_features, np.float32))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class MlpUsingParameters(nn.Module):
+    def __init__(self, bias=True):
+        super().__init__()
+        self.lin0 = _LinearUsingParameter(10, 20, bias=bias)
+        self.drop = nn.Dropout(0.5)
+        self.lin1 = _LinearUsingParameter(20, 2, bias=bias)
+
+    def forward(self, X):
+        X = self.drop(F.relu(self.lin0(X)))
+        return F.log_softmax(self.lin1(X), -1)
+
+
+MODELS["MlpUsingParameters"] = MlpUsingParameters
+
+
 def base_copy(peft_model, name="MLP"):
     """A fresh model `name` holding the base weights of peft_model (the adapter's own entries left out): the model
     an adapter saved from peft_model is loaded onto."""

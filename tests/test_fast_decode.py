@@ -70,3 +70,67 @@ def test_static_cache_reorders_rows():
     np.testing.assert_array_equal(cache.keys[0][:, :, :2], np.arange(8).reshape(2, 1, 2, 2)[[1, 1]])
     k, v = cache.append(0, np.ones((2, 1, 2), np.float32), np.zeros((2, 1, 2), np.float32))
     assert k.shape == (2, 1, 3, 2) and (k[:, :, 2] == 1).all() and np.shares_memory(k, cache.keys[0])
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize("config", [dict(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True),
+                                    dict(load_in_8bit=True)], ids=["nf4", "int8"])
+def test_quantized_layers_take_the_fast_path_with_the_modules_numbers(arch, config, monkeypatch):
+    """Linear4bit / Linear8bitLt (GGUFLinear: tests/test_quantization_gguf_blocks.py) decode through the plain
+    step too: their weights' C products (a layer's q, k, v in one call), the modules' logits and tokens."""
+    model = AutoModelForCausalLM.from_pretrained(MODELS / arch, quantization_config=tp.BitsAndBytesConfig(**config))
+    decoder = fast_decoder(model)
+    assert decoder is not None
+    with tp.no_grad():
+        full, prefill = _reference(model)
+    logits = decoder(IDS[:, 5], MASK.sum(1) - 1, MASK.astype(bool), StaticCache(prefill.past_key_values, 10))
+    assert np.abs(logits - full[:, -1]).max() <= 1e-5 * np.abs(full[:, -1]).max()
+    fast = model.generate(input_ids=IDS[:1], eos_token_id=[], max_new_tokens=20).numpy()  # one row: grouped
+    monkeypatch.setattr(generation, "fast_decoder", lambda m: None)
+    np.testing.assert_array_equal(fast, model.generate(input_ids=IDS[:1], eos_token_id=[], max_new_tokens=20).numpy())
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_the_prompt_computes_only_the_last_positions_logits(arch, monkeypatch):
+    """logits_to_keep=n (transformers' argument): the head runs on the last n positions only; generate() asks
+    for 1 on the prompt."""
+    model = AutoModelForCausalLM.from_pretrained(MODELS / arch)
+    with tp.no_grad():
+        full = model(input_ids=IDS, attention_mask=MASK).logits.numpy()
+        last = model(input_ids=IDS, attention_mask=MASK, logits_to_keep=1).logits.numpy()
+        two = model(input_ids=IDS, attention_mask=MASK, logits_to_keep=2).logits.numpy()
+    scale = np.abs(full).max()  # fewer rows may take another product kernel: the same sums, other order
+    assert last.shape == (2, 1, full.shape[-1]) and np.abs(last[:, 0] - full[:, -1]).max() <= 1e-6 * scale
+    assert two.shape == (2, 2, full.shape[-1]) and np.abs(two - full[:, -2:]).max() <= 1e-6 * scale
+    with pytest.raises(NotImplementedError, match="logits_to_keep"):
+        model(input_ids=IDS, logits_to_keep=np.array([0, 5]))
+    seen, head = [], model.lm_head.forward
+    monkeypatch.setattr(model.lm_head, "forward", lambda x: seen.append(x.shape) or head(x))
+    model.generate(input_ids=IDS, attention_mask=MASK, eos_token_id=[], max_new_tokens=3)
+    assert seen[0] == (2, 1, model.config.hidden_size)  # the prompt's head: its last position only
+
+
+@pytest.mark.parametrize("config", [dict(load_in_4bit=True, bnb_4bit_quant_type="nf4"), dict(load_in_8bit=True)],
+                         ids=["nf4", "int8"])
+def test_the_c_layer_step_gives_the_python_loops_logits(config):
+    """A quantized Llama's layers in one C call each (csrc/decode_step.c) against LlamaDecoder's Python loop, the
+    reference: one row, no padding; several steps, so the cache it writes is read back."""
+    model = AutoModelForCausalLM.from_pretrained(MODELS / "llama", quantization_config=tp.BitsAndBytesConfig(**config))
+    decoder = fast_decoder(model)
+    assert decoder.layer_steps is not None
+    with tp.no_grad():
+        _, prefill = _reference(model)
+    past = tuple((k[:1], v[:1]) for k, v in prefill.past_key_values)
+    caches = [StaticCache(past, 12), StaticCache(past, 12)]
+    for t in range(5):
+        ids, positions, mask = np.array([20 + t]), np.array([5 + t]), np.ones((1, 6 + t), dtype=bool)
+        c = decoder(ids, positions, mask, caches[0])
+        steps, decoder.layer_steps = decoder.layer_steps, None  # the Python loop
+        py = decoder(ids, positions, mask, caches[1])
+        decoder.layer_steps = steps
+        assert np.abs(c - py).max() <= 1e-5 * np.abs(py).max(), t
+        for cache in caches:
+            cache.length += 1
+    np.testing.assert_allclose(caches[0].keys[1], caches[1].keys[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(caches[0].values[1], caches[1].values[1], rtol=1e-5, atol=1e-6)
+    assert fast_decoder(AutoModelForCausalLM.from_pretrained(MODELS / "llama")).layer_steps is None  # float32

@@ -179,3 +179,61 @@ def test_exact_gelu_erf_polynomial_against_the_c_library():
     np.testing.assert_array_equal(cdf[[0, 1, 2, 5]], [np.nan, 1, 0, 1])
     assert abs(cdf[3] - (1 + math.erf(4 / math.sqrt(2))) / 2) <= 2.0**-24
     assert 0 < cdf[4] < 1e-4 and y[5] == 100.0 and np.isnan(y[0])
+
+
+ATTENTION_CASES = {  # name: (B, H, Hk, L, S, E, Ev, mask)
+    "heads-as-views": (2, 4, 4, 7, 19, 8, 8, "bool-key-padding"),
+    "gqa": (2, 4, 2, 5, 33, 16, 16, "causal"),
+    "one-kv-head": (1, 3, 1, 6, 6, 4, 4, None),
+    "float-bias-with-grad": (2, 3, 3, 4, 9, 8, 5, "float-grad"),
+    "long-rows": (1, 2, 2, 40, 130, 64, 64, "bool-key-padding"),
+}
+
+
+@pytest.mark.parametrize("case", list(ATTENTION_CASES))
+def test_fused_attention_against_the_unfused_path(case, monkeypatch):
+    # q, k, v as the models make them (views of [B, T, H * hd] projections), masks of every kind, one
+    # query row with every key masked (zeros, as torch): forward and gradients against the NumPy path
+    B, H, Hk, L, S, E, Ev, kind = ATTENTION_CASES[case]
+    rng = np.random.default_rng(9)
+    mask, arrays = None, [rng.standard_normal((B, L, H * E)), rng.standard_normal((B, S, Hk * E)),
+                          rng.standard_normal((B, S, Hk * Ev))]
+    if kind == "bool-key-padding":
+        mask = np.ones((B, 1, L, S), bool)
+        mask[0, :, :, S - 3:] = False
+        mask[-1, :, 1] = False  # a query row that attends to nothing
+    elif kind == "causal":
+        mask = np.tril(np.ones((L, S), bool), k=S - L)
+    elif kind == "float-grad":
+        arrays.append(rng.standard_normal((1, H, L, S)))
+    calls = []
+    real = fused.attention
+    monkeypatch.setattr(fused, "attention", lambda *a: calls.append(1) or real(*a))
+
+    def fn(q, k, v, bias=None):
+        heads = lambda x, h, d: x.view(B, x.shape[1], h, d).transpose(1, 2)  # noqa: E731
+        m = bias if bias is not None else (None if mask is None else tp.tensor(mask))
+        return F.scaled_dot_product_attention(heads(q, H, E), heads(k, Hk, E), heads(v, Hk, Ev), attn_mask=m,
+                                              enable_gqa=Hk not in (1, H))
+
+    assert_close(fn, arrays, atol=2e-5)
+    assert calls  # the fused kernel took the float32 runs with the C kernels on
+
+
+def test_inference_variants_in_place_without_saved_arrays():
+    # what models/fast_encoder.py calls: the output written over the input, no cdf / xhat kept; over
+    # enough rows for several chunks and threads, against the variants that keep them
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((300, 1000)) * 3).astype(np.float32)
+    w, b = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
+    y_keep, cdf = fused.gelu(x)
+    z = x.copy()
+    y, none = fused.gelu(z, out=z, keep_cdf=False)
+    assert y is z and none is None and cdf.shape == x.shape
+    np.testing.assert_array_equal(y, y_keep)
+    n_keep, xhat, rstd = fused.layer_norm(x, w, b, 1e-12)
+    z = x.copy()
+    n, none, rstd2 = fused.layer_norm(z, w, b, 1e-12, out=z, keep_xhat=False)
+    assert n is z and none is None and xhat.shape == x.shape
+    np.testing.assert_array_equal(n, n_keep)
+    np.testing.assert_array_equal(rstd2, rstd)

@@ -113,4 +113,6 @@ def test_bad_combination_requests_are_refused():
         pm.add_weighted_adapter(["default", "b"], [0.5, 0.5], "t", combination_type="svd", svd_driver="gesvdj")
     with pytest.raises(ValueError, match="give density"):
         pm.add_weighted_adapter(["default", "b"], [0.5, 0.5], "t", combination_type="dare_linear_svd")
+    with pytest.raises(RuntimeError, match="Unimplemented mask method"):
+        pm.add_weighted_adapter(["default", "b"], [0.5, 0.5], "t", combination_type="svd", majority_sign_method="mean")
     assert "t" not in pm.peft_config

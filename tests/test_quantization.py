@@ -132,6 +132,26 @@ def test_c_quantized_matmul_equals_dequantize_then_matmul(kind, m):
 
 
 @needs_c
+@pytest.mark.parametrize("kind", ["nf4-single", "nf4-double", "fp4-double"])
+@pytest.mark.parametrize("blocksize", [32, 64, 128])
+def test_every_instruction_set_makes_the_4bit_decoding_product(kind, blocksize):
+    """Rows of whole blocks (in_features a multiple of the block size) take AVX-512's table look-up product;
+    each kernel this CPU runs against dequantize-then-matmul."""
+    qt, double = kind.split("-")
+    w = Params4bit(weights((37, 3 * blocksize), seed=blocksize), quant_type=qt, blocksize=blocksize,
+                   compress_statistics=double == "double")
+    x = np.random.default_rng(blocksize).standard_normal((1, 3 * blocksize)).astype(np.float32)
+    want = qmm.reference_matmul(x, w)
+    before = cmatmul.get_kernel()
+    try:
+        for kernel in cmatmul.kernels():
+            cmatmul.set_kernel(kernel)
+            assert rel_err(qmm.matmul(x, w), want) < 1e-5, kernel
+    finally:
+        cmatmul.set_kernel(before)
+
+
+@needs_c
 def test_c_quantized_matmul_is_the_same_on_one_thread_and_many():
     w = quantized_params("nf4-double", (700, 260))
     x = np.random.default_rng(2).standard_normal((33, 260)).astype(np.float32)

@@ -92,6 +92,54 @@ def test_c_fused_matmul_is_the_same_on_one_thread_and_many():
     assert all(np.array_equal(a, b) for a, b in zip(one, many))
 
 
+@needs_c
+@pytest.mark.parametrize("quant_type", sorted(KEPT_TYPES))
+def test_every_instruction_set_makes_the_decoding_dot_products(quant_type):
+    """The one-row product on each kernel this CPU runs (AVX-512 takes Q4_0/Q4_1/Q8_0 two rows at a time;
+    an odd row count leaves one alone) against dequantize-then-matmul."""
+    n, k = 37, k_for(quant_type, 3)
+    w = gguf_param(quant_type, n, k, seed=5)
+    x = np.random.default_rng(5).standard_normal((1, k)).astype(np.float32)
+    want = qmm.reference_matmul(x, w)
+    before = cmatmul.get_kernel()
+    try:
+        for kernel in cmatmul.kernels():
+            cmatmul.set_kernel(kernel)
+            assert rel_err(qmm.matmul(x, w), want) < 1e-5, kernel
+    finally:
+        cmatmul.set_kernel(before)
+
+
+@needs_c
+def test_gemv_group_is_each_weights_product_end_to_end():
+    """GemvGroup: one C call for weights that read the same x (q, k, v), = each reference product, concatenated,
+    the same on one thread and many; NF4 and int8 weights group too."""
+    from tinypeft.quantization.modules import Int8Params, Params4bit
+
+    k = 64
+    rng = np.random.default_rng(7)
+    weights = [gguf_param("Q4_1", 70, k, seed=1), gguf_param("Q8_0", 9, k, seed=2), gguf_param("Q4_0", 130, k, seed=3),
+               Params4bit(rng.standard_normal((5, k)).astype(np.float32), quant_type="nf4", blocksize=64),
+               Int8Params(rng.standard_normal((4, k)).astype(np.float32))]
+    x = rng.standard_normal((1, k)).astype(np.float32)
+    group = qmm.GemvGroup(weights)
+    want = np.concatenate([qmm.reference_matmul(x, w) for w in weights], axis=-1)
+    before = cmatmul.get_num_threads()
+    try:
+        cmatmul.set_num_threads(1)
+        one = group(x)
+        cmatmul.set_num_threads(3)
+        many = group(x)
+    finally:
+        cmatmul.set_num_threads(before)
+    assert one.shape == (1, 70 + 9 + 130 + 5 + 4) and rel_err(one, want) < 1e-5
+    assert np.array_equal(one, many)
+    with pytest.raises(ValueError, match="same in_features"):
+        qmm.GemvGroup([weights[0], gguf_param("Q4_1", 3, 2 * k)])
+    with pytest.raises(ValueError, match=r"x must be \[1, 64\]"):
+        group(np.ones((2, k), np.float32))
+
+
 # -- the module ----------------------------------------------------------------------------------------------
 def test_gguf_linear_forward_and_backward_use_the_dequantized_weight():
     layer = GGUFLinear(64, 9, bias=True, quant_type="Q4_0")
@@ -159,9 +207,31 @@ def test_kept_blocks_give_the_float32_load_values(tiny):
     with tp.no_grad():
         a, b = kept(input_ids=ids).logits.numpy(), f32(input_ids=ids).logits.numpy()
     assert rel_err(a, b) < 1e-5
-    out = kept.generate(ids[:1], max_new_tokens=4, do_sample=False)  # one-row GEMVs while decoding
-    ref = f32.generate(ids[:1], max_new_tokens=4, do_sample=False)
+    from tinypeft.models.fast_decode import fast_decoder
+
+    assert fast_decoder(kept) is not None  # decoding takes the plain step, with grouped one-row products
+    out = kept.generate(ids[:1], max_new_tokens=12, do_sample=False)
+    ref = f32.generate(ids[:1], max_new_tokens=12, do_sample=False)
     assert np.array_equal(np.asarray(out), np.asarray(ref))
+
+
+def test_decoding_multiplies_by_the_files_head_blocks_while_they_are_the_head(tiny, monkeypatch):
+    """The file's Q8_0 head (token_embd, tied) is kept beside the float32 head; the decoding step multiplies by
+    it while the float32 head is exactly its dequantization, and falls back to the float32 head after a change."""
+    import tinypeft.models.generation as generation
+    from tinypeft.models.fast_decode import fast_decoder
+
+    d, name, _ = tiny
+    kept = tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=name, quantization_config=GGUFQuantizationConfig())
+    assert kept.gguf_lm_head_blocks[0] == "Q8_0" and fast_decoder(kept).head is not None
+    assert getattr(tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=name), "gguf_lm_head_blocks", None) is None
+    ids = np.array([[1, 5, 9, 30, 2]])
+    fast = kept.generate(ids, max_new_tokens=12, eos_token_id=[]).numpy()
+    with monkeypatch.context() as m:
+        m.setattr(generation, "fast_decoder", lambda model: None)  # the modules, float32 head
+        assert np.array_equal(fast, kept.generate(ids, max_new_tokens=12, eos_token_id=[]).numpy())
+    kept.lm_head.weight.data[3, 0] += 1.0  # changed in place: the blocks are no longer the head
+    assert fast_decoder(kept).head is None
 
 
 def test_lora_on_kept_blocks_trains_the_adapters_only(tiny):
@@ -236,10 +306,14 @@ def test_smollm2_kept_blocks_match_the_float32_load():
     assert tok.decode(out.data[0, enc["input_ids"].shape[1]:], skip_special_tokens=True) == \
         "The capital of France is Paris."
     ids = np.random.default_rng(0).integers(0, 49152, (2, 64))
+    story = tok.apply_chat_template([{"role": "user", "content": "Write a short story about a robot who learns to "
+                                      "paint."}], add_generation_prompt=True, return_tensors="np")["input_ids"]
     with tp.no_grad():
         a = kept(input_ids=ids).logits.numpy()
+    long_kept = kept.generate(story, max_new_tokens=128, eos_token_id=[]).numpy()  # the fast decoding step
     del kept
     f32 = tp.AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
     with tp.no_grad():
         b = f32(input_ids=ids).logits.numpy()
     assert rel_err(a, b) < 1e-5  # the same dequantized weights; only the order of the sums may differ
+    np.testing.assert_array_equal(long_kept, f32.generate(story, max_new_tokens=128, eos_token_id=[]).numpy())

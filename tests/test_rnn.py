@@ -78,3 +78,30 @@ def test_bad_arguments_are_refused():
         nn.LSTM(3, 4, dropout=1.5)
     with pytest.raises(ValueError, match="input_size"):
         nn.LSTM(3, 4)(tp.tensor(np.zeros((2, 1, 5), np.float32)))
+
+
+def test_p_tuning_lstm_encoder_trains_and_saves_its_output_table(tmp_path):
+    from pathlib import Path
+
+    from tinypeft.peft import PeftModel, PromptEncoderConfig, get_peft_model
+
+    gpt2 = Path(__file__).parent / "fixtures" / "models" / "gpt2"
+    tp.manual_seed(0)
+    model = get_peft_model(tp.AutoModelForCausalLM.from_pretrained(gpt2), PromptEncoderConfig(
+        task_type="CAUSAL_LM", num_virtual_tokens=3, encoder_hidden_size=4, encoder_reparameterization_type="LSTM"))
+    encoder = model.prompt_encoder["default"]
+    assert isinstance(encoder.lstm_head, nn.LSTM) and encoder.lstm_head.bidirectional
+    assert encoder.lstm_head.num_layers == 2 and encoder.mlp_head[0].in_features == 8  # 2 directions x 4
+    ids = np.array([[5, 6, 7]])
+    model(input_ids=ids, labels=ids).loss.backward()
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("lstm_head.weight_hh_l1_reverse" in n for n in trainable)
+    assert all(model.get_parameter(n).grad is not None for n in trainable)
+    model.eval()
+    with tp.no_grad():
+        want = model(input_ids=ids).logits.numpy()
+    model.save_pretrained(tmp_path)
+    loaded = PeftModel.from_pretrained(tp.AutoModelForCausalLM.from_pretrained(gpt2), tmp_path)
+    assert not hasattr(loaded.prompt_encoder["default"], "lstm_head")  # inference: the stored table only
+    with tp.no_grad():
+        np.testing.assert_allclose(loaded(input_ids=ids).logits.numpy(), want, atol=1e-6)

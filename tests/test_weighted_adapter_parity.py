@@ -1,4 +1,5 @@
-"""add_weighted_adapter against PEFT 0.21.2, every combination type, on PEFT's custom models (parity marker).
+"""add_weighted_adapter against PEFT 0.21.2, every combination type, on PEFT's custom models: Linear (MLP), Embedding
+and GPT-2's Conv1D (EmbConv1D), Conv2d (parity marker).
 
 Two adapters with random factors (init_lora_weights=False) are built in PEFT, copied into tinypeft by
 state-dict key, and combined in both libraries with the same arguments.
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.parity
 
 FACTOR_TYPES = ["linear", "ties", "dare_linear", "dare_ties", "magnitude_prune"]
 SVD_TYPES = ["svd", "ties_svd", "dare_linear_svd", "dare_ties_svd", "magnitude_prune_svd"]
-TARGETS = {"MLP": ["lin0", "lin1"], "EmbConv1D": ["emb", "conv1d"]}  # Linear; Embedding + GPT-2's Conv1D
+TARGETS = {"MLP": ["lin0", "lin1"], "EmbConv1D": ["emb", "conv1d"], "Conv2d": ["conv2d"]}
 
 
 def build(name, r_b=4):
@@ -76,7 +77,7 @@ def pt_layers(pm):
     return {n: m for n, m in pm.base_model.model.named_modules() if hasattr(m, "lora_A") and "." not in n}
 
 
-@pytest.mark.parametrize("name", ["MLP", "EmbConv1D"])
+@pytest.mark.parametrize("name", ["MLP", "EmbConv1D", "Conv2d"])
 @pytest.mark.parametrize("combination_type,majority_sign_method",
                          [(t, "total") for t in FACTOR_TYPES] + [("ties", "frequency"), ("dare_ties", "frequency")])
 def test_factor_merges_give_peft_outputs(name, combination_type, majority_sign_method, monkeypatch):
@@ -93,7 +94,7 @@ def test_factor_merges_give_peft_outputs(name, combination_type, majority_sign_m
     close(out_tp(pm_tp, name), out_pt(pm_pt, name))
 
 
-@pytest.mark.parametrize("name", ["MLP", "EmbConv1D"])
+@pytest.mark.parametrize("name", ["MLP", "EmbConv1D", "Conv2d"])
 @pytest.mark.parametrize("combination_type", SVD_TYPES)
 @pytest.mark.parametrize("svd_rank", [None, 3, 6])
 def test_svd_merges_give_peft_delta_weights(name, combination_type, svd_rank, monkeypatch):

@@ -47,6 +47,15 @@ void tp_dequantize(const tp_qweight *w, size_t r0, size_t r1, size_t c0, size_t 
 int tp_qmatmul(const tp_qweight *w, size_t m, const float *x, size_t ldx, float *y, size_t ldy, int nthreads);
 int tp_qmatmul_t(const tp_qweight *w, size_t m, const float *g, size_t ldg, float *dx, size_t lddx, int nthreads);
 void tp_qgemv(const tp_qweight *w, const float *x, float *y, int nthreads);
+int tp_qgemv_many(const tp_qweight *w, size_t count, const float *x, float *y, int nthreads);
+"""
+# csrc/decode_step.h, a quantized Llama decoder layer for one token (declarations only)
+CDEF += """
+typedef struct { const tp_qweight *qkv; const tp_qweight *o; const tp_qweight *gate_up; const tp_qweight *down;
+                 const float *input_norm, *post_norm; float eps, scale; float *keys, *values;
+                 size_t hidden, heads, kv_heads, head_dim, intermediate, max_length; } tp_llama_layer;
+int tp_llama_decode_layer(const tp_llama_layer *layer, float *x, size_t length, const float *cos, const float *sin,
+                          int nthreads);
 """
 # csrc/gemv.h, the few-row float32 product (declarations only)
 CDEF += """
@@ -67,6 +76,16 @@ void tp_cross_entropy_backward_f32(const float *x, const int64_t *target, int64_
                                    int nthreads);
 void tp_silu_f32(const float *x, float *s, float *y, size_t n, int nthreads);
 void tp_gelu_f32(const float *x, float *cdf, float *y, size_t n, int nthreads);
+typedef struct {
+    size_t B, H, Hk, L, S, E, Ev;
+    const float *q, *k, *v;
+    ptrdiff_t q_strides[3], k_strides[3], v_strides[3], o_strides[3], mask_strides[4];
+    const uint8_t *mask_bool;
+    const float *mask_add;
+    float scale;
+    float *p, *o;
+} tp_attention_args;
+int tp_attention_f32(const tp_attention_args *a, int nthreads);
 """
 # csrc/peak.h, what bench/limits.py measures (declarations only)
 CDEF += """
@@ -80,7 +99,7 @@ size_t tp_gguf_block_size(int kind);
 size_t tp_gguf_type_size(int kind);
 size_t tp_gguf_row_bytes(int kind, size_t k);
 void tp_gguf_dequantize_row(int kind, const uint8_t *row, size_t c0, size_t c1, float *out);
-float tp_gguf_dot_row(int kind, const uint8_t *row, const float *x, size_t k);
+void tp_gguf_dot_rows(int kind, const uint8_t *data, size_t r0, size_t r1, const float *x, size_t k, float *y);
 """
 
 if sys.platform == "win32":
@@ -115,6 +134,7 @@ ffibuilder.set_source(
 #include "rowops.h"
 #include "peak.h"
 #include "gguf_quant.h"
+#include "decode_step.h"
 static const char *tp_build_flags(void) {{ return "{' '.join(CFLAGS)}"; }}
 static const char *tp_compiler(void) {{
 #if defined(__VERSION__)
@@ -126,10 +146,11 @@ static const char *tp_compiler(void) {{
 """,
     sources=[_source_path("matmul.c"), _source_path("gemm_reference.c"), _source_path("erf.c"), _source_path("quant.c"),
              _source_path("gemv.c"), _source_path("parallel.c"),
-             _source_path("rowops.c"), _source_path("peak.c"), _source_path("gguf_quant.c")],
+             _source_path("rowops.c"), _source_path("peak.c"), _source_path("gguf_quant.c"),
+             _source_path("decode_step.c")],
     depends=[_source_path(h) for h in ("matmul.h", "gemm_kernel.h", "gemm_instance.h", "isa_instances.h", "quant.h",
                                        "gemv.h", "gemv_kernel.h", "parallel.h", "rowops.h", "rowops_kernel.h",
-                                       "peak.h", "gguf_quant.h")],
+                                       "peak.h", "gguf_quant.h", "decode_step.h")],
     include_dirs=[_source_path("")],
     extra_compile_args=CFLAGS,
     extra_link_args=LDFLAGS,

@@ -12,6 +12,7 @@ One call, three steps, the same as transformers (generation/utils.py):
 With the cache, each step feeds only the newest token: every layer appends that token's key and value to
 the ones it kept from earlier steps, so a step costs O(T) instead of re-running all T tokens.
 """
+import inspect
 import logging
 
 import numpy as np
@@ -243,6 +244,10 @@ class _CausalStep:
         self.past, self.cached = None, 0  # cached: how many columns of ids the cache holds
         self.fast = fast_decoder(model) if use_cache and token_types is None else None
         self.static, self.max_length = None, max_length
+        # only the last position's logits are used: a model that can skip the others' head product is asked to
+        forward = getattr(model, "forward", None)  # a prompt-learning wrapper is only callable: it passes
+        takes_keep = forward is not None and "logits_to_keep" in inspect.signature(forward).parameters
+        self.keep = {"logits_to_keep": 1} if takes_keep else {}
 
     def __call__(self, ids):
         """ids [N, T] -> float32 logits [N, V] for position T."""
@@ -259,7 +264,7 @@ class _CausalStep:
             kwargs["token_type_ids"] = self.token_types[:, start:]
         out = self.model(input_ids=ids[:, start:], attention_mask=self.mask,
                          position_ids=position_ids_from_mask(self.mask, start, T - start),
-                         past_key_values=self.past, use_cache=self.use_cache, **kwargs)
+                         past_key_values=self.past, use_cache=self.use_cache, **self.keep, **kwargs)
         if self.use_cache:
             self.past, self.cached = out.past_key_values, T
         return np.array(to_device(out.logits.data[:, -1, :], "cpu"), dtype=np.float32)

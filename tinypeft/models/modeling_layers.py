@@ -58,9 +58,15 @@ class GenericForCausalLM:
     def get_output_embeddings(self):
         return self.lm_head
 
-    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+    def forward(self, input_ids=None, attention_mask=None, labels=None, logits_to_keep=0, **kwargs):
+        """logits_to_keep (transformers' argument): 0 for every position's logits, n for the last n only (a
+        prompt in generate() needs the last one, and the head is the largest product)."""
+        if not isinstance(logits_to_keep, int) or logits_to_keep < 0:
+            raise NotImplementedError(f"logits_to_keep={logits_to_keep!r}: tinypeft takes a count of last "
+                                      "positions (an int >= 0), not a tensor of indices.")
         out = self.base_model(input_ids, attention_mask=attention_mask, **kwargs)
-        logits = self.lm_head(out.last_hidden_state)  # [B, T, D] -> [B, T, V]
+        hidden = out.last_hidden_state if logits_to_keep == 0 else out.last_hidden_state[:, -logits_to_keep:]
+        logits = self.lm_head(hidden)  # [B, T, D] -> [B, T, V] (T: the positions kept)
         loss = causal_lm_loss(logits, labels) if labels is not None else None
         return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values)
 

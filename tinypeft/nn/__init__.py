@@ -1,6 +1,7 @@
 """tinypeft.nn: torch.nn's building blocks (Module, Parameter, layers, containers) on tinypeft tensors."""
 from . import init, utils  # noqa: F401
 from .activation import ReLU, Tanh  # noqa: F401
+from .attention import MultiheadAttention  # noqa: F401
 from .conv import Conv1d, Conv2d, Conv3d  # noqa: F401
 from .container import ModuleDict, ModuleList, ParameterDict, Sequential  # noqa: F401
 from .dropout import Dropout  # noqa: F401

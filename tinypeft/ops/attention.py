@@ -51,15 +51,21 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, attn_mask=None, *, dropout_p, scale, groups):
+        ctx.scale, ctx.dropout_p, ctx.groups = scale, dropout_p, groups
+        if dropout_p == 0 and fused.attention_applies(q, k, v, attn_mask, gqa=groups):
+            out, p = fused.attention(q, k, v, attn_mask, scale)  # the lines below in C, per (batch, head)
+            ctx.save_for_backward(q, k, v, p, None)
+            return out
         xp = backend.xp_of(q)
         hq = q.shape[-3] if q.ndim >= 3 else 1
+        qg, kg, vg, mask = q, k, v, attn_mask
         if groups:  # [..., Hq, L, E] -> [..., Hk, G, L, E]; k, v -> [..., Hk, 1, S, E]
             hk = k.shape[-3]
-            q, k, v = _group(q, hk), k[..., None, :, :], v[..., None, :, :]
-        s = backend.matmul(q, _mT(k))  # [..., L, S]
+            qg, kg, vg = _group(q, hk), k[..., None, :, :], v[..., None, :, :]
+            mask = _group(attn_mask, hk)
+        s = backend.matmul(qg, _mT(kg))  # [..., L, S]
         s *= s.dtype.type(scale)
-        if attn_mask is not None:
-            mask = _group(attn_mask, hk) if groups else attn_mask
+        if mask is not None:
             if mask.dtype == bool:
                 s = xp.where(mask, s, s.dtype.type(-np.inf))
             else:
@@ -72,17 +78,22 @@ class ScaledDotProductAttention(Function):
             pd *= pd.dtype.type(1.0 / (1.0 - dropout_p))
         else:
             pd = p
-        out = backend.matmul(pd, v)  # [..., L, Ev]
+        out = backend.matmul(pd, vg)  # [..., L, Ev]
+        if groups:  # back to the query heads: [..., Hk, G, L, X] -> [..., Hq, L, X]
+            out, p = (a.reshape(a.shape[:-4] + (hq,) + a.shape[-2:]) for a in (out, p))
+            keep = None if keep is None else keep.reshape(p.shape)
         ctx.save_for_backward(q, k, v, p, keep)
-        ctx.scale, ctx.dropout_p, ctx.groups, ctx.hq = scale, dropout_p, groups, hq
-        return out.reshape(out.shape[:-4] + (hq,) + out.shape[-2:]) if groups else out
+        return out
 
     @staticmethod
     def backward(ctx, g):
         q, k, v, p, keep = ctx.saved_tensors
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad  # a bool mask never needs one
-        if ctx.groups:
-            g = _group(g, k.shape[-4])
+        hq = q.shape[-3] if q.ndim >= 3 else 1
+        if ctx.groups:  # as the forward: query heads [..., Hk, G, L, X], keys and values [..., Hk, 1, S, X]
+            hk = k.shape[-3]
+            q, g, p, keep = (_group(a, hk) for a in (q, g, p, keep))
+            k, v = k[..., None, :, :], v[..., None, :, :]
         drop = 1.0 / (1.0 - ctx.dropout_p)
         pd = p if keep is None else p * keep * p.dtype.type(drop)
         dq = dk = dv = dmask = None
@@ -106,9 +117,9 @@ class ScaledDotProductAttention(Function):
                 dk *= dk.dtype.type(ctx.scale)
         if ctx.groups:  # undo the grouping: K and V were shared by the G query heads of their group
             if dq is not None:
-                dq = dq.reshape(dq.shape[:-4] + (ctx.hq,) + dq.shape[-2:])
+                dq = dq.reshape(dq.shape[:-4] + (hq,) + dq.shape[-2:])
             if dmask is not None:
-                dmask = dmask.reshape(dmask.shape[:-4] + (ctx.hq,) + dmask.shape[-2:])
+                dmask = dmask.reshape(dmask.shape[:-4] + (hq,) + dmask.shape[-2:])
             dk = None if dk is None else dk.sum(axis=-3)
             dv = None if dv is None else dv.sum(axis=-3)
         return dq, dk, dv, dmask

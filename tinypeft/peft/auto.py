@@ -1,18 +1,30 @@
 """AutoPeftModel*: read adapter_config.json, load its base model offline, then the adapter."""
 from ..models import auto as model_auto
+from ..models.auto import (AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering, AutoModelForSeq2SeqLM,
+                           AutoModelForSequenceClassification, AutoModelForTokenClassification)
 from .config import PeftConfig
 from .peft_model import LABELLED_TASKS, MODEL_TYPE_TO_PEFT_MODEL_MAPPING, PeftModel, saved_label_names
 
 
+TASK_TO_AUTO_MODEL = {  # PEFT's task_type -> the transformers Auto class its base model loads with
+    "CAUSAL_LM": AutoModelForCausalLM,
+    "SEQ_2_SEQ_LM": AutoModelForSeq2SeqLM,
+    "SEQ_CLS": AutoModelForSequenceClassification,
+    "TOKEN_CLS": AutoModelForTokenClassification,
+    "QUESTION_ANS": AutoModelForQuestionAnswering,
+    "FEATURE_EXTRACTION": AutoModel,
+}
+
+
 class _BaseAutoPeftModel:
-    _task_type = None  # a subclass's task; from it (below) come
-    _target_class = None  # the transformers Auto class of the base model, and
-    _target_peft_class = None  # the PeftModel class (get_peft_model's table)
+    _target_class = None  # the transformers Auto class of the base model (a subclass names it, as in PEFT);
+    _task_type = None  # from it (TASK_TO_AUTO_MODEL read backwards) come the task
+    _target_peft_class = None  # and the PeftModel class (get_peft_model's table)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls._task_type is not None:
-            cls._target_class = _auto_for_task(cls._task_type)
+        if cls._target_class is not None:
+            cls._task_type = next(t for t, auto in TASK_TO_AUTO_MODEL.items() if auto is cls._target_class)
             cls._target_peft_class = MODEL_TYPE_TO_PEFT_MODEL_MAPPING[cls._task_type]
 
     def __init__(self, *args, **kwargs):
@@ -48,13 +60,7 @@ class _BaseAutoPeftModel:
 
 
 def _auto_for_task(task):
-    return {
-        "CAUSAL_LM": model_auto.AutoModelForCausalLM,
-        "SEQ_2_SEQ_LM": model_auto.AutoModelForSeq2SeqLM,
-        "SEQ_CLS": model_auto.AutoModelForSequenceClassification,
-        "TOKEN_CLS": model_auto.AutoModelForTokenClassification,
-        "QUESTION_ANS": model_auto.AutoModelForQuestionAnswering,
-    }.get(task, model_auto.AutoModel)
+    return TASK_TO_AUTO_MODEL.get(task, AutoModel)
 
 
 def base_class_without_task(model_name_or_path, auto_mapping=None, revision=None):
@@ -69,17 +75,17 @@ def base_class_without_task(model_name_or_path, auto_mapping=None, revision=None
             raise ValueError(f"adapter_config.json's auto_mapping names {name!r}, which tinypeft does not have "
                              f"for model_type {config.model_type!r}.")
         return cls
-    return model_auto.architecture_class(config) or model_auto.AutoModel
+    return model_auto.architecture_class(config) or AutoModel
 
 
 class AutoPeftModel(_BaseAutoPeftModel):
     _target_peft_class = PeftModel
 
 
-# the task each class loads: its base model class is _auto_for_task's, its PeftModel class get_peft_model's
-class AutoPeftModelForCausalLM(_BaseAutoPeftModel): _task_type = "CAUSAL_LM"
-class AutoPeftModelForSeq2SeqLM(_BaseAutoPeftModel): _task_type = "SEQ_2_SEQ_LM"
-class AutoPeftModelForSequenceClassification(_BaseAutoPeftModel): _task_type = "SEQ_CLS"
-class AutoPeftModelForTokenClassification(_BaseAutoPeftModel): _task_type = "TOKEN_CLS"
-class AutoPeftModelForQuestionAnswering(_BaseAutoPeftModel): _task_type = "QUESTION_ANS"
-class AutoPeftModelForFeatureExtraction(_BaseAutoPeftModel): _task_type = "FEATURE_EXTRACTION"
+# the base model's Auto class of each (the task and the PeftModel class follow from it)
+class AutoPeftModelForCausalLM(_BaseAutoPeftModel): _target_class = AutoModelForCausalLM
+class AutoPeftModelForSeq2SeqLM(_BaseAutoPeftModel): _target_class = AutoModelForSeq2SeqLM
+class AutoPeftModelForSequenceClassification(_BaseAutoPeftModel): _target_class = AutoModelForSequenceClassification
+class AutoPeftModelForTokenClassification(_BaseAutoPeftModel): _target_class = AutoModelForTokenClassification
+class AutoPeftModelForQuestionAnswering(_BaseAutoPeftModel): _target_class = AutoModelForQuestionAnswering
+class AutoPeftModelForFeatureExtraction(_BaseAutoPeftModel): _target_class = AutoModel

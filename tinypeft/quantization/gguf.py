@@ -152,7 +152,22 @@ def prepare_kept_gguf_load(model, quantization_config, gf, config):
     model.quantization_config = quantization_config
     model.quantization_method = quantization_config.quant_method
     model.is_quantized = True
+    model.gguf_lm_head_blocks = _lm_head_blocks(gf)
     return LazyGGUFCheckpoint(gf, config, keep_blocks={f"{n}.weight" for n in kept})
+
+
+def _lm_head_blocks(gf):
+    """(quant_type, uint8 blocks [vocab, bytes per row]) of the file's output head (token_embd when the head is
+    tied to it) when the file stores it in a kept type, else None.
+
+    The model keeps its float32 head, as transformers does (the embedding needs float rows, adapters and the
+    module path use it). The decoding step (tinypeft.models.fast_decode) multiplies by these blocks instead, a
+    quarter of the bytes for Q8_0, while the float32 head is bit for bit their dequantization: the very same
+    weights, only the order of the sums differs."""
+    name = "output.weight" if "output.weight" in gf.tensors else "token_embd.weight"
+    if name not in gf.tensors or gf.type_name(name) not in KEPT_TYPES:
+        return None
+    return gf.type_name(name), np.asarray(gf.tensors[name].data).view(np.uint8).reshape(gf.shape(name)[0], -1)
 
 
 def gguf_weight_bytes(model):

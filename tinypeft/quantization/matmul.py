@@ -4,7 +4,10 @@
     matmul(x, w)              the same, in C: one panel of W dequantized at a time inside the GEMM,
                               or a one-row GEMV when x has a single row (decoding)
     matmul_t(g, w)            g @ dequantize(W)       the backward's dx, in C, a column slab at a time
+    GemvGroup(ws)(x)          x [1, k] @ [W_0; W_1; ...]^T: one row through several weights that read it (a
+                              layer's q, k, v), in one C call; the reference is matmul of each, concatenated
     dequantize(w)             the whole float32 W (tests, merging): C, bit-exact with the NumPy functions
+    dequantizes_to(w, values) whether W~ is bit for bit `values` (a float32 copy of W still in step with W)
 
 `w` is a Params4bit or Int8Params (tinypeft.quantization.modules). Without the C extension every function
 falls back to the reference, which does materialise the float32 weight (one layer at a time).
@@ -39,14 +42,19 @@ def _absmax_c(state):
 
 def _struct(w):
     """A tp_qweight describing w; the arrays it points to are returned too, to keep them alive."""
+    qw = cmatmul.ffi.new("tp_qweight *")
+    return qw, _fill(qw, w)
+
+
+def _fill(qw, w):
+    """Describe w in the tp_qweight qw; returns the arrays it points to (the caller keeps them alive)."""
     ffi = cmatmul.ffi
-    qw = ffi.new("tp_qweight *")
     if w.quant_kind == "gguf":  # the file's blocks: kind is the ggml type id, no table, no separate scales
         data = np.ascontiguousarray(w.data)
         qw.kind, qw.blocksize = w.ggml_type, 0
         qw.data, qw.scale, qw.code = _ptr(data, "uint8_t *"), ffi.NULL, ffi.NULL
         qw.n, qw.k = w.quant_shape
-        return qw, (data,)
+        return (data,)
     if w.quant_kind == "4bit":
         st = w.quant_state
         scale, code, data = _absmax_c(st), np.ascontiguousarray(st.code, np.float32), w.data
@@ -57,7 +65,7 @@ def _struct(w):
     data = np.ascontiguousarray(data)
     qw.data, qw.scale, qw.code = _ptr(data, "uint8_t *"), _ptr(scale, "float *"), _ptr(code, "float *")
     qw.n, qw.k = w.quant_shape
-    return qw, (data, scale, code)
+    return (data, scale, code)
 
 
 def reference_dequantize(w):
@@ -79,6 +87,23 @@ def dequantize(w):
     out = np.empty((n, k), dtype=np.float32)
     cmatmul.lib.tp_dequantize(qw, 0, n, 0, k, _ptr(out, "float *"), k)
     return out
+
+
+def dequantizes_to(w, values, rows=2048):
+    """True when W~ (the C dequantization) is bit for bit `values` [n, k] float32; a few rows at a time, so no
+    second float32 copy of a large weight is made."""
+    n, k = w.quant_shape
+    if not _use_c() or values.shape != (n, k) or values.dtype != np.float32:
+        return False
+    values = np.ascontiguousarray(values)
+    qw, keep = _struct(w)
+    buf = np.empty((min(rows, n), k), dtype=np.float32)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        cmatmul.lib.tp_dequantize(qw, r0, r1, 0, k, _ptr(buf, "float *"), k)
+        if not np.array_equal(buf[:r1 - r0].view(np.uint32), values[r0:r1].view(np.uint32)):
+            return False
+    return True
 
 
 def reference_matmul(x, w):
@@ -124,3 +149,35 @@ def matmul_t(g, w):
         return reference_matmul_t(g.astype(np.float32, copy=False), w)
     n, k = w.quant_shape
     return _c_product(cmatmul.lib.tp_qmatmul_t, g, w, n, k, str(w.quant_shape))
+
+
+class GemvGroup:
+    """x [1, k] -> [1, n_0 + n_1 + ...]: the one-row products with weights W_0, W_1, ... that share the input
+    (a decoder layer's q, k, v projections; its gate and up), their outputs end to end.
+
+    One C call makes them all, in one fan-out over the threads, and the C descriptions of the weights are made
+    once, here: a decoding step calls this a few times per layer. It holds the weights' arrays, so it lasts as
+    long as the weights do not change (a generate() call). The definition is reference_matmul of each weight,
+    concatenated; tests compare."""
+
+    def __init__(self, weights):
+        if not _use_c():
+            raise RuntimeError("GemvGroup needs the C extension (tinypeft.backend.cmatmul.available()).")
+        if not 1 <= len(weights) <= 8 or len({w.quant_shape[1] for w in weights}) != 1:
+            raise ValueError(f"GemvGroup takes 1 to 8 weights with the same in_features, got shapes "
+                             f"{[w.quant_shape for w in weights]}.")
+        self.structs = cmatmul.ffi.new("tp_qweight[]", len(weights))
+        self._keep = [_fill(self.structs[i], w) for i, w in enumerate(weights)]
+        self.count, self.k = len(weights), weights[0].quant_shape[1]
+        self.sizes = [w.quant_shape[0] for w in weights]
+        ends = np.cumsum(self.sizes).tolist()
+        self.bounds = list(zip([0] + ends[:-1], ends))  # each weight's columns of the output
+
+    def __call__(self, x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.shape != (1, self.k):
+            raise ValueError(f"GemvGroup: x must be [1, {self.k}], got {list(x.shape)}.")
+        out = np.empty((1, self.bounds[-1][1]), dtype=np.float32)
+        cmatmul.lib.tp_qgemv_many(self.structs, self.count, _ptr(x, "float *"), _ptr(out, "float *"),
+                                  cmatmul.get_num_threads())
+        return out

@@ -255,11 +255,12 @@ class AdapterLayer(nn.Module, BaseTunerLayer):
         shared by all layers, so it names its own)."""
         return getattr(self, self.adapter_layer_names[0])
 
-    def delta_of_map(self, fn, dtype=np.float32):
+    def delta_of_map(self, fn, like):
         """delta W (an array) of an adapter that is the linear map fn ([.., in] -> [.., out] Tensors): fn sends row
-        i of the identity to column i of delta W. [out, in], or [in, out] under fan_in_fan_out (Conv1D's layout)."""
+        i of the identity to column i of delta W. [out, in], or [in, out] under fan_in_fan_out (Conv1D's layout).
+        The identity takes the dtype and device of `like`, one of the adapter's parameters."""
         with no_grad():
-            d = fn(Tensor(np.eye(self.in_features, dtype=dtype))).data.T
+            d = fn(Tensor(like.xp.eye(self.in_features, dtype=like.dtype))).data.T
         return d.T if self.fan_in_fan_out else d
 
 
@@ -372,7 +373,7 @@ class BaseTuner(nn.Module):
                                            " supported.")
 
     def _prepare_config(self, config, model):
-        if config.target_modules is None:
+        if config.target_modules is None and not getattr(config, "target_parameters", None):
             model_type = model.config.model_type
             if model_type not in self.default_targets:
                 raise ValueError(
@@ -397,7 +398,7 @@ class BaseTuner(nn.Module):
         config = self._prepare_config(self.peft_config[adapter_name], model)
         matched = []
         for key, _ in list(model.named_modules()):
-            if not key or not check_target_module_exists(config, key):
+            if not key or config.target_modules is None or not check_target_module_exists(config, key):
                 continue
             parent_name, _, target_name = key.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
@@ -406,6 +407,7 @@ class BaseTuner(nn.Module):
                 continue
             self._create_and_replace(config, adapter_name, target, target_name, parent, key)
             matched.append(key)
+        matched += self._inject_parameters(config, model, adapter_name)
         if not matched:
             raise ValueError(
                 f"Target modules {config.target_modules} not found in the base model. Please check the target "
@@ -417,6 +419,10 @@ class BaseTuner(nn.Module):
                 if adapter_name in n:
                     p.requires_grad = False
         self.set_modules_to_save(config, adapter_name)
+
+    def _inject_parameters(self, config, model, adapter_name):
+        """Adapters on parameters named in config.target_parameters (LoRA's); the keys adapted."""
+        return []
 
     def set_modules_to_save(self, config, adapter_name):
         for module_name in config.modules_to_save or []:
@@ -532,7 +538,9 @@ class BaseTuner(nn.Module):
             except AttributeError:
                 continue  # inside a module already replaced
             parent = self.model.get_submodule(parent_name) if parent_name else self.model
-            if isinstance(target, self.layer_class):
+            if hasattr(target, "unload_and_optionally_merge_module"):  # a layer with adapters inside its base
+                setattr(parent, name, target.unload_and_optionally_merge_module(merge, safe_merge, adapter_names))
+            elif isinstance(target, self.layer_class):
                 if merge:
                     target.merge(safe_merge=safe_merge, adapter_names=adapter_names)
                 setattr(parent, name, target.get_base_layer())

@@ -4,8 +4,8 @@ from typing import Optional
 
 from ...config import PeftConfig, PeftType
 
-# model_type -> the attention modules' name, as PEFT's TRANSFORMERS_MODEL_CONFIG
-TRANSFORMERS_MODEL_CONFIG = {"llama": "self_attn", "mistral": "self_attn", "gpt2": "attn"}
+# model_type -> the attention modules' name, as PEFT's TRANSFORMERS_MODEL_CONFIG (less "mistral": no such model here)
+TRANSFORMERS_MODEL_CONFIG = {"llama": "self_attn", "gpt2": "attn"}
 
 
 @dataclass
@@ -13,7 +13,7 @@ class AdaptionPromptConfig(PeftConfig):
     """Llama-Adapter: `adapter_len` prompt vectors per layer in the top `adapter_layers` attention modules.
 
     target_modules: the attention modules' name (one string, matched as a path suffix); None takes the model
-        type's ("self_attn" for Llama and Mistral, "attn" for GPT-2).
+        type's ("self_attn" for Llama, "attn" for GPT-2).
     adapter_len: prompt vectors per adapted layer. adapter_layers: how many layers, counted from the top.
     """
 

@@ -67,7 +67,7 @@ def _prompt_heads(x, hd, groups=1):
 
 
 class AdaptedAttention(_BaseAdaptedAttention):
-    """Around LlamaAttention (Llama, Mistral)."""
+    """Around LlamaAttention."""
 
     def forward(self, hidden_states, position_embeddings, mask=None, layer_past=None, use_cache=False):
         out, present = self.model(hidden_states, position_embeddings, mask, layer_past, use_cache)

@@ -74,8 +74,7 @@ class GraloraLayer(AdapterLayer):
         return y
 
     def get_delta_weight(self, adapter):
-        return self.delta_of_map(lambda x: self._update(x, adapter) * self.scaling[adapter],
-                                 self.gralora_A[adapter].dtype)
+        return self.delta_of_map(lambda x: self._update(x, adapter) * self.scaling[adapter], self.gralora_A[adapter])
 
     def adapter_output(self, x, adapter):
         x = F.dropout(x, self.gralora_dropout[adapter], self.training)

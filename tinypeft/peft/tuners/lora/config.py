@@ -82,6 +82,6 @@ class LoraConfig(PeftConfig):
         unsupported(
             self, megatron_config=None, trainable_token_indices=None, loftq_config={}, eva_config=None,
             corda_config=None, lora_ga_config=None, velora_config=None, alora_invocation_tokens=None,
-            use_qalora=False, monteclora_config=None, layer_replication=None, target_parameters=None,
+            use_qalora=False, monteclora_config=None, layer_replication=None,
             use_bdlora=None, arrow_config=None, kasa_config=None, ensure_weight_tying=False,
         )

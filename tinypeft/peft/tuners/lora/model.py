@@ -13,6 +13,8 @@ from .bnb import dispatch_bnb
 from .gguf import dispatch_gguf
 from .conv import Conv1d, Conv2d, Conv3d
 from .layer import Embedding, Linear, LoraLayer
+from .multihead_attention import MultiheadAttention
+from .param_wrapper import ParamWrapper
 
 
 class LoraModel(BaseTuner):
@@ -20,14 +22,18 @@ class LoraModel(BaseTuner):
     layer_class = LoraLayer
     default_targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
-    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+    @staticmethod
+    def _layer_kwargs(config, current_key):
+        """update_layer's arguments for the module (or parameter) at current_key: rank_pattern / alpha_pattern."""
         pattern = get_pattern_key(list(config.rank_pattern or {}), current_key)
         r = (config.rank_pattern or {}).get(pattern, config.r)
         pattern = get_pattern_key(list(config.alpha_pattern or {}), current_key)
         alpha = (config.alpha_pattern or {}).get(pattern, config.lora_alpha)
-        kwargs = dict(r=r, lora_alpha=alpha, lora_dropout=config.lora_dropout,
-                      init_lora_weights=config.init_lora_weights, use_rslora=config.use_rslora,
-                      use_dora=config.use_dora, lora_bias=config.lora_bias)
+        return dict(r=r, lora_alpha=alpha, lora_dropout=config.lora_dropout, init_lora_weights=config.init_lora_weights,
+                    use_rslora=config.use_rslora, use_dora=config.use_dora, lora_bias=config.lora_bias)
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
+        kwargs = self._layer_kwargs(config, current_key)
         if isinstance(target, LoraLayer):  # a second adapter on an already wrapped layer
             target.update_layer(adapter_name, **kwargs)
             if adapter_name not in self.active_adapters:
@@ -40,6 +46,8 @@ class LoraModel(BaseTuner):
             new = quantized
         elif isinstance(target, nn.Embedding):
             new = Embedding(target)
+        elif isinstance(target, nn.MultiheadAttention):
+            new = MultiheadAttention(target)
         elif isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             new = (Conv1d, Conv2d, Conv3d)[len(target.kernel_size) - 1](target)
         elif isinstance(target, Conv1D):
@@ -57,11 +65,39 @@ class LoraModel(BaseTuner):
         else:
             raise ValueError(
                 f"Target module {current_key} ({type(target).__name__}) is not supported. tinypeft's LoRA works on "
-                "Linear, GPT-2's Conv1D, Embedding, Conv1d, Conv2d and Conv3d layers."
+                "Linear, GPT-2's Conv1D, Embedding, Conv1d, Conv2d, Conv3d and MultiheadAttention layers."
             )
         new.update_layer(adapter_name, **kwargs)
         new.set_adapter(self.active_adapters)
         setattr(parent, target_name, new)
+
+    def _inject_parameters(self, config, model, adapter_name):
+        """target_parameters, matched as PEFT does: `<module path>.<parameter>` (".base_layer" left out of the path)
+        equal to a target or ending with "." + target; the owning module is wrapped in a ParamWrapper."""
+        targets = sorted(set(config.target_parameters or ()))
+        matched = []
+        for module_name, module in list(model.named_modules()) if targets else []:
+            owner_name = module_name.replace(".base_layer", "")
+            for name in list(module._parameters):
+                key = f"{owner_name}.{name}"
+                if key not in targets and not any(key.endswith("." + t) for t in targets):
+                    continue
+                if not module_name:
+                    raise ValueError(f"Targeting an nn.Parameter on the top-level module is not supported "
+                                     f"(parameter '{name}').")
+                owner = model.get_submodule(owner_name)
+                if isinstance(owner, LoraLayer) and not isinstance(owner, ParamWrapper):
+                    raise ValueError(f"Trying to wrap an `nn.Parameter` of layer '{owner_name}' of type "
+                                     f"{type(owner).__name__}, which is not a valid target. Make sure that this layer "
+                                     "is not also targeted with `target_modules`.")
+                if not isinstance(owner, ParamWrapper) or owner.parameter_name != name:
+                    parent_name, _, child = owner_name.rpartition(".")  # (a further adapter reuses the wrapper)
+                    owner = ParamWrapper(owner, name)  # refuses a second parameter of one module
+                    setattr(model.get_submodule(parent_name), child, owner)
+                owner.update_layer(adapter_name, **self._layer_kwargs(config, key))
+                owner.set_adapter(self.active_adapters)
+                matched.append(key)
+        return matched
 
     def add_weighted_adapter(self, adapters, weights, adapter_name, combination_type="svd", svd_rank=None,
                              svd_clamp=None, svd_full_matrices=True, svd_driver=None, density=None,
@@ -86,6 +122,8 @@ class LoraModel(BaseTuner):
         combination_type, new_rank, targets = self._check_add_weighted_adapter(adapters, combination_type, svd_rank)
         if density is None and combination_type not in ("linear", "cat", "svd"):
             raise ValueError(f"combination_type {combination_type!r} prunes: give density (the fraction to keep).")
+        if majority_sign_method not in ("total", "frequency"):  # checked before the new adapter exists
+            raise RuntimeError(f'Unimplemented mask method "{majority_sign_method}"')
         # as PEFT: a copy of the first adapter's config (layers_to_transform, exclude_modules, use_rslora, ... kept)
         config = dataclasses.replace(self.peft_config[adapters[0]], r=new_rank, lora_alpha=new_rank,
                                      rank_pattern={}, alpha_pattern={})

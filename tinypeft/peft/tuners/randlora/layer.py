@@ -66,7 +66,8 @@ class RandLoraLayer(AdapterLayer):
         return F.linear(F.linear(x, V.transpose(0, 1)), U.transpose(0, 1))  # min = out
 
     def get_delta_weight(self, adapter):
-        return self.delta_of_map(lambda x: self._update(x, adapter) * self.scaling[adapter])
+        return self.delta_of_map(lambda x: self._update(x, adapter) * self.scaling[adapter],
+                                 self.randlora_lambda[adapter])
 
     def adapter_output(self, x, adapter):
         x = F.dropout(x, self.randlora_dropout[adapter], self.training)
