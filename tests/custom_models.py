@@ -233,3 +233,27 @@ class MlpUsingParameters(nn.Module):
 
 
 MODELS["MlpUsingParameters"] = MlpUsingParameters
+
+
+def base_copy(peft_model, name="MLP"):
+    """A fresh model `name` holding the base weights of peft_model (the adapter's own entries left out): the model
+    an adapter saved from peft_model is loaded onto."""
+    fresh = MODELS[name]().eval()
+    own = set(fresh.state_dict())
+    renamed = {k.replace("base_model.model.", "").replace(".base_layer", ""): v
+               for k, v in peft_model.state_dict().items()}
+    fresh.load_state_dict({k: v for k, v in renamed.items() if k in own})
+    return fresh
+
+
+def saved_keys_and_reloaded_output(peft_model, path, name="MLP"):
+    """Save peft_model's adapter to path; (the file's tensor names, sorted; the output of the adapter loaded back
+    onto a copy of the base model), to compare with what PEFT writes and with peft_model's own output."""
+    from tinypeft.checkpoint_io import read_header
+    from tinypeft.peft import PeftModel
+
+    peft_model.save_pretrained(path)
+    header, _ = read_header(path / "adapter_model.safetensors")
+    loaded = PeftModel.from_pretrained(base_copy(peft_model, name), path).eval()
+    with tp.no_grad():
+        return sorted(k for k in header if k != "__metadata__"), loaded(inputs(name)).numpy()

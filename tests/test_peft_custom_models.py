@@ -25,8 +25,8 @@ import tinypeft as tp
 from custom_models import MODELS, inputs
 from tinypeft.peft import (AdaLoraConfig, BOFTConfig, C3AConfig, DeloraConfig, FourierFTConfig, GraloraConfig,
                            HiraConfig, HRAConfig, IA3Config, LNTuningConfig, LoHaConfig, LoKrConfig, LoraConfig,
-                           MissConfig, OFTConfig, PeftModel, RandLoraConfig, RoadConfig, VeraConfig, WaveFTConfig,
-                           get_peft_model)
+                           MissConfig, OFTConfig, PeftModel, PveraConfig, RandLoraConfig, RoadConfig, ShiraConfig,
+                           TinyLoraConfig, UniLoraConfig, VBLoRAConfig, VeraConfig, WaveFTConfig, get_peft_model)
 from tinypeft.peft import (BeftConfig, DeftConfig, GloraConfig, LilyConfig, PeanutConfig, PsoftConfig,  # methods2
                            SupertuningConfig)
 
@@ -36,6 +36,7 @@ L, I, LH, LK, LN, V, MS, H = "LORA", "IA3", "LOHA", "LOKR", "LN_TUNING", "VERA",
 O, BO, FF, AL, HI, WF, C3, DL, GR = "OFT", "BOFT", "FOURIERFT", "ADALORA", "HIRA", "WAVEFT", "C3A", "DELORA", "GRALORA"
 RD, RL = "ROAD", "RANDLORA"
 BE, GL, LI, DF, PS, PN, ST = "BEFT", "GLORA", "LILY", "DEFT", "PSOFT", "PEANUT", "SUPERTUNING"  # methods2's block
+PV, VB, UL, TL, SH = "PVERA", "VBLORA", "UNILORA", "TINYLORA", "SHIRA"
 # (PEFT's row name, model, method, config kwargs), in PEFT's order for LoRA and IA3
 TEST_CASES = [
     ("Vanilla MLP 1 LoRA", "MLP", L, {"target_modules": "lin0"}),
@@ -390,6 +391,44 @@ TEST_CASES += [
      {"sparsity": 0.5, "target_modules": ["lin0", "lin1"], "select_top": False}),
     ("Vanilla MLP 5 Supertuning Supra (r=2)", "MLP", ST, {"sparsity": 0.5, "target_modules": ["lin0"], "r": 2}),
 ]
+# methods1's block: PVeRA, VBLoRA, SHiRA, TinyLoRA, UniLoRA (PEFT's rows, in PEFT's order within each method)
+TEST_CASES += [
+    ("Vanilla MLP 1 PVeRA", "MLP", PV, {"target_modules": "lin0"}),
+    ("Vanilla MLP 2 PVeRA", "MLP", PV, {"target_modules": ["lin0"]}),
+    ("Vanilla MLP 3 PVeRA", "MLP", PV, {"target_modules": ["lin1"]}),
+    ("Vanilla MLP 4 PVeRA", "MLP", PV, {"target_modules": ["lin0", "lin1"]}),
+    ("Vanilla MLP 5 PVeRA", "MLP", PV, {"target_modules": ["lin0"], "modules_to_save": ["lin1"]}),
+    ("Embedding + transformers Conv1D 1 PVeRA", "EmbConv1D", PV, {"target_modules": ["conv1d"]}),
+    ("Vanilla MLP 1 VBLoRA", "MLP", VB, {"target_modules": "lin0", "vector_length": 1, "num_vectors": 5}),
+    ("Vanilla MLP 2 VBLoRA", "MLP", VB, {"target_modules": ["lin0"], "vector_length": 1, "num_vectors": 5}),
+    ("Vanilla MLP 3 VBLoRA", "MLP", VB, {"target_modules": ["lin1"], "vector_length": 2, "num_vectors": 5}),
+    ("Vanilla MLP 4 VBLoRA", "MLP", VB, {"target_modules": ["lin0", "lin1"], "vector_length": 1, "num_vectors": 5}),
+    ("Vanilla MLP 5 VBLoRA", "MLP", VB,
+     {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "vector_length": 1, "num_vectors": 5}),
+    ("Embedding + transformers Conv1D 1 VBLoRA", "EmbConv1D", VB,
+     {"target_modules": ["conv1d"], "vector_length": 1, "num_vectors": 2}),
+    ("Vanilla MLP 1 SHiRA", "MLP", SH, {"r": 1, "target_modules": "lin0"}),
+    ("Vanilla MLP 2 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin0"]}),
+    ("Vanilla MLP 3 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin1"]}),
+    ("Vanilla MLP 4 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin0", "lin1"], "random_seed": 56}),
+    ("Vanilla MLP 5 SHiRA", "MLP", SH, {"r": 1, "target_modules": ["lin0"]}),
+    ("Vanilla MLP 1 TinyLoRA", "MLP", TL, {"target_modules": "lin0", "r": 2, "u": 16}),
+    ("Vanilla MLP 2 TinyLoRA", "MLP", TL, {"target_modules": ["lin0"], "r": 2, "u": 16}),
+    ("Vanilla MLP 3 TinyLoRA", "MLP", TL, {"target_modules": ["lin1"], "r": 2, "u": 16}),
+    ("Vanilla MLP 4 TinyLoRA", "MLP", TL, {"target_modules": ["lin0", "lin1"], "r": 2, "u": 32}),
+    ("Vanilla MLP 5 TinyLoRA", "MLP", TL, {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "r": 2, "u": 16}),
+    ("Vanilla MLP TinyLoRA weight_tying", "MLP", TL,
+     {"target_modules": ["lin0", "lin1"], "r": 2, "u": 8, "weight_tying": 1.0}),
+    ("Embedding + transformers Conv1D 1 TinyLoRA", "EmbConv1D", TL,
+     {"target_modules": ["conv1d"], "r": 2, "u": 16, "init_v_bound": 0.5}),
+    ("Embedding + transformers Conv1D 2 TinyLoRA", "EmbConv1D", TL, {"target_modules": ["emb"], "r": 2, "u": 16}),
+    ("Vanilla MLP 1 UniLora", "MLP", UL, {"target_modules": "lin0", "theta_d_length": 101}),
+    ("Vanilla MLP 2 UniLora", "MLP", UL, {"target_modules": ["lin0"], "theta_d_length": 101}),
+    ("Vanilla MLP 3 UniLora", "MLP", UL, {"target_modules": ["lin1"], "theta_d_length": 101}),
+    ("Vanilla MLP 4 UniLora", "MLP", UL, {"target_modules": ["lin0", "lin1"], "theta_d_length": 101}),
+    ("Vanilla MLP 5 UniLora", "MLP", UL, {"target_modules": ["lin0"], "modules_to_save": ["lin1"], "theta_d_length": 101}),
+    ("Embedding + transformers Conv1D 1 UniLora", "EmbConv1D", UL, {"target_modules": ["conv1d"], "theta_d_length": 101}),
+]
 # Rows per method in PEFT's TEST_CASES at that revision (331 in all, every method also in PEFT 0.21.2). The rows
 # above are all of those for LoRA, IA3, LoHa, LoKr, LN tuning, VeRA, MiSS, HRA, OFT, BOFT, FourierFT, AdaLoRA and
 # HiRA; the other methods have no rows here.
@@ -568,13 +607,17 @@ RANDOM_INIT = {O: (OFTConfig, peft.OFTConfig), BO: (BOFTConfig, peft.BOFTConfig)
                WF: (WaveFTConfig, peft.WaveFTConfig), DL: (DeloraConfig, peft.DeloraConfig),
                GR: (GraloraConfig, peft.GraloraConfig), RD: (RoadConfig, peft.RoadConfig),
                RL: (RandLoraConfig, peft.RandLoraConfig)}  # methods whose rows run with init_weights=False
+RANDOM_INIT.update({PV: (PveraConfig, peft.PveraConfig), UL: (UniLoraConfig, peft.UniLoraConfig),  # methods1's block
+                    SH: (ShiraConfig, peft.ShiraConfig)})
 RANDOM_INIT.update({BE: (BeftConfig, peft.BeftConfig), GL: (GloraConfig, peft.GloraConfig),  # methods2's block
                     LI: (LilyConfig, peft.LilyConfig), DF: (DeftConfig, peft.DeftConfig),
                     PS: (PsoftConfig, peft.PsoftConfig), PN: (PeanutConfig, peft.PeanutConfig),
                     ST: (SupertuningConfig, peft.SupertuningConfig)})
 # rows run with their own kwargs (init included)
 AS_GIVEN = {FF: (FourierFTConfig, peft.FourierFTConfig), AL: (AdaLoraConfig, peft.AdaLoraConfig),
-            C3: (C3AConfig, peft.C3AConfig)}
+            C3: (C3AConfig, peft.C3AConfig), VB: (VBLoRAConfig, peft.VBLoRAConfig)}
+# rows run with init_weights="uniform", as PEFT's tests run them (False leaves TinyLoRA's v uninitialised memory)
+UNIFORM_INIT = {TL: (TinyLoraConfig, peft.TinyLoraConfig)}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
@@ -602,6 +645,10 @@ def configs(method, kwargs):
     if method == LN:
         our = lambda: LNTuningConfig(**kwargs)  # noqa: E731
         return our, peft.LNTuningConfig(**(our() and kwargs))
+    if method in UNIFORM_INIT:
+        ours, theirs = UNIFORM_INIT[method]
+        our = lambda: ours(**kwargs, init_weights="uniform")  # noqa: E731
+        return our, theirs(**(our() and kwargs), init_weights="uniform")
     if method in AS_GIVEN:
         ours, theirs = AS_GIVEN[method]
         our = lambda: ours(**kwargs)  # noqa: E731
@@ -922,6 +969,52 @@ def test_peft_custom_model_row(row, tmp_path):
         pytest.xfail(result)  # an unimplemented option must be refused clearly, never run wrongly
 
 
+# A second adapter beside the first, for the methods whose trained or frozen tensors are shared by the tuner's
+# layers (PVeRA, VB-LoRA, UniLoRA, TinyLoRA) or not model state (SHiRA's indices): (method, first, second kwargs)
+SECOND_ADAPTER = [
+    # PEFT gives PVeRA's second adapter the first one's projections, which fit it only at the same rank
+    (PV, {"target_modules": ["lin0", "lin1"], "r": 4}, {"target_modules": ["lin0", "lin1"], "r": 4, "d_initial": 0.5}),
+    (VB, {"target_modules": ["lin0", "lin1"], "vector_length": 2, "num_vectors": 5},
+     {"target_modules": ["lin1"], "vector_length": 1, "num_vectors": 3, "topk": 1}),
+    (UL, {"target_modules": ["lin0", "lin1"], "theta_d_length": 101},
+     {"target_modules": ["lin0"], "theta_d_length": 30, "proj_seed": 3}),
+    (TL, {"target_modules": ["lin0", "lin1"], "r": 2, "u": 8}, {"target_modules": ["lin1"], "r": 1, "u": 4}),
+    (SH, {"target_modules": ["lin0", "lin1"], "r": 1}, {"target_modules": ["lin0"], "r": 2, "random_seed": 5}),
+]
+
+
+@pytest.mark.parametrize("method, first, second", SECOND_ADAPTER, ids=[m for m, _, _ in SECOND_ADAPTER])
+def test_second_adapter_matches_peft(method, first, second, tmp_path):
+    """add_adapter, set_adapter, save/load of the second adapter, delete_adapter: names, outputs and files as PEFT's."""
+    pm_pt, pm_tp, _ = build("MLP", method, first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pm_pt.add_adapter("other", configs(method, second)[1])
+        pm_tp.add_adapter("other", configs(method, second)[0]())
+    assert sorted(pm_tp.state_dict()) == sorted(pm_pt.state_dict())
+    copy_weights(pm_pt, pm_tp)
+    for name in ("default", "other"):
+        pm_pt.set_adapter(name)
+        pm_tp.set_adapter(name)
+        assert sorted(n for n, p in pm_tp.named_parameters() if p.requires_grad) == sorted(
+            n for n, p in pm_pt.named_parameters() if p.requires_grad)
+        close(out_tp(pm_tp, "MLP"), out_pt(pm_pt, "MLP"))
+    want = out_pt(pm_pt, "MLP")  # "other" active
+    pm_tp.save_pretrained(tmp_path / "ours")
+    pm_pt.save_pretrained(tmp_path / "peft")
+    for who in ("ours", "peft"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded_pt = PeftPeftModel.from_pretrained(_fresh("MLP"), tmp_path / who / "other").eval()
+            loaded_tp = PeftModel.from_pretrained(to_tp(_fresh("MLP"), "MLP"), tmp_path / who / "other").eval()
+        close(out_pt(loaded_pt, "MLP"), want)
+        close(out_tp(loaded_tp, "MLP"), want)
+    pm_pt.delete_adapter("other")
+    pm_tp.delete_adapter("other")
+    assert sorted(pm_tp.state_dict()) == sorted(pm_pt.state_dict())
+    close(out_tp(pm_tp, "MLP"), out_pt(pm_pt, "MLP"))
+
+
 def test_table_of_rows(tmp_path, capsys):
     """The closing note's table: PEFT's rows per method, how many run here and how many pass."""
     table, psoft_sign_rows = {}, 0
@@ -948,12 +1041,14 @@ def test_table_of_rows(tmp_path, capsys):
     assert table[BE][1] == 5 and table[GL][1] == 6 and table[LI][1] == 5 and table[DF][1] == 9 and table[PN][1] == 5
     assert table[ST][1] == 5
     assert table[PS][1] + psoft_sign_rows == 9
+    assert table[PV][1] == 6 and table[UL][1] == 6 and table[VB][1] == 6 and table[TL][1] == 8
+    assert table[SH][1] == 5
 
 
-@pytest.mark.parametrize("method", sorted({**RANDOM_INIT, **AS_GIVEN}))
+@pytest.mark.parametrize("method", sorted({**RANDOM_INIT, **AS_GIVEN, **UNIFORM_INIT}))
 def test_config_fields_and_defaults_match_peft(method):
     """Every field PEFT's config has, with PEFT's default (adapter_config.json written alike)."""
-    ours, theirs = {**RANDOM_INIT, **AS_GIVEN}[method]
+    ours, theirs = {**RANDOM_INIT, **AS_GIVEN, **UNIFORM_INIT}[method]
     kwargs = {"total_step": 10} if method == AL else {}  # AdaLoRA refuses a config without a schedule length
     want = theirs(**kwargs).to_dict()
     got = ours(**kwargs).to_dict()

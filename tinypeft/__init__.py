@@ -43,6 +43,8 @@ from .peft import PsoftConfig, PsoftModel  # noqa: E402
 from .peft import DeftConfig, DeftModel  # noqa: E402
 from .peft import LilyConfig, LilyModel  # noqa: E402
 from .peft import GloraConfig, GloraModel  # noqa: E402
+from .peft import (PveraConfig, PveraModel, ShiraConfig, ShiraModel, TinyLoraConfig, TinyLoraModel,  # noqa: E402
+                   UniLoraConfig, UniLoraModel, VBLoRAConfig, VBLoRAModel)
 from .peft import AdaptionPromptConfig, AdaptionPromptModel  # noqa: E402
 from .peft import (PeftModel, PeftModelForCausalLM, PeftModelForFeatureExtraction,  # noqa: E402
                    PeftModelForQuestionAnswering, PeftModelForSeq2SeqLM, PeftModelForSequenceClassification,
@@ -92,6 +94,8 @@ __all__ = [
     "DeftConfig", "DeftModel",
     "LilyConfig", "LilyModel",
     "GloraConfig", "GloraModel",
+    "PveraConfig", "PveraModel", "ShiraConfig", "ShiraModel", "TinyLoraConfig", "TinyLoraModel", "UniLoraConfig",
+    "UniLoraModel", "VBLoRAConfig", "VBLoRAModel",
     "AdaptionPromptConfig", "AdaptionPromptModel",
     "PrefixEncoder", "PrefixTuningConfig", "PromptEmbedding",
     "PromptEncoder", "PromptEncoderConfig", "PromptEncoderReparameterizationType", "PromptTuningConfig",

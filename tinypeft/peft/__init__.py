@@ -47,6 +47,11 @@ from .tuners.psoft import PsoftConfig, PsoftModel  # noqa: F401
 from .tuners.deft import DeftConfig, DeftModel  # noqa: F401
 from .tuners.lily import LilyConfig, LilyModel  # noqa: F401
 from .tuners.glora import GloraConfig, GloraModel  # noqa: F401
+from .tuners.pvera import PveraConfig, PveraModel  # noqa: F401
+from .tuners.shira import ShiraConfig, ShiraModel  # noqa: F401
+from .tuners.tinylora import TinyLoraConfig, TinyLoraModel  # noqa: F401
+from .tuners.vblora import VBLoRAConfig, VBLoRAModel  # noqa: F401
+from .tuners.unilora import UniLoraConfig, UniLoraModel  # noqa: F401
 from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel  # noqa: F401
 from .tuners.p_tuning import (  # noqa: F401
     PromptEncoder,

@@ -41,6 +41,7 @@ class PeftType(str, enum.Enum):
     GRALORA = "GRALORA"
     ROAD = "ROAD"
     RANDLORA = "RANDLORA"
+    ADAPTION_PROMPT = "ADAPTION_PROMPT"
     # methods2's block
     SUPERTUNING = "SUPERTUNING"
     PEANUT = "PEANUT"
@@ -49,7 +50,12 @@ class PeftType(str, enum.Enum):
     LILY = "LILY"
     GLORA = "GLORA"
     BEFT = "BEFT"
-    ADAPTION_PROMPT = "ADAPTION_PROMPT"
+    # methods1's block
+    PVERA = "PVERA"
+    VBLORA = "VBLORA"
+    UNILORA = "UNILORA"
+    TINYLORA = "TINYLORA"
+    SHIRA = "SHIRA"
 
     def __str__(self):
         return self.value

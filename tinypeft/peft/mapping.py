@@ -33,6 +33,11 @@ from .tuners.psoft import PsoftConfig, PsoftModel
 from .tuners.deft import DeftConfig, DeftModel
 from .tuners.lily import LilyConfig, LilyModel
 from .tuners.glora import GloraConfig, GloraModel
+from .tuners.pvera import PveraConfig, PveraModel
+from .tuners.shira import ShiraConfig, ShiraModel
+from .tuners.tinylora import TinyLoraConfig, TinyLoraModel
+from .tuners.vblora import VBLoRAConfig, VBLoRAModel
+from .tuners.unilora import UniLoraConfig, UniLoraModel
 from .tuners.adaption_prompt import AdaptionPromptConfig, AdaptionPromptModel
 
 PEFT_TYPE_TO_CONFIG_MAPPING = {"LORA": LoraConfig}
@@ -96,6 +101,11 @@ register_peft_method("PSOFT", PsoftConfig, PsoftModel)
 register_peft_method("DEFT", DeftConfig, DeftModel)
 register_peft_method("LILY", LilyConfig, LilyModel)
 register_peft_method("GLORA", GloraConfig, GloraModel)
+register_peft_method("PVERA", PveraConfig, PveraModel)
+register_peft_method("SHIRA", ShiraConfig, ShiraModel)
+register_peft_method("TINYLORA", TinyLoraConfig, TinyLoraModel)
+register_peft_method("VBLORA", VBLoRAConfig, VBLoRAModel)
+register_peft_method("UNILORA", UniLoraConfig, UniLoraModel)
 register_peft_method("ADAPTION_PROMPT", AdaptionPromptConfig, AdaptionPromptModel)
 
 __all__ = ["get_peft_model", "TaskType"]

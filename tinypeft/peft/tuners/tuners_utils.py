@@ -244,11 +244,16 @@ class AdapterLayer(nn.Module, BaseTunerLayer):
         self.in_features, self.out_features = features
 
     def forward(self, x, *args, **kwargs):
-        active = self._adapters_to_run(getattr(self, self.adapter_layer_names[0]))
+        active = self._adapters_to_run(self._held())
         result = self.base_layer(x, *args, **kwargs)
         for adapter in active:
             result = result + self.adapter_output(x, adapter)
         return result
+
+    def _held(self):
+        """A container keyed by the adapters this layer holds: its first adapter container (FactorsLayer's is
+        shared by all layers, so it names its own)."""
+        return getattr(self, self.adapter_layer_names[0])
 
     def delta_of_map(self, fn, like):
         """delta W (an array) of an adapter that is the linear map fn ([.., in] -> [.., out] Tensors): fn sends row
@@ -271,6 +276,29 @@ class DeltaWeightLayer(AdapterLayer):
 
     def adapter_output(self, x, adapter):
         return F.linear(x, self.delta(adapter))
+
+
+class FactorsLayer(AdapterLayer):
+    """A layer whose adapters are LoRA-shaped factors A [r, in] and B [out, r] that the subclass builds from
+    trained tensors in `lora_matrices(adapter)` (UniLoRA, VB-LoRA, TinyLoRA): y = base(x) + (dropout(x) A^T) B^T
+    per active adapter; merging adds B A, transposed for Conv1D's [in, out] weight (fan_in_fan_out).
+    `dropout_name` names the subclass's dropout ModuleDict, `held_name` a container of this layer's own adapters
+    (the trained tensors' containers are shared with the other layers)."""
+
+    dropout_name = held_name = ""
+
+    def _held(self):
+        return getattr(self, self.held_name)
+
+    def get_delta_weight(self, adapter):
+        with no_grad():
+            A, B = self.lora_matrices(adapter)
+        delta = B.data @ A.data  # [out, in]
+        return delta.T if self.fan_in_fan_out else delta
+
+    def adapter_output(self, x, adapter):
+        A, B = self.lora_matrices(adapter)
+        return (getattr(self, self.dropout_name)[adapter](x) @ A.T) @ B.T  # [.., in] -> [.., r] -> [.., out]
 
 
 def _requires_grad(obj, flag):
@@ -424,12 +452,25 @@ class BaseTuner(nn.Module):
                     if isinstance(m, self.layer_class) and getattr(m.base_layer, "bias", None) is not None:
                         m.base_layer.bias.requires_grad = True
 
+    def _shared_state(self, container_cls):
+        """The tuner-wide container of the tensors all layers share (shared_state_names[0]: VB-LoRA's vector bank,
+        UniLoRA's theta_d, ...), made on first use; layers hold the same object."""
+        name = self.shared_state_names[0]
+        if name not in self._modules:
+            setattr(self, name, container_cls())
+        return getattr(self, name)
+
     # -- saving and loading (AdaLoRA resizes by its rank_pattern; the others save and load as they are) -------
     def _adapter_state_for_save(self, config, adapter_name, state):
         return state
 
     def _prepare_load(self, config, adapter_name):
         pass
+
+    def _load_own_state(self, file_state, adapter_name):
+        """Take the file entries that are not model state (SHiRA's indices) before the rest is loaded; returns
+        the rest."""
+        return file_state
 
     # -- adapters ------------------------------------------------------------------------------------------
     def tuner_layers(self):
@@ -472,6 +513,10 @@ class BaseTuner(nn.Module):
         for m in self.model.modules():
             if isinstance(m, ModulesToSaveWrapper):
                 m.delete_adapter(adapter_name)
+        for name in getattr(self, "shared_state_names", ()):  # the adapter's shared tensors go too
+            shared = self._modules.get(name)
+            if shared is not None and adapter_name in shared:
+                del shared[adapter_name]
         remaining = list(self.peft_config)
         self.active_adapter = remaining[0] if remaining else None
 

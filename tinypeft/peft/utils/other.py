@@ -31,6 +31,15 @@ TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING = {
     "t5": ["wo"],
     "mt5": [],
 }
+# VB-LoRA's own table (PEFT's, for the model types tinypeft has; it has no "mistral" entry)
+TRANSFORMERS_MODELS_TO_VBLORA_TARGET_MODULES_MAPPING = {
+    "t5": ["q", "k", "v", "o", "wi", "wo"],
+    "mt5": ["q", "k", "v", "o", "wi_0", "wi_1", "wo"],
+    "gpt2": ["c_attn"],
+    "opt": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
+    "llama": ["q_proj", "v_proj"],
+    "bert": ["query", "value"],
+}
 SEQ_CLS_HEAD_NAMES = ["score", "classifier"]
 EMBEDDING_LAYER_NAMES = ["embed_tokens", "lm_head"]
 

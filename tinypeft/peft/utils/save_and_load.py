@@ -34,12 +34,13 @@ def _to_file_key(key, adapter_name):
 
 def _owned(key, adapter_name, prefix, shared=()):
     """Does this model key hold a parameter of `adapter_name`? (`<prefix...>.<adapter>` in the path, or one of
-    the tuner's shared tensors `base_model.<shared>.<adapter>`, such as VeRA's projections)"""
+    the tuner's shared tensors `base_model.<shared>.<adapter>[.<part>]`, such as VeRA's projections, which every
+    layer also lists under its own path: those aliases are not saved, as in PEFT's files)"""
     if f".modules_to_save.{adapter_name}." in key:
         return True
     parts = key.split(".")
-    if len(parts) == 3 and parts[0] == "base_model" and parts[1] in shared and parts[2] == adapter_name:
-        return True
+    if any(p in shared for p in parts):
+        return len(parts) >= 3 and parts[0] == "base_model" and parts[1] in shared and parts[2] == adapter_name
     return any(a.startswith(prefix) and b == adapter_name for a, b in zip(parts, parts[1:]))
 
 
@@ -112,6 +113,7 @@ def set_peft_model_state_dict(model, file_state, adapter_name="default"):
     if config.is_prompt_learning:
         return model.load_prompt_learning_state_dict(file_state, adapter_name)
     model.base_model._prepare_load(config, adapter_name)
+    file_state = model.base_model._load_own_state(file_state, adapter_name)
     prefix, shared = model.base_model.prefix, getattr(model.base_model, "shared_state_names", ())
     params = dict(model.state_dict())
     file_to_model = {}

@@ -20,8 +20,9 @@ def torch_randperm(n, seed):
     """torch.randperm(n) on a CPU generator seeded with `seed`: a Fisher-Yates shuffle driven by mt19937.
 
     torch seeds its mt19937 like the reference init_genrand (NumPy's legacy RandomState does the same), and for
-    n < 2**32 / 20 swaps r[i] with r[i + (u_i mod (n - i))] for i < n - 1, u_i its i-th raw 32-bit output."""
-    raw = np.random.RandomState(seed).randint(0, 2 ** 32, size=max(n - 1, 0), dtype=np.uint32).tolist()
+    n < 2**32 / 20 swaps r[i] with r[i + (u_i mod (n - i))] for i < n - 1, u_i its i-th raw 32-bit output. The
+    seed's low 32 bits seed mt19937, as torch's do (a fresh torch.Generator() holds 67280421310721)."""
+    raw = np.random.RandomState(seed & 0xFFFFFFFF).randint(0, 2 ** 32, size=max(n - 1, 0), dtype=np.uint32).tolist()
     perm = list(range(n))
     for i, u in enumerate(raw):
         z = i + u % (n - i)

@@ -33,12 +33,6 @@ class RandLoraModel(SharedProjectionTuner):
     shared_state_names = ("randlora_A", "randlora_B")  # saved once, as base_model.randlora_A / randlora_B
     method_name, linear_class = "RandLora", Linear
 
-    def _check_new_adapter_config(self, config):
-        super()._check_new_adapter_config(config)
-        keys = {c.projection_prng_key for c in self.peft_config.values()}
-        if len(keys) > 1:
-            raise ValueError(f"RandLora PRNG initialisation key must be the same for all adapters. Got {sorted(keys)}.")
-
     def inject_adapter(self, model, adapter_name):
         config = self._prepare_config(self.peft_config[adapter_name], model)
         out_dim, in_dim = self._largest_target(config, model)

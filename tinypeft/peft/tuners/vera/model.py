@@ -2,7 +2,8 @@
 
 The projections are sized for the largest target layer (each layer slices its own [:out, :in]) and live on the
 tuner as `base_model.vera_A.<adapter>` (the key PEFT saves, without the adapter name) and, as the same object,
-inside every layer (shared_projections.py).
+inside every layer (shared_projections.py). PveraModel is this tuner under PVeRA's names (shared_state_names,
+layer_class) with an A of twice the rows.
 """
 import math
 
@@ -27,15 +28,19 @@ class VeraModel(SharedProjectionTuner):
     method_name, linear_class = "VeRA", Linear
 
     def inject_adapter(self, model, adapter_name):
+        self._check_new_adapter_config(self.peft_config[adapter_name])  # before anything is stored
         config = self._prepare_config(self.peft_config[adapter_name], model)
-        out_dim, in_dim = self._largest_target(config, model)
-        rng = np.random.default_rng(config.projection_prng_key)
-        self._set_shared(adapter_name, _kaiming_uniform((config.r, in_dim), rng),   # vera_A [r, in_max]
-                         _kaiming_uniform((out_dim, config.r), rng))                 # vera_B [out_max, r]
+        drawn = self._modules.get(self.shared_state_names[0])
+        if drawn:  # as PEFT: a later adapter shares the first one's projections (update_layer checks their sizes)
+            first = next(iter(drawn.keys()))
+            self._set_shared(adapter_name, *(getattr(self, name)[first].data for name in self.shared_state_names))
+        else:
+            out_dim, in_dim = self._largest_target(config, model)
+            rng = np.random.default_rng(config.projection_prng_key)
+            A = _kaiming_uniform((self.layer_class.a_rows * config.r, in_dim), rng)  # [a_rows * r, in_max]
+            self._set_shared(adapter_name, A, _kaiming_uniform((out_dim, config.r), rng))  # B [out_max, r]
         super().inject_adapter(model, adapter_name)
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key):
-        kwargs = dict(r=config.r, vera_dropout=config.vera_dropout, init_weights=config.init_weights,
-                      d_initial=config.d_initial)
         self._add_to_layer(target, target_name, parent, lambda t: self._new_layer(config, t, current_key),
-                           lambda layer: layer.update_layer(adapter_name, **kwargs))
+                           lambda layer: layer.update_layer(adapter_name, config.r, config))
