@@ -2,8 +2,8 @@
  *
  * A layer: its projections as tp_qweight descriptions (quant.h; qkv: q, k, v end to end, gate_up: gate,
  * up), its two RMSNorm weights, and this layer's key and value cache, [kv_heads, max_length, head_dim]
- * each, of which `length` positions are filled before the call. As matmul.h, the cffi builder repeats
- * these declarations in its cdef.
+ * each, of which `length` positions are filled before the call. The cffi builder reads this header
+ * (tinypeft/backend/_build_cmatmul.py).
  */
 #ifndef TINYPEFT_DECODE_STEP_H
 #define TINYPEFT_DECODE_STEP_H

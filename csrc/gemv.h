@@ -1,7 +1,7 @@
 /* gemv.h: the few-row float32 product of gemv.c. Same arguments as tp_matmul_f32 (matmul.h).
  * Returns 0; -2 when it does not apply: more than GEMV_MAX_M rows, A's columns not contiguous, or B
- * neither row- nor column-contiguous (the caller then takes the GEMM). As matmul.h, the cffi builder
- * repeats the declaration in its cdef. */
+ * neither row- nor column-contiguous (the caller then takes the GEMM). The cffi builder reads this
+ * header (tinypeft/backend/_build_cmatmul.py). */
 #ifndef TINYPEFT_GEMV_H
 #define TINYPEFT_GEMV_H
 

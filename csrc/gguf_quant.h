@@ -8,7 +8,7 @@
  *
  * The decode is the NumPy reference's arithmetic in the same order (float16 -> float32 exactly, then
  * one float32 multiply, or a multiply and an add, each rounded), so it is bit-exact against
- * tinypeft.gguf.quants.dequantize. As matmul.h, the cffi builder repeats the declarations.
+ * tinypeft.gguf.quants.dequantize. As matmul.h, the cffi builder reads the declarations.
  */
 #ifndef TINYPEFT_GGUF_QUANT_H
 #define TINYPEFT_GGUF_QUANT_H

@@ -3,8 +3,8 @@
  * C[m, n] = A[m, k] @ B[k, n] on float32 and float64. A and B are read through
  * element strides (row stride, column stride), so a transposed or sliced NumPy
  * view is passed as it is; C is written with unit column stride and row stride ldc.
- * The cffi builder (tinypeft/backend/_build_cmatmul.py) repeats these declarations
- * in its cdef, because cffi cannot parse a header with preprocessor guards.
+ * The cffi builder (tinypeft/backend/_build_cmatmul.py) gives this header to cffi's cdef without its
+ * preprocessor lines, which cffi cannot parse: declarations here stay plain C (no macros in them).
  */
 #ifndef TINYPEFT_MATMUL_H
 #define TINYPEFT_MATMUL_H

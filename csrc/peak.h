@@ -3,7 +3,7 @@
  *                        calling thread; returns the flops done (2 per lane per FMA), to divide by the time
  *   tp_stream_f32(op, a, b, c, n, s, nthreads)   op 0: copy a = b; op 1: triad a = b + s * c; over n
  *                        floats, shared among threads; returns the bytes moved as STREAM counts them
- * As matmul.h, the cffi builder repeats these declarations. */
+ * As matmul.h, the cffi builder reads these declarations. */
 #ifndef TINYPEFT_PEAK_H
 #define TINYPEFT_PEAK_H
 

@@ -10,7 +10,7 @@
  *                as in the .gguf file; scale and code are unused.
  * The dequantize is the same expression everywhere, so the fused kernels see exactly the values
  * tp_dequantize writes, and those equal the NumPy reference bit for bit.
- * As matmul.h, the cffi builder repeats these declarations in its cdef.
+ * As matmul.h, the cffi builder reads these declarations.
  */
 #ifndef TINYPEFT_QUANT_H
 #define TINYPEFT_QUANT_H

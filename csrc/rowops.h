@@ -2,7 +2,7 @@
  *
  * Each is the plain NumPy definition in tinypeft/ops (kept there as the reference, and the path for every
  * other dtype or layout) done in one or two passes over a row while it sits in cache, with the rows
- * shared among the threads (csrc/parallel.c). As matmul.h, the cffi builder repeats these declarations.
+ * shared among the threads (csrc/parallel.c). As matmul.h, the cffi builder reads these declarations.
  *
  *   softmax:        y = exp(x - max) / sum(exp(x - max)); safe != 0: a row whose sum is 0 (every entry
  *                   -inf, an attention row with every key masked) gives zeros instead of 0/0 = nan
