@@ -208,9 +208,11 @@ def test_every_method_gives_the_cpus_outputs_gradients_and_merge_on_the_gpu(cuda
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("moved", [False, True], ids=["made-there", "moved-there"])
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_builds_its_adapter_on_the_gpu(cuda, method):
-    """get_peft_model on a model made on the GPU: the adapter's weights are made there too, and train."""
+def test_every_method_builds_its_adapter_on_the_gpu(cuda, method, moved):
+    """get_peft_model on a model on the GPU, made there or moved there with .to("cuda") while new tensors go to
+    the CPU: the adapter's weights are put there too (as PEFT does), and train."""
     import sys
 
     import cupy
@@ -221,9 +223,12 @@ def test_every_method_builds_its_adapter_on_the_gpu(cuda, method):
     from tinypeft import peft
 
     config_name, kwargs = METHODS[method]
-    model = peft.get_peft_model(MLP().eval(), getattr(peft, config_name)(**kwargs))
+    if moved:
+        tp.set_device("cpu")
+    model = peft.get_peft_model(MLP().eval().to("cuda"), getattr(peft, config_name)(**kwargs))
+    tp.set_device("cuda")
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert trainable and all(isinstance(p.data, cupy.ndarray) for p in model.parameters())
-    out = model(inputs("MLP") / 90)
+    out = model(inputs("MLP").to("cuda") / 90)
     (out * out).sum().backward()
     assert all(isinstance(p.grad.data, cupy.ndarray) and bool(cupy.isfinite(p.grad.data).all()) for p in trainable)

@@ -318,6 +318,15 @@ def getattr_or_wrapped(module, name, wrapped):
         return getattr(getattr(module, wrapped), name)
 
 
+def _follow_base_device(layer):
+    """As PEFT's _move_adapter_to_device_of_base_layer: a new adapter lives where its base layer's weight does
+    (a model moved with .to("cuda") gets its adapters there whatever the default device)."""
+    if isinstance(layer, BaseTunerLayer):
+        device = getattr(getattr(layer.get_base_layer(), "weight", None), "device", "cpu")
+        if device != "cpu":
+            layer.to(device)
+
+
 class BaseTuner(nn.Module):
     prefix = ""  # parameter-name prefix of this method ("lora_", "ia3_"): everything else is frozen
     default_targets = {}
@@ -344,9 +353,6 @@ class BaseTuner(nn.Module):
         only the tuner's active adapters stay active (a new adapter waits for set_adapter)."""
         layer = target if isinstance(target, self.layer_class) else new_layer(target)
         update(layer)
-        device = getattr(getattr(layer.get_base_layer(), "weight", None), "device", "cpu")
-        if device != "cpu":  # as PEFT: the new adapter lives where its base layer does
-            layer.to(device)
         layer.set_adapter(self.active_adapters)
         if layer is not target:
             setattr(parent, target_name, layer)
@@ -406,6 +412,7 @@ class BaseTuner(nn.Module):
             if isinstance(target, ModulesToSaveWrapper):
                 continue
             self._create_and_replace(config, adapter_name, target, target_name, parent, key)
+            _follow_base_device(getattr(parent, target_name))
             matched.append(key)
         matched += self._inject_parameters(config, model, adapter_name)
         if not matched:
